@@ -1,0 +1,183 @@
+package parser
+
+import (
+	"errors"
+	"time"
+)
+
+// Header errors.
+var (
+	ErrBadPriority  = errors.New("bad PRI")
+	ErrBadVersion   = errors.New("bad syslog version")
+	ErrBadTimestamp = errors.New("bad timestamp")
+	ErrShortHeader  = errors.New("header ends before the message")
+)
+
+// Header is the syslog header of a logplex frame:
+//
+//	<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID MSG
+//
+// Logplex HTTPS frames have no STRUCTURED-DATA field: the message follows MSGID
+// directly. Byte fields are views into the frame.
+type Header struct {
+	Priority uint8
+	Version  uint8
+	Time     time.Time // in UTC
+	Host     []byte    // "host" on HTTPS drains, the drain token on syslog drains
+	AppName  []byte    // "heroku" for platform lines, "app" for the app's own
+	ProcID   []byte    // "router", "web.1", "api", "logplex", …
+	MsgID    []byte    // "-"
+	Message  []byte    // the text, without its trailing newline
+}
+
+// ParseHeader reads the syslog header of one frame (as returned by Framer.Next).
+func ParseHeader(frame []byte) (Header, error) {
+	var h Header
+	b := frame
+	if len(b) < 3 || b[0] != '<' {
+		return h, ErrBadPriority
+	}
+	pri, i := 0, 1
+	for ; i < len(b) && i < 5 && b[i] >= '0' && b[i] <= '9'; i++ {
+		pri = pri*10 + int(b[i]-'0')
+	}
+	if i == 1 || i >= len(b) || b[i] != '>' || pri > 191 {
+		return h, ErrBadPriority
+	}
+	h.Priority = uint8(pri)
+	i++
+	if i+1 >= len(b) || b[i] < '1' || b[i] > '9' || b[i+1] != ' ' {
+		return h, ErrBadVersion
+	}
+	h.Version = b[i] - '0'
+	b = b[i+2:]
+
+	var ts []byte
+	ts, b = field(b)
+	if b == nil {
+		return h, ErrShortHeader
+	}
+	t, ok := ParseTime(ts)
+	if !ok {
+		return h, ErrBadTimestamp
+	}
+	h.Time = t
+	if h.Host, b = field(b); b == nil {
+		return h, ErrShortHeader
+	}
+	if h.AppName, b = field(b); b == nil {
+		return h, ErrShortHeader
+	}
+	if h.ProcID, b = field(b); b == nil {
+		return h, ErrShortHeader
+	}
+	if h.MsgID, b = field(b); b == nil {
+		return h, ErrShortHeader
+	}
+	h.Message = trimEOL(b)
+	return h, nil
+}
+
+// field splits b at its first space: the text before it, and the rest after
+// it. rest is nil when there is no space.
+func field(b []byte) (f, rest []byte) {
+	for i, c := range b {
+		if c == ' ' {
+			return b[:i], b[i+1:]
+		}
+	}
+	return b, nil
+}
+
+// trimEOL removes one trailing "\n" or "\r\n".
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// ParseTime parses an RFC 3339 timestamp as syslog and Heroku write it
+// ("2017-10-19T09:58:58.775050+00:00", "…Z"), with 0 to 9 fractional digits,
+// and returns it in UTC. It allocates nothing (time.Parse on a []byte must copy
+// it to a string, and a non-UTC offset makes a new *time.Location).
+func ParseTime(b []byte) (time.Time, bool) {
+	// 2006-01-02T15:04:05 is 19 bytes; then [.frac] and Z or ±hh:mm.
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	year, ok1 := digits(b[0:4])
+	month, ok2 := digits(b[5:7])
+	day, ok3 := digits(b[8:10])
+	hour, ok4 := digits(b[11:13])
+	minute, ok5 := digits(b[14:16])
+	sec, ok6 := digits(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+		return time.Time{}, false
+	}
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	rest := b[19:]
+	nsec := 0
+	if rest[0] == '.' {
+		j := 1
+		scale := 100000000
+		for ; j < len(rest) && rest[j] >= '0' && rest[j] <= '9'; j++ {
+			if j > 9 {
+				return time.Time{}, false
+			}
+			nsec += int(rest[j]-'0') * scale
+			scale /= 10
+		}
+		if j == 1 {
+			return time.Time{}, false
+		}
+		rest = rest[j:]
+	}
+	offset := 0
+	switch {
+	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, ok1 := digits(rest[1:3])
+		om, ok2 := digits(rest[4:6])
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return time.Time{}, false
+		}
+		offset = (oh*60 + om) * 60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	return t.Add(-time.Duration(offset) * time.Second), true
+}
+
+func digits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
