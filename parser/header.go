@@ -41,7 +41,9 @@ func ParseHeader(frame []byte) (Header, error) {
 	for ; i < len(b) && i < 5 && b[i] >= '0' && b[i] <= '9'; i++ {
 		pri = pri*10 + int(b[i]-'0')
 	}
-	if i == 1 || i >= len(b) || b[i] != '>' || pri > 191 {
+	// No leading zeros (RFC 5424 6.2.1): heroku/x's Decode reads "<010>" as
+	// octal 8, so rather than guess, refuse it.
+	if i == 1 || i >= len(b) || b[i] != '>' || pri > 191 || (b[1] == '0' && i > 2) {
 		return h, ErrBadPriority
 	}
 	h.Priority = uint8(pri)
@@ -106,7 +108,7 @@ func trimEOL(b []byte) []byte {
 // it to a string, and a non-UTC offset makes a new *time.Location).
 func ParseTime(b []byte) (time.Time, bool) {
 	// 2006-01-02T15:04:05 is 19 bytes; then [.frac] and Z or ±hh:mm.
-	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
 	year, ok1 := digits(b[0:4])
@@ -140,7 +142,7 @@ func ParseTime(b []byte) (time.Time, bool) {
 	}
 	offset := 0
 	switch {
-	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
+	case len(rest) == 1 && rest[0] == 'Z':
 	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
 		oh, ok1 := digits(rest[1:3])
 		om, ok2 := digits(rest[4:6])

@@ -83,6 +83,9 @@ func Parse(h *Header, ev *Event) {
 			return
 		}
 	}
+	if proc == "api" && ev.parseAPI(msg) {
+		return
+	}
 	if !platform {
 		ev.Kind = KindApp
 		ev.Dyno = h.ProcID
@@ -96,11 +99,7 @@ func Parse(h *Header, ev *Event) {
 		if ev.parseRouter(msg) {
 			return
 		}
-	case "api":
-		if ev.parseAPI(msg) {
-			return
-		}
-	case "logplex":
+	case "api", "logplex":
 	default:
 		ev.Dyno = h.ProcID
 	}
@@ -452,7 +451,7 @@ func (ev *Event) parseL2met(msg []byte) {
 		default:
 			continue
 		}
-		if len(k) == 0 || p.Value == nil {
+		if len(k) == 0 || (p.Value == nil && t != Count) {
 			continue
 		}
 		v := ev.value(p)
