@@ -29,8 +29,8 @@ var (
 
 // FrameError says where in a body framing failed and why.
 type FrameError struct {
-	Offset int   // byte offset of the frame's length prefix
-	Err    error // one of ErrBadLength, ErrTruncated, ErrTooLarge
+	Offset int   // byte offset in the body of the frame (its length prefix, or its message for a header error)
+	Err    error // ErrBadLength, ErrTruncated, ErrTooLarge, or a header error
 }
 
 func (e *FrameError) Error() string { return fmt.Sprintf("offset %d: %v", e.Offset, e.Err) }

@@ -259,3 +259,25 @@ func TestFramerMatchesOracle(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBodyMixed(t *testing.T) {
+	good := fixtureMessages(t)
+	body := frame(good[0]) + "garbage\n" + frame("<13>1 not-a-time host app web.1 - x") + frame(good[6]) + "50 " + good[1][:20]
+	var events []Event
+	events, st := ParseBody([]byte(body), 0, events)
+	if st.Parsed != 2 || len(events) != 2 || st.BadFrames != 2 || st.BadHeaders != 1 || st.Frames != 5 || st.Skipped() != 3 {
+		t.Fatalf("stats %+v, %d events", st, len(events))
+	}
+	if events[0].Kind != KindRouter || events[1].Kind != KindMemory {
+		t.Errorf("kinds %v %v", events[0].Kind, events[1].Kind)
+	}
+	if !errors.Is(st.FirstError, ErrBadLength) {
+		t.Errorf("first error %v", st.FirstError)
+	}
+	// Reusing the slice keeps the events' buffers and gives the same result.
+	again, st2 := ParseBody([]byte(body), 0, events)
+	st2.FirstError, st.FirstError = nil, nil
+	if st2 != st || len(again) != 2 || again[1].Memory.TotalMB != events[1].Memory.TotalMB {
+		t.Errorf("reuse: %+v", st2)
+	}
+}

@@ -1,0 +1,288 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/drainwatch/drainwatch/parser"
+)
+
+func openTest(t testing.TB) (*DB, *Writer) {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWriter(db, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.Close()
+		db.Close()
+	})
+	return db, w
+}
+
+// fixtureBatch parses the parser package's real-format drain body.
+func fixtureBatch(t testing.TB, app, frameID string) *Batch {
+	t.Helper()
+	body, err := os.ReadFile("../parser/testdata/drain.logplex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, st := parser.ParseBody(body, 0, nil)
+	if st.Skipped() != 0 {
+		t.Fatalf("fixture: %+v", st)
+	}
+	return &Batch{App: app, FrameID: frameID, Events: events}
+}
+
+func TestWriteFixtureAndQuery(t *testing.T) {
+	ctx := context.Background()
+	db, w := openTest(t)
+	b := fixtureBatch(t, "myapp", "f00d")
+	res, err := w.Write(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stored != len(b.Events) || res.Duplicate {
+		t.Fatalf("result %+v", res)
+	}
+	counts, err := db.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 39 lines: 6 router, 3 memory, 1 load, 6 coded errors + 3 mem reports +
+	// 3 router codes + 1 crash in errors, 12 lifecycle + 2 releases + 1 scale,
+	// 4 app lines in logs, 16 add-on + 3 l2met… samples.
+	want := map[string]int64{"requests": 6, "memory": 3, "load": 1, "errors": 13, "events": 15, "logs": 4, "frames": 1}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("%s: %d rows, want %d", k, counts[k], n)
+		}
+	}
+	if counts["samples"] != 16+4+2 {
+		t.Errorf("samples: %d", counts["samples"])
+	}
+
+	mem, err := db.Memory(ctx, Filter{App: "myapp", Dyno: "web.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mem) != 1 {
+		t.Fatalf("%d web.1 samples", len(mem))
+	}
+	m := mem[0]
+	if *m.TotalMB != 180.43 || *m.RSSMB != 180.05 || *m.SwapMB != 0 || *m.QuotaMB != 512 || *m.PgpgIn != 84329 ||
+		m.Boot != "63c5abfd-9e45-4e8a-9f53-6a06d5e5c3b1" || !m.Time.Equal(time.Date(2026, 11, 20, 10, 0, 20, 0, time.UTC)) {
+		t.Errorf("sample %+v", m)
+	}
+	all, _ := db.Memory(ctx, Filter{App: "myapp"})
+	if len(all) != 3 || all[1].Dyno != "run.2660" || all[1].QuotaMB != nil {
+		t.Errorf("one-off dyno without quota: %+v", all)
+	}
+	if other, _ := db.Memory(ctx, Filter{App: "otherapp"}); len(other) != 0 {
+		t.Errorf("other app sees %d samples", len(other))
+	}
+
+	errs, err := db.Errors(ctx, Filter{App: "myapp", Dyno: "worker.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	for _, e := range errs {
+		codes = append(codes, e.Code)
+	}
+	wantCodes := []string{"mem", "R14", "R14", "mem", "mem", "R15", "crash"}
+	if len(codes) != len(wantCodes) {
+		t.Fatalf("codes %v, want %v", codes, wantCodes)
+	}
+	for i := range codes {
+		if codes[i] != wantCodes[i] {
+			t.Fatalf("codes %v, want %v", codes, wantCodes)
+		}
+	}
+	if *errs[0].MemMB != 680 || *errs[0].Percent != 133 || errs[0].Message != "Process running mem=680M(133.0%)" {
+		t.Errorf("mem row %+v", errs[0])
+	}
+	h, _ := db.Errors(ctx, Filter{App: "myapp"}, "H12", "L10")
+	if len(h) != 2 || h[0].Code != "H12" || h[1].Code != "L10" || *h[1].Dropped != 1431 {
+		t.Errorf("H12/L10: %+v", h)
+	}
+	since, _ := db.Errors(ctx, Filter{App: "myapp", Since: time.Date(2026, 11, 20, 10, 1, 0, 0, time.UTC), Until: time.Date(2026, 11, 20, 10, 2, 0, 0, time.UTC)})
+	if len(since) != 3 { // mem, R15, crash at 10:01:02
+		t.Errorf("time window: %d rows", len(since))
+	}
+	lim, _ := db.Errors(ctx, Filter{App: "myapp", Limit: 2})
+	if len(lim) != 2 {
+		t.Errorf("limit: %d rows", len(lim))
+	}
+}
+
+func TestRetriedFrameIDStoredOnce(t *testing.T) {
+	ctx := context.Background()
+	db, w := openTest(t)
+	for i := 0; i < 3; i++ {
+		res, err := w.Write(ctx, fixtureBatch(t, "myapp", "0123456789abcdef0123456789abcdef"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (i > 0) != res.Duplicate {
+			t.Errorf("write %d: %+v", i, res)
+		}
+	}
+	// The same frame id for another app is another batch.
+	if res, _ := w.Write(ctx, fixtureBatch(t, "other", "0123456789abcdef0123456789abcdef")); res.Duplicate {
+		t.Error("other app's batch taken for a retry")
+	}
+	// No frame id: always stored.
+	w.Write(ctx, fixtureBatch(t, "myapp", ""))
+	mem, _ := db.Memory(ctx, Filter{App: "myapp"})
+	if len(mem) != 6 {
+		t.Errorf("%d memory rows, want 6 (two batches)", len(mem))
+	}
+}
+
+func TestConcurrentWritesAndClose(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.db")
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWriter(db, WriterOptions{QueueLen: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := 0
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				res, err := w.Write(ctx, fixtureBatch(t, "app", ""))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				acked += res.Stored
+				mu.Unlock()
+			}
+		}(g)
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(ctx, fixtureBatch(t, "app", "")); !errors.Is(err, ErrClosed) {
+		t.Errorf("write after close: %v", err)
+	}
+	db.Close()
+
+	// Reopen read-only: everything acknowledged is there.
+	ro, err := Open(ctx, path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	counts, _ := ro.Counts(ctx)
+	total := counts["memory"] + counts["load"] + counts["requests"] + counts["events"] + counts["logs"]
+	// Each fixture batch: 3+1+6+15+4 of those rows; the rest are errors/addon.
+	if acked != 160*39 || total != 160*29 {
+		t.Errorf("acked %d lines, %d rows", acked, total)
+	}
+	if _, err := NewWriter(ro, WriterOptions{}); err == nil {
+		t.Error("writer on a read-only database")
+	}
+}
+
+func TestQueueFull(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "q.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w, err := NewWriter(db, WriterOptions{QueueLen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold the database's one write connection so the writer blocks.
+	conn, err := db.rw.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			_, err := w.Write(ctx, fixtureBatch(t, "app", ""))
+			results <- err
+		}()
+	}
+	// One batch is taken by the (blocked) writer, one waits in the queue, one
+	// is refused at once.
+	if err := <-results; !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("got %v, want ErrQueueFull", err)
+	}
+	conn.Close()
+	for i := 0; i < 2; i++ {
+		if err := <-results; err != nil {
+			t.Errorf("queued write: %v", err)
+		}
+	}
+	w.Close()
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Open(ctx, "/nonexistent-dir/x.db", Options{}); err == nil {
+		t.Error("missing directory accepted")
+	}
+	if _, err := Open(ctx, filepath.Join(t.TempDir(), "missing.db"), Options{ReadOnly: true}); err == nil {
+		t.Error("read-only open of a missing file accepted")
+	}
+	notDB := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(notDB, []byte("hello, this is not sqlite at all, not even close to it........................................"), 0o644)
+	if _, err := Open(ctx, notDB, Options{ReadOnly: true}); err == nil {
+		t.Error("a text file opened as a database")
+	}
+	if os.Geteuid() != 0 { // root writes anywhere
+		ro := t.TempDir()
+		os.Chmod(ro, 0o555)
+		if _, err := Open(ctx, filepath.Join(ro, "x.db"), Options{}); err == nil {
+			t.Error("read-only directory accepted")
+		}
+	}
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	for i := 0; i < 2; i++ {
+		db, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		var n int
+		db.ro.QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&n)
+		if n != 1 {
+			t.Errorf("open %d: %d migrations recorded", i, n)
+		}
+		var mode string
+		db.rw.QueryRow("PRAGMA journal_mode").Scan(&mode)
+		if mode != "wal" {
+			t.Errorf("journal mode %q", mode)
+		}
+		db.Close()
+	}
+}

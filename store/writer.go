@@ -1,0 +1,374 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/drainwatch/drainwatch/parser"
+)
+
+// Errors of Writer.Write that mean "try again later": the drain answers 503.
+var (
+	ErrQueueFull = errors.New("store: write queue full")
+	ErrClosed    = errors.New("store: writer closed")
+)
+
+// Batch is the events of one drain request (or one chunk of an import),
+// stored together in one transaction.
+type Batch struct {
+	App string
+	// FrameID is the request's Logplex-Frame-Id. A batch whose (App, FrameID)
+	// was stored before is a retry: it is acknowledged, not stored again.
+	// Empty means no such check.
+	FrameID string
+	// Events are the parsed lines. Their byte fields are read only during
+	// Write, so they may be views into a request body that Write outlives.
+	Events []parser.Event
+}
+
+// Result says what Write did with a batch.
+type Result struct {
+	Stored    int  // lines stored
+	Duplicate bool // the FrameID was stored before; nothing was stored
+}
+
+// WriterOptions tune a Writer.
+type WriterOptions struct {
+	// QueueLen is how many batches may wait for the writer; a Write beyond it
+	// fails at once with ErrQueueFull. Default 64.
+	QueueLen int
+	// MaxRows is how many lines one transaction takes at most. Default 20000.
+	MaxRows int
+	// FrameIDAge is how long Logplex-Frame-Ids are remembered. Default 24h.
+	FrameIDAge time.Duration
+	// Now gives the time of receipt; default time.Now.
+	Now func() time.Time
+}
+
+// Writer is the one goroutine that writes to the database. Concurrent
+// Writes are grouped into one transaction (group commit): a Write returns
+// once its batch is committed.
+type Writer struct {
+	db    *DB
+	opts  WriterOptions
+	queue chan *request
+	mu    sync.RWMutex // guards closed against sends on a closed queue
+	done  chan struct{}
+
+	closed bool
+	stmts  *statements
+}
+
+type request struct {
+	b    *Batch
+	res  Result
+	err  error
+	done chan struct{}
+}
+
+// NewWriter starts the writer goroutine. Stop it with Close.
+func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
+	if db.rw == nil {
+		return nil, errors.New("store: database is read-only")
+	}
+	if opts.QueueLen <= 0 {
+		opts.QueueLen = 64
+	}
+	if opts.MaxRows <= 0 {
+		opts.MaxRows = 20000
+	}
+	if opts.FrameIDAge <= 0 {
+		opts.FrameIDAge = 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	st, err := prepare(db.rw)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), done: make(chan struct{}), stmts: st}
+	go w.run()
+	return w, nil
+}
+
+// Write stores b and returns once it is durably committed. It fails at once
+// with ErrQueueFull when the writer is behind, and with ErrClosed once Close
+// has begun. If ctx ends first, Write returns ctx.Err(); the batch may still
+// be committed (a retry with the same FrameID is then recognised).
+func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
+	r := &request{b: b, done: make(chan struct{})}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return Result{}, ErrClosed
+	}
+	select {
+	case w.queue <- r:
+	default:
+		w.mu.RUnlock()
+		return Result{}, ErrQueueFull
+	}
+	w.mu.RUnlock()
+	select {
+	case <-r.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// Close stops taking batches, commits every batch already queued, and stops
+// the writer goroutine.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	<-w.done
+	return w.stmts.close()
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	lastPrune := time.Time{}
+	reqs := make([]*request, 0, w.opts.QueueLen)
+	for r := range w.queue {
+		reqs = append(reqs[:0], r)
+		rows := len(r.b.Events)
+	more:
+		for rows < w.opts.MaxRows {
+			select {
+			case r2, ok := <-w.queue:
+				if !ok {
+					break more
+				}
+				reqs = append(reqs, r2)
+				rows += len(r2.b.Events)
+			default:
+				break more
+			}
+		}
+		now := w.opts.Now()
+		err := w.commit(reqs, now)
+		for _, r := range reqs {
+			if err != nil {
+				r.res, r.err = Result{}, err
+			}
+			close(r.done)
+		}
+		if now.Sub(lastPrune) > time.Minute {
+			lastPrune = now
+			w.pruneFrameIDs(now)
+		}
+	}
+}
+
+func (w *Writer) pruneFrameIDs(now time.Time) {
+	// Small chunks, so ingest never waits long behind the delete.
+	cutoff := now.Add(-w.opts.FrameIDAge).UnixMicro()
+	for i := 0; i < 100; i++ {
+		res, err := w.db.rw.Exec(`DELETE FROM frames WHERE rowid IN (SELECT rowid FROM frames WHERE received < ? LIMIT 1000)`, cutoff)
+		if err != nil {
+			return
+		}
+		if n, _ := res.RowsAffected(); n < 1000 {
+			return
+		}
+	}
+}
+
+func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
+	tx, err := w.db.rw.Begin()
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	s := w.stmts.in(tx)
+	defer s.close()
+	for _, r := range reqs {
+		b := r.b
+		if b.FrameID != "" {
+			res, err := s.frame.Exec(b.App, b.FrameID, now.UnixMicro(), len(b.Events))
+			if err != nil {
+				return fmt.Errorf("store: frame id: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				r.res = Result{Duplicate: true}
+				continue
+			}
+		}
+		for i := range b.Events {
+			if err := s.insert(b.App, &b.Events[i]); err != nil {
+				return fmt.Errorf("store: insert %s line: %w", b.Events[i].Kind, err)
+			}
+		}
+		r.res = Result{Stored: len(b.Events)}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// statements are the writer's prepared inserts.
+type statements struct {
+	frame, memory, load, request, errorRow, event, sample, log *sql.Stmt
+}
+
+func prepare(db *sql.DB) (*statements, error) {
+	var s statements
+	var err error
+	p := func(dst **sql.Stmt, q string) {
+		if err == nil {
+			*dst, err = db.Prepare(q)
+		}
+	}
+	p(&s.frame, `INSERT OR IGNORE INTO frames (app, frame_id, received, lines) VALUES (?, ?, ?, ?)`)
+	p(&s.memory, `INSERT INTO memory (app, time, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	p(&s.load, `INSERT INTO load (app, time, dyno, boot, avg1m, avg5m, avg15m) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	p(&s.request, `INSERT INTO requests (app, time, dyno, at, code, method, path, host, request_id, fwd, connect_ms, service_ms, status, bytes, protocol) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	p(&s.errorRow, `INSERT INTO errors (app, time, dyno, code, message, mem_mb, percent, dropped) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	p(&s.event, `INSERT INTO events (app, time, dyno, kind, action, detail, status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	p(&s.sample, `INSERT INTO samples (app, time, source, type, name, value, unit, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	p(&s.log, `INSERT INTO logs (app, time, app_name, proc, message) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
+	return &s, nil
+}
+
+func (s *statements) all() []*sql.Stmt {
+	return []*sql.Stmt{s.frame, s.memory, s.load, s.request, s.errorRow, s.event, s.sample, s.log}
+}
+
+// in returns the statements bound to tx.
+func (s *statements) in(tx *sql.Tx) *statements {
+	return &statements{
+		frame: tx.Stmt(s.frame), memory: tx.Stmt(s.memory), load: tx.Stmt(s.load), request: tx.Stmt(s.request),
+		errorRow: tx.Stmt(s.errorRow), event: tx.Stmt(s.event), sample: tx.Stmt(s.sample), log: tx.Stmt(s.log),
+	}
+}
+
+func (s *statements) close() error {
+	var errs []error
+	for _, st := range s.all() {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// text views b as a string without copying. Safe here because go-sqlite3
+// copies bound text into its own buffer during Exec, and the batch's bytes do
+// not change until Write returns.
+func text(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// nullInt is NULL for the parser's -1 ("empty").
+func nullInt(n int64) any {
+	if n < 0 {
+		return nil
+	}
+	return n
+}
+
+// nullFloat is NULL for NaN (not a number) and infinities.
+func nullFloat(f float64) any {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return f
+}
+
+// nullNeg is NULL where the parser says -1 for "absent" (quota, load
+// averages: never negative when present).
+func nullNeg(f float64) any {
+	if f < 0 {
+		return nil
+	}
+	return nullFloat(f)
+}
+
+func (s *statements) insert(app string, ev *parser.Event) error {
+	t := ev.Time.UnixMicro()
+	dyno := text(ev.Dyno)
+	var err error
+	switch ev.Kind {
+	case parser.KindRouter:
+		r := &ev.Router
+		_, err = s.request.Exec(app, t, dyno, text(r.At), text(r.Code), text(r.Method), text(r.Path), text(r.Host),
+			text(r.RequestID), text(r.Fwd), nullInt(r.ConnectMS), nullInt(r.ServiceMS), nullInt(int64(r.Status)),
+			nullInt(r.Bytes), text(r.Protocol))
+		if err == nil && len(r.Code) > 0 {
+			_, err = s.errorRow.Exec(app, t, dyno, text(r.Code), text(ev.Message), nil, nil, nil)
+		}
+	case parser.KindMemory:
+		m := &ev.Memory
+		_, err = s.memory.Exec(app, t, dyno, text(m.Boot), nullFloat(m.TotalMB), nullFloat(m.RSSMB), nullFloat(m.CacheMB),
+			nullFloat(m.SwapMB), nullInt(m.PgpgIn), nullInt(m.PgpgOut), nullNeg(m.QuotaMB))
+	case parser.KindLoad:
+		l := &ev.Load
+		_, err = s.load.Exec(app, t, dyno, text(l.Boot), nullNeg(l.Avg1m), nullNeg(l.Avg5m), nullNeg(l.Avg15m))
+	case parser.KindError:
+		_, err = s.errorRow.Exec(app, t, dyno, text(ev.Error.Code), text(ev.Message), nil, nil, nullInt(ev.Error.Dropped))
+	case parser.KindMemReport:
+		_, err = s.errorRow.Exec(app, t, dyno, "mem", text(ev.Message), nullFloat(ev.MemReport.MB), nullFloat(ev.MemReport.Percent), nil)
+	case parser.KindLifecycle:
+		l := &ev.Lifecycle
+		detail := ""
+		switch l.Action {
+		case parser.ActionState:
+			detail = string(l.From) + " -> " + string(l.To)
+		case parser.ActionStarting:
+			detail = text(l.Command)
+		}
+		_, err = s.event.Exec(app, t, dyno, "lifecycle", l.Action.String(), detail, nullInt(int64(l.Status)), text(ev.Message))
+		if err == nil && l.Crashed() {
+			_, err = s.errorRow.Exec(app, t, dyno, "crash", text(ev.Message), nil, nil, nil)
+		}
+	case parser.KindRelease:
+		_, err = s.event.Exec(app, t, dyno, "release", fmt.Sprintf("v%d", ev.Release.Version), text(ev.Release.By), nil, text(ev.Message))
+	case parser.KindScale:
+		_, err = s.event.Exec(app, t, dyno, "scale", "scale", text(ev.Scale.Formation), nil, text(ev.Message))
+	case parser.KindAddon:
+		err = s.samples(app, t, ev)
+	case parser.KindApp:
+		_, err = s.log.Exec(app, t, text(ev.AppName), text(ev.ProcID), text(ev.Message))
+		if err == nil {
+			err = s.samples(app, t, ev)
+		}
+	default:
+		_, err = s.log.Exec(app, t, text(ev.AppName), text(ev.ProcID), text(ev.Message))
+	}
+	return err
+}
+
+func (s *statements) samples(app string, t int64, ev *parser.Event) error {
+	for i := range ev.Samples {
+		sm := &ev.Samples[i]
+		src := sm.Source
+		if len(src) == 0 {
+			src = ev.Dyno
+		}
+		if _, err := s.sample.Exec(app, t, text(src), sm.Type.String(), text(sm.Name), nullFloat(sm.Value), text(sm.Unit), text(sm.Text)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
