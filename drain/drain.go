@@ -1,0 +1,272 @@
+// Package drain is the HTTPS endpoint that Heroku's logplex posts to: it
+// checks the drain's credentials, caps and reads the body, frames and parses
+// it, and answers only once the lines are durably stored.
+package drain
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/drainwatch/drainwatch/parser"
+	"github.com/drainwatch/drainwatch/store"
+)
+
+// Writer stores a batch and returns once it is durable. *store.Writer is one.
+type Writer interface {
+	Write(ctx context.Context, b *store.Batch) (store.Result, error)
+}
+
+// Config configures the drain endpoint.
+type Config struct {
+	// User and Password are the drain URL's basic-auth credentials
+	// (https://USER:PASSWORD@host/logs/APP). An empty Password is refused
+	// unless AllowNoAuth is set.
+	User, Password string
+	// AllowNoAuth lets the endpoint run without credentials (local testing).
+	AllowNoAuth bool
+	// MaxBody caps a request body; larger gets 413. Default 1 MiB (logplex
+	// sends up to about 100 KiB).
+	MaxBody int64
+	// MaxFrame caps one frame; larger frames are skipped. Default
+	// parser.DefaultMaxFrame.
+	MaxFrame int
+	// AckTimeout is how long a request waits for its batch to be committed
+	// before answering 503 (logplex gives up after 5 s). Default 4 s.
+	AckTimeout time.Duration
+	// Logger gets one line per problem; default slog.Default().
+	Logger *slog.Logger
+}
+
+// ErrNoPassword is returned by New when no password is configured and
+// AllowNoAuth is not set: a drain must never be silently open.
+var ErrNoPassword = errors.New("drain: no DRAIN_PASSWORD set; refusing to accept logs from anyone (set one, or allow no auth explicitly for local use)")
+
+// Stats are the endpoint's counters since start.
+type Stats struct {
+	Requests, Stored, Skipped, Duplicates, Rejected, Unavailable atomic.Int64
+}
+
+// Handler serves POST /logs/{app} and POST /logs.
+type Handler struct {
+	cfg     Config
+	w       Writer
+	mux     *http.ServeMux
+	log     *slog.Logger
+	userSum [32]byte
+	passSum [32]byte
+	pool    sync.Pool // *buffers
+	Stats   Stats
+}
+
+type buffers struct {
+	body   []byte
+	events []parser.Event
+}
+
+// New returns the drain endpoint.
+func New(cfg Config, w Writer) (*Handler, error) {
+	if cfg.Password == "" && !cfg.AllowNoAuth {
+		return nil, ErrNoPassword
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = parser.DefaultMaxFrame
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 4 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Handler{cfg: cfg, w: w, log: cfg.Logger, mux: http.NewServeMux()}
+	h.userSum = sha256.Sum256([]byte(cfg.User))
+	h.passSum = sha256.Sum256([]byte(cfg.Password))
+	h.pool.New = func() any { return &buffers{body: make([]byte, 0, 128<<10)} }
+	h.mux.HandleFunc("/logs/{app}", h.serveLogs)
+	h.mux.HandleFunc("/logs", h.serveLogs)
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// authorized checks basic auth in constant time (hashes first, so that the
+// lengths do not leak either).
+func (h *Handler) authorized(r *http.Request) bool {
+	if h.cfg.Password == "" {
+		return true
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	u := sha256.Sum256([]byte(user))
+	p := sha256.Sum256([]byte(pass))
+	okUser := subtle.ConstantTimeCompare(u[:], h.userSum[:])
+	okPass := subtle.ConstantTimeCompare(p[:], h.passSum[:])
+	return okUser&okPass == 1
+}
+
+// validApp accepts Heroku-style app names (and a little more).
+func validApp(s string) bool {
+	if len(s) == 0 || len(s) > 100 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, reason string, attrs ...any) {
+	if status == http.StatusServiceUnavailable {
+		h.Stats.Unavailable.Add(1)
+		w.Header().Set("Retry-After", "1")
+	} else {
+		h.Stats.Rejected.Add(1)
+	}
+	args := append([]any{"status", status, "reason", reason, "path", r.URL.Path, "remote", r.RemoteAddr,
+		"frame_id", r.Header.Get("Logplex-Frame-Id")}, attrs...)
+	h.log.Warn("drain request refused", args...)
+	http.Error(w, reason, status)
+}
+
+func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
+	h.Stats.Requests.Add(1)
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.fail(w, r, http.StatusMethodNotAllowed, "drain accepts POST only")
+		return
+	}
+	if !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="drainwatch"`)
+		h.fail(w, r, http.StatusUnauthorized, "wrong or missing drain credentials")
+		return
+	}
+	app := r.PathValue("app")
+	if app == "" {
+		app = r.Header.Get("Logplex-Drain-Token")
+	}
+	if app == "" {
+		app = "default"
+	}
+	if !validApp(app) {
+		h.fail(w, r, http.StatusBadRequest, "app name must be 1-100 letters, digits, '-', '_' or '.'")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/logplex-1" {
+			h.fail(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/logplex-1", "content_type", ct)
+			return
+		}
+	}
+
+	buf := h.pool.Get().(*buffers)
+	reuse := true // false while the writer may still read the buffers
+	defer func() {
+		if reuse {
+			h.release(buf)
+		}
+	}()
+	body, err := readBody(w, r, buf.body[:0], h.cfg.MaxBody)
+	buf.body = body[:0]
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
+			return
+		}
+		// The client went away or stalled past the read timeout.
+		h.fail(w, r, http.StatusBadRequest, "could not read body: "+err.Error())
+		return
+	}
+	if len(body) == 0 {
+		h.fail(w, r, http.StatusBadRequest, "empty body")
+		return
+	}
+
+	events, st := parser.ParseBody(body, h.cfg.MaxFrame, buf.events)
+	buf.events = events
+	if mc := r.Header.Get("Logplex-Msg-Count"); mc != "" {
+		if n, err := strconv.Atoi(mc); err != nil || n != st.Frames {
+			h.log.Warn("Logplex-Msg-Count does not match frames found", "app", app, "msg_count", mc, "frames", st.Frames,
+				"frame_id", r.Header.Get("Logplex-Frame-Id"))
+		}
+	}
+	if st.Skipped() > 0 {
+		h.Stats.Skipped.Add(int64(st.Skipped()))
+		h.log.Warn("malformed frames skipped", "app", app, "skipped", st.Skipped(), "parsed", st.Parsed, "first_error", st.FirstError.Error(),
+			"frame_id", r.Header.Get("Logplex-Frame-Id"))
+	}
+	if st.Parsed == 0 {
+		reason := "no parseable frame in body"
+		if st.FirstError != nil {
+			reason += ": " + st.FirstError.Error()
+		}
+		h.fail(w, r, http.StatusBadRequest, reason)
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.AckTimeout)
+	defer cancel()
+	res, err := h.w.Write(ctx, &store.Batch{App: app, FrameID: r.Header.Get("Logplex-Frame-Id"), Events: events})
+	if err != nil {
+		if ctx.Err() != nil {
+			// The batch may still be in the writer's queue, reading these
+			// buffers: leave them to the garbage collector.
+			reuse = false
+		}
+		// Every failure to store is ours and passing: logplex retries a 503.
+		h.fail(w, r, http.StatusServiceUnavailable, "could not store the batch now; retry", "error", err.Error())
+		return
+	}
+	if res.Duplicate {
+		h.Stats.Duplicates.Add(1)
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "ok duplicate\n")
+		return
+	}
+	h.Stats.Stored.Add(int64(res.Stored))
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "ok stored=%d skipped=%d\n", res.Stored, st.Skipped())
+}
+
+// release returns a request's buffers to the pool, unless one grew unusually
+// large (a pool must not pin a burst's memory).
+func (h *Handler) release(b *buffers) {
+	if cap(b.body) > 4<<20 || cap(b.events) > 4096 {
+		return
+	}
+	h.pool.Put(b)
+}
+
+// readBody reads r's body into dst, capped at max bytes.
+func readBody(w http.ResponseWriter, r *http.Request, dst []byte, max int64) ([]byte, error) {
+	if r.ContentLength > max {
+		return dst, &http.MaxBytesError{Limit: max}
+	}
+	if r.ContentLength > 0 && int64(cap(dst)) < r.ContentLength {
+		dst = make([]byte, 0, r.ContentLength)
+	}
+	buf := bytes.NewBuffer(dst)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, max))
+	return buf.Bytes(), err
+}
