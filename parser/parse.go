@@ -44,6 +44,9 @@ func ParseTextHeader(line []byte) (Header, error) {
 	}
 	t, ok := ParseTime(ts)
 	if !ok {
+		if len(ts) < 11 || ts[4] != '-' || ts[10] != 'T' {
+			return h, ErrNotTextLine // not even shaped like a timestamp
+		}
 		return h, ErrBadTimestamp
 	}
 	src, msg := field(rest)
