@@ -283,6 +283,11 @@ func TestMigrationsIdempotent(t *testing.T) {
 		if mode != "wal" {
 			t.Errorf("journal mode %q", mode)
 		}
+		var sync int
+		db.rw.QueryRow("PRAGMA synchronous").Scan(&sync)
+		if sync != 2 { // FULL: an acknowledged commit survives power loss
+			t.Errorf("synchronous = %d, want 2 (FULL)", sync)
+		}
 		db.Close()
 	}
 }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/drainwatch/drainwatch/importer"
+	"github.com/drainwatch/drainwatch/store"
+)
+
+type importCommand struct{ env *env }
+
+func (c *importCommand) Run(ctx context.Context, args []string) error {
+	e := c.env
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	app := fs.String("app", "default", "the app these logs belong to")
+	db := fs.String("db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	if err := parseFlags(fs, args, e.stdout, "import [--app A] [--db F] FILE|-\n\nLoads saved logs: `heroku logs` output (heroku logs -n 1500 -a APP > app.log) or raw logplex\ndrain bodies, detected from the first bytes. Importing the same file twice stores it once."); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("give one FILE to import, or - for standard input")
+	}
+	var in io.Reader = e.stdin
+	var size int64 = -1
+	name := fs.Arg(0)
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		in = f
+	}
+	sdb, err := store.Open(ctx, *db, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer sdb.Close()
+	w, err := store.NewWriter(sdb, store.WriterOptions{})
+	if err != nil {
+		return err
+	}
+	bar := &progressBar{w: e.stderr, size: size, on: !*quiet && isTerminal(e.stderr)}
+	sum, err := importer.Import(ctx, in, w, importer.Options{App: *app, Progress: bar.update})
+	bar.done()
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("import stopped after %d lines (%d stored): %w", sum.Lines, sum.Stored, err)
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, sum)
+	}
+	out := e.stdout
+	fmt.Fprintf(out, "imported %s into app %q (%s format)\n", name, *app, sum.Format)
+	fmt.Fprintf(out, "  lines read:        %d\n", sum.Lines)
+	fmt.Fprintf(out, "  stored:            %d\n", sum.Stored)
+	if sum.Duplicate > 0 {
+		fmt.Fprintf(out, "  already imported:  %d\n", sum.Duplicate)
+	}
+	fmt.Fprintf(out, "  skipped:           %d\n", sum.Skipped)
+	for _, r := range sum.ReasonList() {
+		fmt.Fprintf(out, "    %6d  %s\n", sum.Reasons[r], r)
+	}
+	for _, ex := range sum.Examples {
+		fmt.Fprintf(out, "    e.g. %s\n", ex)
+	}
+	if !sum.FirstTime.IsZero() {
+		fmt.Fprintf(out, "  time span:         %s to %s\n", sum.FirstTime.Format(time.RFC3339), sum.LastTime.Format(time.RFC3339))
+	}
+	var kinds []string
+	for k, n := range sum.ByKind {
+		kinds = append(kinds, fmt.Sprintf("%s=%d", k, n))
+	}
+	sort.Strings(kinds)
+	if len(kinds) > 0 {
+		fmt.Fprintf(out, "  by kind:           %s\n", strings.Join(kinds, " "))
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBar draws import progress on a terminal, at most a few times a second.
+type progressBar struct {
+	w    io.Writer
+	size int64
+	on   bool
+	last time.Time
+	drew bool
+}
+
+func (p *progressBar) update(pr importer.Progress) {
+	if !p.on || time.Since(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	p.drew = true
+	mb := float64(pr.Bytes) / (1 << 20)
+	if p.size > 0 {
+		frac := float64(pr.Bytes) / float64(p.size)
+		frac = min(frac, 1)
+		n := int(frac * 30)
+		fmt.Fprintf(p.w, "\r[%s%s] %3.0f%%  %.1f MB  %d lines  %d stored ", strings.Repeat("=", n), strings.Repeat(" ", 30-n), frac*100, mb, pr.Lines, pr.Stored)
+		return
+	}
+	fmt.Fprintf(p.w, "\r%.1f MB  %d lines  %d stored ", mb, pr.Lines, pr.Stored)
+}
+
+func (p *progressBar) done() {
+	if p.drew {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

@@ -1,0 +1,133 @@
+// Command drainwatch is a Heroku log drain that answers, after an R14: which
+// dyno, since when, leak or bloat, and which requests. `drainwatch serve` runs
+// the daemon; the other subcommands query its history.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `drainwatch: memory history for Heroku apps, from their log drain.
+
+Usage:
+  drainwatch <command> [flags]
+
+Commands:
+  serve     run the drain endpoint (Heroku posts logs to https://USER:PASS@HOST/logs/APP)
+  import    load saved logs (` + "`heroku logs`" + ` output or raw logplex bodies) into the database
+  mem       memory samples per dyno (runtime metrics)
+  errors    R14/R15 memory errors, H-codes, crashes and other platform errors
+
+Run 'drainwatch <command> -h' for a command's flags.
+`
+
+// command is one subcommand: it parses its own flags and runs.
+type command interface {
+	Run(ctx context.Context, args []string) error
+}
+
+// exitError carries an exit status (2 for usage errors).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+// Main runs drainwatch with args, and returns the exit status. Tests call it
+// with their own streams and environment.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	env := newEnv(stdin, stdout, stderr, getenv)
+	var cmd command
+	switch args[0] {
+	case "serve":
+		cmd = &serveCommand{env: env}
+	case "import":
+		cmd = &importCommand{env: env}
+	case "mem":
+		cmd = &memCommand{env: env}
+	case "errors":
+		cmd = &errorsCommand{env: env}
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "drainwatch: unknown command %q\nRun 'drainwatch help' for the list.\n", args[0])
+		return 2
+	}
+	err := cmd.Run(ctx, args[1:])
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		fmt.Fprintf(stderr, "drainwatch %s: %v\n", args[0], ee.err)
+		if ee.code == 2 {
+			fmt.Fprintf(stderr, "Run 'drainwatch %s -h' for usage.\n", args[0])
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "drainwatch %s: %v\n", args[0], err)
+	return 1
+}
+
+// env is what commands get from the outside world.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func newEnv(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *env {
+	return &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+}
+
+// envOr returns the environment variable key, or def when it is empty.
+func (e *env) envOr(key, def string) string {
+	if v := e.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// parseFlags parses args with fs, printing usage for -h and turning bad flags
+// into a one-line usage error (exit 2).
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, summary string) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "Usage: drainwatch %s\n\nFlags:\n", summary)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return flag.ErrHelp
+	}
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	return nil
+}
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}

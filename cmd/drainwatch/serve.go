@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/drainwatch/drainwatch/drain"
+	"github.com/drainwatch/drainwatch/store"
+)
+
+// serveConfig is everything the daemon is configured with, from env and flags.
+type serveConfig struct {
+	Addr        string // host:port to listen on
+	DBPath      string
+	User        string
+	Password    string
+	NoAuth      bool
+	MaxBody     int64
+	NoSync      bool
+	ShutdownFor time.Duration
+}
+
+type serveCommand struct{ env *env }
+
+func (c *serveCommand) Run(ctx context.Context, args []string) error {
+	e := c.env
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	port := e.envOr("PORT", "8080")
+	addr := fs.String("addr", ":"+port, "address to listen on (env PORT sets the port)")
+	db := fs.String("db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	noAuth := fs.Bool("no-auth", e.getenv("DRAINWATCH_NO_AUTH") == "1", "accept drains without a password: local testing only (env DRAINWATCH_NO_AUTH=1)")
+	noSync := fs.Bool("no-sync", e.getenv("DRAINWATCH_NO_SYNC") == "1", "don't fsync each commit: faster, but a power loss may lose acknowledged lines (env DRAINWATCH_NO_SYNC=1)")
+	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes")
+	if err := parseFlags(fs, args, e.stdout, "serve [flags]\n\nRuns the drain endpoint. Env: PORT, DRAINWATCH_DB, DRAIN_USER, DRAIN_PASSWORD."); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := serveConfig{
+		Addr: *addr, DBPath: *db, User: e.getenv("DRAIN_USER"), Password: e.getenv("DRAIN_PASSWORD"),
+		NoAuth: *noAuth, MaxBody: *maxBody, NoSync: *noSync, ShutdownFor: 25 * time.Second,
+	}
+	log := newLogger(e.stdout, e.getenv("DYNO") != "")
+	s := &server{cfg: cfg, log: log}
+	if err := s.Open(ctx); err != nil {
+		return err
+	}
+	log.Info("drainwatch listening", "addr", s.Addr(), "db", cfg.DBPath, "auth", authMode(cfg))
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", "signal")
+	case err := <-s.serveErr:
+		log.Error("server stopped", "error", err.Error())
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownFor)
+	defer cancel()
+	if err := s.Close(shutdownCtx); err != nil {
+		return err
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+func authMode(cfg serveConfig) string {
+	switch {
+	case cfg.Password != "" && cfg.User != "":
+		return "basic (user and password)"
+	case cfg.Password != "":
+		return "basic (password; any user name)"
+	default:
+		return "NONE (--no-auth)"
+	}
+}
+
+// newLogger writes logfmt lines (at=info msg=…) to w. On a dyno Heroku
+// stamps each line with the time, so the time key is left out.
+func newLogger(w io.Writer, onHeroku bool) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.TimeKey:
+				if onHeroku {
+					return slog.Attr{}
+				}
+			case slog.LevelKey:
+				return slog.String("at", strings.ToLower(a.Value.String()))
+			}
+			return a
+		},
+	}))
+}
+
+// server is the running daemon: database, writer, HTTP server. Open starts
+// everything; Close stops it in order, losing nothing acknowledged.
+type server struct {
+	cfg      serveConfig
+	log      *slog.Logger
+	db       *store.DB
+	writer   *store.Writer
+	drain    *drain.Handler
+	http     *http.Server
+	ln       net.Listener
+	serveErr chan error
+}
+
+func (s *server) Open(ctx context.Context) error {
+	var err error
+	if s.db, err = store.Open(ctx, s.cfg.DBPath, store.Options{NoSync: s.cfg.NoSync}); err != nil {
+		return err
+	}
+	if s.writer, err = store.NewWriter(s.db, store.WriterOptions{}); err != nil {
+		s.db.Close()
+		return err
+	}
+	s.drain, err = drain.New(drain.Config{
+		User: s.cfg.User, Password: s.cfg.Password, AllowNoAuth: s.cfg.NoAuth, MaxBody: s.cfg.MaxBody, Logger: s.log,
+	}, s.writer)
+	if err != nil {
+		s.writer.Close()
+		s.db.Close()
+		if errors.Is(err, drain.ErrNoPassword) {
+			return errors.New("no DRAIN_PASSWORD set: a drain must not be open to anyone. Set DRAIN_PASSWORD (and put it in the drain URL: https://user:PASSWORD@host/logs/APP), or pass --no-auth for local testing")
+		}
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/logs", s.drain)
+	mux.Handle("/logs/", s.drain)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
+		s.writer.Close()
+		s.db.Close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.serveErr = make(chan error, 1)
+	go func() {
+		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- err
+		}
+	}()
+	return nil
+}
+
+// Addr returns the address the server listens on.
+func (s *server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops accepting, waits for requests in flight, commits every queued
+// batch, and closes the database.
+func (s *server) Close(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	return errors.Join(err, s.writer.Close(), s.db.Close())
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	st := &s.drain.Stats
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"status":           "ok",
+		"requests":         st.Requests.Load(),
+		"lines_stored":     st.Stored.Load(),
+		"frames_skipped":   st.Skipped.Load(),
+		"duplicates":       st.Duplicates.Load(),
+		"rejected":         st.Rejected.Load(),
+		"unavailable_503s": st.Unavailable.Load(),
+	})
+}

@@ -1,0 +1,94 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/drainwatch/drainwatch/parser"
+)
+
+// benchBody is a ~100 KiB logplex body like a busy app's: four router lines
+// to one other line (metrics, errors, lifecycle, app lines).
+func benchBody(b *testing.B) ([]byte, int) {
+	raw, err := os.ReadFile("../parser/testdata/messages.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var router, other []string
+	for _, m := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		switch {
+		case strings.Contains(m, "params=xxx"):
+		case strings.Contains(m, " router - "):
+			router = append(router, m)
+		default:
+			other = append(other, m)
+		}
+	}
+	var buf bytes.Buffer
+	n := 0
+	for i := 0; buf.Len() < 100<<10; i++ {
+		m := router[i%len(router)]
+		if i%5 == 4 {
+			m = other[(i/5)%len(other)]
+		}
+		buf.WriteString(strconv.Itoa(len(m)+1) + " " + m + "\n")
+		n++
+	}
+	return buf.Bytes(), n
+}
+
+// BenchmarkIngest measures parse + store of whole bodies through the one
+// writer, from 4 concurrent senders as the drain sees them, with fsync on
+// every commit (the default) and without. The parse-only figure of the same
+// body is BenchmarkParse in package parser.
+func BenchmarkIngest(b *testing.B) {
+	body, n := benchBody(b)
+	for _, noSync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("nosync=%v", noSync), func(b *testing.B) {
+			db, err := Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), Options{NoSync: noSync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			w, err := NewWriter(db, WriterOptions{QueueLen: 16})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			var wg sync.WaitGroup
+			work := make(chan struct{})
+			for g := 0; g < 4; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var events []parser.Event
+					for range work {
+						var st parser.BodyStats
+						events, st = parser.ParseBody(body, 0, events)
+						if st.Parsed != n {
+							b.Error("parse")
+						}
+						if _, err := w.Write(context.Background(), &Batch{App: "bench", Events: events}); err != nil {
+							b.Error(err)
+						}
+					}
+				}()
+			}
+			for b.Loop() {
+				work <- struct{}{}
+			}
+			close(work)
+			wg.Wait()
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		})
+	}
+}
