@@ -1,10 +1,14 @@
+// Heroku's Go buildpack reads these two lines: the Go version, and what to
+// build into bin/ (the Procfile runs bin/drainwatch).
+// +heroku goVersion go1.26
+// +heroku install ./cmd/drainwatch
 module github.com/drainwatch/drainwatch
 
-go 1.26.8
-
-require github.com/heroku/x v0.5.3
+go 1.26
 
 require (
-	github.com/mattn/go-sqlite3 v1.14.53 // indirect
-	github.com/pkg/errors v0.9.1 // indirect
+	github.com/heroku/x v0.5.3
+	github.com/mattn/go-sqlite3 v1.14.53
 )
+
+require github.com/pkg/errors v0.9.1 // indirect
