@@ -69,7 +69,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "drainwatch: unknown command %q\nRun 'drainwatch help' for the list.\n", args[0])
+		fmt.Fprintf(stderr, "drainwatch: unknown command %q (see 'drainwatch help')\n", args[0])
 		return 2
 	}
 	err := cmd.Run(ctx, args[1:])
@@ -81,9 +81,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		fmt.Fprintf(stderr, "drainwatch %s: %v\n", args[0], ee.err)
 		if ee.code == 2 {
-			fmt.Fprintf(stderr, "Run 'drainwatch %s -h' for usage.\n", args[0])
+			fmt.Fprintf(stderr, "drainwatch %s: %v (see 'drainwatch %s -h')\n", args[0], ee.err, args[0])
+		} else {
+			fmt.Fprintf(stderr, "drainwatch %s: %v\n", args[0], ee.err)
 		}
 		return ee.code
 	}
