@@ -1,0 +1,187 @@
+package analyze
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+
+// series samples f every 20 s (as runtime metrics do) for d, with noise of
+// ±noise MB from a fixed seed.
+func series(d time.Duration, noise float64, f func(h float64) float64) []Point {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var pts []Point
+	for t := time.Duration(0); t <= d; t += 20 * time.Second {
+		n := (rng.Float64()*2 - 1) * noise
+		pts = append(pts, Point{T: t0.Add(t), MB: f(t.Hours()) + n})
+	}
+	return pts
+}
+
+func TestTheilSenIgnoresOutliers(t *testing.T) {
+	pts := series(3*time.Hour, 0, func(h float64) float64 { return 200 + 10*h })
+	for i := 0; i < len(pts); i += 25 {
+		pts[i].MB += 300 // GC spikes
+	}
+	if s := TheilSen(pts); math.Abs(s-10) > 0.5 {
+		t.Errorf("slope %v, want 10", s)
+	}
+}
+
+func TestMannKendall(t *testing.T) {
+	up := series(time.Hour, 1, func(h float64) float64 { return 100 + 20*h })
+	if z, p := MannKendall(up); z < 5 || p > 1e-6 {
+		t.Errorf("rising: z=%v p=%v", z, p)
+	}
+	flat := series(time.Hour, 5, func(h float64) float64 { return 100 })
+	if _, p := MannKendall(flat); p < 0.01 {
+		t.Errorf("flat noise called rising: p=%v", p)
+	}
+	// All ties: no trend, no division by zero.
+	same := series(time.Hour, 0, func(h float64) float64 { return 100 })
+	if z, p := MannKendall(same); z != 0 || p != 1 {
+		t.Errorf("constant: z=%v p=%v", z, p)
+	}
+}
+
+func TestTrendVerdicts(t *testing.T) {
+	tests := []struct {
+		name   string
+		pts    []Point
+		want   Verdict
+		slope  float64 // expected MB/h, if > 0
+		within float64
+	}{
+		{"linear leak", series(3*time.Hour, 4, func(h float64) float64 { return 250 + 20*h }), Leak, 20, 2},
+		{"slow leak", series(3*time.Hour, 2, func(h float64) float64 { return 250 + 8*h }), Leak, 8, 1.5},
+		{"asymptotic bloat", series(3*time.Hour, 3, func(h float64) float64 { return 250 + 150*(1-math.Exp(-h/0.4)) }), Bloat, 0, 0},
+		{"bloat that levels off late", series(3*time.Hour, 3, func(h float64) float64 { return 250 + 100*math.Min(h, 1.5) }), Bloat, 0, 0},
+		{"noisy flat", series(3*time.Hour, 15, func(h float64) float64 { return 300 }), Stable, 0, 0},
+		{"falling", series(3*time.Hour, 3, func(h float64) float64 { return 400 - 10*h }), Stable, 0, 0},
+		{"tiny rise below the minimum", series(3*time.Hour, 1, func(h float64) float64 { return 300 + 2*h }), Stable, 0, 0},
+		{"leak that starts late", series(3*time.Hour, 3, func(h float64) float64 { return 250 + 30*math.Max(h-1, 0) }), Leak, 0, 0},
+		{"too short", series(30*time.Minute, 1, func(h float64) float64 { return 250 + 100*h }), InsufficientData, 0, 0},
+		{"too few samples", series(3*time.Hour, 1, func(h float64) float64 { return 250 + 20*h })[:10], InsufficientData, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Trend(tt.pts, Options{})
+			if r.Verdict != tt.want {
+				t.Fatalf("verdict %s (%s), want %s; slope %.1f early %.1f late %.1f p %.3g",
+					r.Verdict, r.Reason, tt.want, r.Slope, r.EarlySlope, r.LateSlope, r.P)
+			}
+			if tt.slope > 0 && math.Abs(r.Slope-tt.slope) > tt.within {
+				t.Errorf("slope %.2f, want %.1f±%.1f", r.Slope, tt.slope, tt.within)
+			}
+		})
+	}
+}
+
+// TestSeedMemOverTime runs the trend test on the perf:mem_over_time series
+// printed in seed 001 (read from ../../shared/seeds, not copied): it rises,
+// levels off, and drops — bloat, not a leak.
+func TestSeedMemOverTime(t *testing.T) {
+	raw, err := os.ReadFile("../../shared/seeds/001_7484c695e6013d03.txt")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("seed post missing in CI: %v", err)
+		}
+		t.Skipf("seed post not beside the repo: %v", err)
+	}
+	s := string(raw)
+	block := s[strings.Index(s, "PID: 92587"):]
+	block = block[:strings.Index(block, "...")]
+	var pts []Point
+	for i, v := range regexp.MustCompile(`(?m)^\d+\.\d+$`).FindAllString(block, -1) {
+		mb, _ := strconv.ParseFloat(v, 64)
+		// One sample every 5 minutes, so the series is long enough to judge.
+		pts = append(pts, Point{T: t0.Add(time.Duration(i) * 5 * time.Minute), MB: mb})
+	}
+	if len(pts) != 37 || pts[0].MB != 213.2734375 {
+		t.Fatalf("read %d samples from the seed, first %v", len(pts), pts)
+	}
+	r := Trend(pts, Options{})
+	if r.Verdict == Leak {
+		t.Fatalf("seed series judged a leak: %+v", r)
+	}
+	if r.Verdict != Bloat {
+		t.Errorf("verdict %s (%s), want bloat", r.Verdict, r.Reason)
+	}
+}
+
+func perMinute(from time.Time, d time.Duration, rpm int) []Count {
+	var c []Count
+	for t := from.Truncate(time.Minute); !t.After(from.Add(d)); t = t.Add(time.Minute) {
+		c = append(c, Count{T: t, N: rpm})
+	}
+	return c
+}
+
+func TestAnalyzeBoot(t *testing.T) {
+	leak := series(3*time.Hour, 3, func(h float64) float64 { return 250 + 20*h })
+
+	// A web dyno leaking at rest (2 requests a minute).
+	r := AnalyzeBoot(Boot{App: "a", Dyno: "web.1", Boot: "b1", Points: leak, QuotaMB: 512, Requests: perMinute(t0, 3*time.Hour, 2)}, BootOptions{})
+	if r.Verdict != Leak || r.WholeWindow || r.RestShare != 1 {
+		t.Fatalf("at rest: %+v", r)
+	}
+	// 512 - 310 at 20 MB/h: about 10 h to the quota.
+	if r.HoursToQuota == nil || math.Abs(*r.HoursToQuota-10.1) > 1 {
+		t.Errorf("hours to quota %v", r.HoursToQuota)
+	}
+	if math.Abs(r.PeakShare-r.PeakMB/512) > 1e-9 || r.PeakMB < 305 {
+		t.Errorf("peak %v share %v", r.PeakMB, r.PeakShare)
+	}
+
+	// The same rise under heavy traffic is not called a leak.
+	r = AnalyzeBoot(Boot{Dyno: "web.1", Points: leak, QuotaMB: 512, Requests: perMinute(t0, 3*time.Hour, 600)}, BootOptions{})
+	if r.Verdict != InsufficientData || r.RestShare != 0 || !strings.Contains(r.Reason, "busy") {
+		t.Errorf("busy: %+v", r)
+	}
+	// Busy for the first 20 minutes only: still mostly at rest.
+	r = AnalyzeBoot(Boot{Dyno: "web.1", Points: leak, Requests: perMinute(t0, 20*time.Minute, 600)}, BootOptions{})
+	if r.Verdict != Leak || r.RestShare < 0.85 || r.RestShare > 0.9 {
+		t.Errorf("mostly at rest: %v %.2f", r.Verdict, r.RestShare)
+	}
+
+	// A worker has no router traffic: judged on the whole window, and says so.
+	r = AnalyzeBoot(Boot{Dyno: "worker.1", Points: leak}, BootOptions{})
+	if r.Verdict != Leak || !r.WholeWindow || !strings.Contains(r.Reason, "whole window") || r.HoursToQuota != nil {
+		t.Errorf("worker: %+v", r)
+	}
+	if r := AnalyzeBoot(Boot{Dyno: "web.1"}, BootOptions{}); r.Verdict != InsufficientData {
+		t.Errorf("empty: %+v", r)
+	}
+}
+
+// TestLeakUnderRestarts: a leak restarted every 2 h (R15, then a new boot)
+// is a sawtooth. Each boot, judged alone, is a leak; judged as one series it
+// would look flat.
+func TestLeakUnderRestarts(t *testing.T) {
+	var all []Point
+	var boots [][]Point
+	for b := 0; b < 4; b++ {
+		start := time.Duration(b) * 2 * time.Hour
+		pts := series(2*time.Hour-time.Minute, 3, func(h float64) float64 { return 220 + 150*h })
+		for i := range pts {
+			pts[i].T = pts[i].T.Add(start)
+		}
+		boots = append(boots, pts)
+		all = append(all, pts...)
+	}
+	for i, pts := range boots {
+		if r := AnalyzeBoot(Boot{Dyno: "worker.1", Points: pts, QuotaMB: 512}, BootOptions{}); r.Verdict != Leak {
+			t.Errorf("boot %d: %s (%s)", i, r.Verdict, r.Reason)
+		}
+	}
+	if r := Trend(all, Options{}); r.Verdict == Leak {
+		t.Logf("the concatenated sawtooth happens to look like %s too", r.Verdict)
+	}
+}

@@ -1,0 +1,202 @@
+// Package analyze tells a memory leak from bloat: robust trend statistics
+// (Theil–Sen slope, Mann–Kendall test) over one dyno boot's memory samples, a
+// levelling-off test, and at-rest gating. It is pure: no I/O, no clock.
+package analyze
+
+import (
+	"math"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Point is one memory sample.
+type Point struct {
+	T  time.Time
+	MB float64
+}
+
+// maxPoints bounds the O(n²) statistics: longer series are thinned evenly
+// first (a 3 h window at one sample per 20 s is 540 points, 145 k pairs).
+const maxPoints = 800
+
+// thin returns at most maxPoints points, evenly spaced through pts.
+func thin(pts []Point) []Point {
+	if len(pts) <= maxPoints {
+		return pts
+	}
+	out := make([]Point, maxPoints)
+	for i := range out {
+		out[i] = pts[i*(len(pts)-1)/(maxPoints-1)]
+	}
+	return out
+}
+
+// TheilSen returns the median of the slopes between all pairs of points, in
+// MB per hour: a slope that a few outliers (a GC, a spike) cannot move.
+func TheilSen(pts []Point) float64 {
+	pts = thin(pts)
+	slopes := make([]float64, 0, len(pts)*(len(pts)-1)/2)
+	for i := 0; i < len(pts); i++ {
+		for j := i + 1; j < len(pts); j++ {
+			dt := pts[j].T.Sub(pts[i].T).Hours()
+			if dt <= 0 {
+				continue
+			}
+			slopes = append(slopes, (pts[j].MB-pts[i].MB)/dt)
+		}
+	}
+	if len(slopes) == 0 {
+		return 0
+	}
+	sort.Float64s(slopes)
+	n := len(slopes)
+	if n%2 == 1 {
+		return slopes[n/2]
+	}
+	return (slopes[n/2-1] + slopes[n/2]) / 2
+}
+
+// MannKendall tests for a monotonic trend. It returns Z (positive for a
+// rising series) and the one-sided p-value of "rising", with the normal
+// approximation and the correction for ties.
+func MannKendall(pts []Point) (z, pRising float64) {
+	pts = thin(pts)
+	n := len(pts)
+	if n < 3 {
+		return 0, 1
+	}
+	s := 0.0
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			d := pts[j].MB - pts[i].MB
+			switch {
+			case d > 0:
+				s++
+			case d < 0:
+				s--
+			}
+		}
+	}
+	// Variance with ties: n(n-1)(2n+5) - Σ t(t-1)(2t+5), over 18.
+	vals := make([]float64, n)
+	for i, p := range pts {
+		vals[i] = p.MB
+	}
+	sort.Float64s(vals)
+	ties := 0.0
+	for i := 0; i < n; {
+		j := i
+		for j < n && vals[j] == vals[i] {
+			j++
+		}
+		if t := float64(j - i); t > 1 {
+			ties += t * (t - 1) * (2*t + 5)
+		}
+		i = j
+	}
+	nf := float64(n)
+	v := (nf*(nf-1)*(2*nf+5) - ties) / 18
+	if v <= 0 {
+		return 0, 1
+	}
+	switch {
+	case s > 0:
+		z = (s - 1) / math.Sqrt(v)
+	case s < 0:
+		z = (s + 1) / math.Sqrt(v)
+	}
+	return z, 0.5 * math.Erfc(z/math.Sqrt2)
+}
+
+// Verdict is what a series says.
+type Verdict string
+
+// Verdicts.
+const (
+	Leak             Verdict = "leak"              // keeps rising, about as fast late as early
+	Bloat            Verdict = "bloat"             // rose, then levelled off
+	Stable           Verdict = "stable"            // no significant rise
+	InsufficientData Verdict = "insufficient-data" // too short, too few samples, or busy
+)
+
+// Options tune Trend. Zero values take the defaults.
+type Options struct {
+	MinSlope    float64       // MB/h below which a rise does not count; default 5
+	MinDuration time.Duration // shortest series judged; default 1h
+	MinPoints   int           // fewest samples judged; default 30
+	Alpha       float64       // significance of the Mann–Kendall test; default 0.01
+	// LevelRatio: a leak's later half must rise at least this share of its
+	// earlier half's rate; below it the curve is levelling off (bloat).
+	// Default 0.5.
+	LevelRatio float64
+}
+
+func (o Options) withDefaults() Options {
+	if o.MinSlope <= 0 {
+		o.MinSlope = 5
+	}
+	if o.MinDuration <= 0 {
+		o.MinDuration = time.Hour
+	}
+	if o.MinPoints <= 0 {
+		o.MinPoints = 30
+	}
+	if o.Alpha <= 0 {
+		o.Alpha = 0.01
+	}
+	if o.LevelRatio <= 0 {
+		o.LevelRatio = 0.5
+	}
+	return o
+}
+
+// TrendResult is the trend of one series.
+type TrendResult struct {
+	Verdict    Verdict
+	Slope      float64 // MB/h, whole series (Theil–Sen)
+	EarlySlope float64 // MB/h, first half
+	LateSlope  float64 // MB/h, second half
+	P          float64 // Mann–Kendall p-value of "rising", whole series
+	Points     int
+	Duration   time.Duration
+	Reason     string
+}
+
+// Trend judges a series of memory samples, sorted by time, from one boot.
+func Trend(pts []Point, o Options) TrendResult {
+	o = o.withDefaults()
+	r := TrendResult{Points: len(pts)}
+	if len(pts) > 0 {
+		r.Duration = pts[len(pts)-1].T.Sub(pts[0].T)
+	}
+	if len(pts) < o.MinPoints || r.Duration < o.MinDuration {
+		r.Verdict = InsufficientData
+		r.Reason = "too little history: need " + o.MinDuration.String() + " and " + strconv.Itoa(o.MinPoints) + " samples"
+		return r
+	}
+	r.Slope = TheilSen(pts)
+	_, r.P = MannKendall(pts)
+	half := len(pts) / 2
+	r.EarlySlope = TheilSen(pts[:half])
+	r.LateSlope = TheilSen(pts[half:])
+	_, earlyP := MannKendall(pts[:half])
+	_, lateP := MannKendall(pts[half:])
+	rising := r.P <= o.Alpha && r.Slope >= o.MinSlope
+	earlyRising := earlyP <= o.Alpha && r.EarlySlope >= o.MinSlope
+	switch {
+	case !rising && earlyRising:
+		r.Verdict = Bloat
+		r.Reason = "rose, then levelled off or fell back"
+	case !rising:
+		r.Verdict = Stable
+		r.Reason = "no significant rise"
+	case r.LateSlope >= o.MinSlope && lateP <= o.Alpha && r.LateSlope >= o.LevelRatio*r.EarlySlope:
+		r.Verdict = Leak
+		r.Reason = "keeps rising: the later half rises as fast as the earlier"
+	default:
+		r.Verdict = Bloat
+		r.Reason = "rose, then levelled off"
+	}
+	return r
+}
