@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -177,5 +178,30 @@ func TestLeakUnderRestarts(t *testing.T) {
 		if r := AnalyzeBoot(Boot{Dyno: "worker.1", Points: pts, QuotaMB: 512}, BootOptions{}); r.Verdict != Leak {
 			t.Errorf("boot %d: %s (%s)", i, r.Verdict, r.Reason)
 		}
+	}
+}
+
+func TestNthMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 1; n < 60; n++ {
+		a := make([]float64, n)
+		for i := range a {
+			a[i] = float64(rng.IntN(10)) // many ties
+		}
+		sorted := append([]float64(nil), a...)
+		sort.Float64s(sorted)
+		for k := 0; k < n; k++ {
+			b := append([]float64(nil), a...)
+			if got := nth(b, k); got != sorted[k] {
+				t.Fatalf("n=%d k=%d: %v, want %v", n, k, got, sorted[k])
+			}
+		}
+	}
+}
+
+func BenchmarkAnalyzeBoot3h(b *testing.B) {
+	pts := series(3*time.Hour, 3, func(h float64) float64 { return 250 + 20*h })
+	for b.Loop() {
+		AnalyzeBoot(Boot{Dyno: "worker.1", Points: pts, QuotaMB: 512}, BootOptions{})
 	}
 }

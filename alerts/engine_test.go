@@ -1,0 +1,276 @@
+package alerts
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drainwatch/drainwatch/parser"
+)
+
+var t0 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+
+// feed runs observations through a fresh engine and returns every alert.
+func feed(cfg Config, obs []Observation) []Alert {
+	e := NewEngine(cfg)
+	var out []Alert
+	for _, o := range obs {
+		out = append(out, e.Observe(o)...)
+	}
+	return out
+}
+
+func mem(dyno, boot string, t time.Time, mb, quota float64) Observation {
+	return Observation{Kind: ObsMemory, App: "app", Dyno: dyno, Boot: boot, Time: t, TotalMB: mb, QuotaMB: quota}
+}
+
+// memSeries samples f every 20 s for d from start, with seeded noise.
+func memSeries(dyno, boot string, start time.Time, d time.Duration, noise float64, f func(h float64) float64) []Observation {
+	rng := rand.New(rand.NewPCG(7, 9))
+	var out []Observation
+	for t := time.Duration(0); t <= d; t += 20 * time.Second {
+		out = append(out, mem(dyno, boot, start.Add(t), f(t.Hours())+(rng.Float64()*2-1)*noise, 512))
+	}
+	return out
+}
+
+// traffic adds rpm requests a minute for dyno over [start, start+d).
+func traffic(dyno string, start time.Time, d time.Duration, rpm int) []Observation {
+	var out []Observation
+	for t := start; t.Before(start.Add(d)); t = t.Add(time.Minute) {
+		out = append(out, Observation{Kind: ObsRequests, App: "app", Dyno: dyno, Time: t, N: rpm})
+	}
+	return out
+}
+
+// merge interleaves observation lists by time (stable).
+func merge(lists ...[]Observation) []Observation {
+	var all []Observation
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	for i := 1; i < len(all); i++ {
+		for j := i; j > 0 && all[j].Time.Before(all[j-1].Time); j-- {
+			all[j], all[j-1] = all[j-1], all[j]
+		}
+	}
+	return all
+}
+
+func rulesOf(alerts []Alert) []string {
+	var s []string
+	for _, a := range alerts {
+		s = append(s, string(a.Rule)+":"+string(a.State)+":"+a.Dyno)
+	}
+	return s
+}
+
+func expect(t *testing.T, got []Alert, want ...string) {
+	t.Helper()
+	g := rulesOf(got)
+	if strings.Join(g, " ") != strings.Join(want, " ") {
+		t.Fatalf("alerts\n got %v\nwant %v", g, want)
+	}
+}
+
+func TestLinearLeakAtRest(t *testing.T) {
+	obs := merge(
+		memSeries("web.1", "b1", t0, 4*time.Hour, 3, func(h float64) float64 { return 250 + 20*h }),
+		traffic("web.1", t0, 4*time.Hour, 1),
+	)
+	got := feed(Config{}, obs)
+	expect(t, got, "leak:firing:web.1")
+	a := got[0]
+	if a.Report == nil || math.Abs(a.Report.SlopeMBPerHour-20) > 3 || a.Report.RestShare < 0.99 {
+		t.Fatalf("report %+v", a.Report)
+	}
+	// Fires once the window holds enough history (1 h), not before.
+	if a.Time.Before(t0.Add(time.Hour)) || a.Time.After(t0.Add(75*time.Minute)) {
+		t.Errorf("fired at %v", a.Time.Sub(t0))
+	}
+	for _, want := range []string{"web.1 of app is leaking memory: +", "MB/h, at rest 100%", "reaches its 512 MB quota in about"} {
+		if !strings.Contains(a.Summary, want) {
+			t.Errorf("summary %q lacks %q", a.Summary, want)
+		}
+	}
+	if len(a.Spark) != 24 || a.Spark[23] < a.Spark[0] {
+		t.Errorf("spark %v", a.Spark)
+	}
+}
+
+func TestAsymptoticBloatIsNotALeak(t *testing.T) {
+	obs := merge(
+		memSeries("web.1", "b1", t0, 5*time.Hour, 3, func(h float64) float64 { return 250 + 150*(1-math.Exp(-h/0.4)) }),
+		traffic("web.1", t0, 5*time.Hour, 1),
+	)
+	if got := feed(Config{}, obs); len(got) != 0 {
+		t.Fatalf("bloat alerted: %v", rulesOf(got))
+	}
+}
+
+func TestNoisyFlatIsQuiet(t *testing.T) {
+	obs := memSeries("web.1", "b1", t0, 6*time.Hour, 25, func(h float64) float64 { return 300 })
+	if got := feed(Config{}, obs); len(got) != 0 {
+		t.Fatalf("noise alerted: %v", rulesOf(got))
+	}
+}
+
+func TestLeakUnderHeavyTrafficIsNotAtRest(t *testing.T) {
+	obs := merge(
+		memSeries("web.1", "b1", t0, 4*time.Hour, 3, func(h float64) float64 { return 250 + 20*h }),
+		traffic("web.1", t0, 4*time.Hour, 900),
+	)
+	if got := feed(Config{}, obs); len(got) != 0 {
+		t.Fatalf("busy dyno alerted: %v", rulesOf(got))
+	}
+}
+
+func TestWorkerLeakJudgedOnWholeWindow(t *testing.T) {
+	got := feed(Config{}, memSeries("worker.1", "b1", t0, 3*time.Hour, 3, func(h float64) float64 { return 100 + 30*h }))
+	expect(t, got, "leak:firing:worker.1")
+	if !strings.Contains(got[0].Summary, "no router traffic by design") || !got[0].Report.WholeWindow {
+		t.Errorf("summary %q", got[0].Summary)
+	}
+}
+
+// TestLeakHiddenUnderRestarts: R15 kills the dyno every 2 h; each boot
+// climbs again. The leak is found within a boot, the quota episodes resolve at
+// each restart, and the restart's drop does not resolve the leak.
+func TestLeakHiddenUnderRestarts(t *testing.T) {
+	var obs []Observation
+	for b := 0; b < 4; b++ {
+		start := t0.Add(time.Duration(b) * 2 * time.Hour)
+		boot := string(rune('a' + b))
+		obs = append(obs, memSeries("worker.1", boot, start, 2*time.Hour-time.Minute, 3, func(h float64) float64 { return 250 + 150*h })...)
+	}
+	got := feed(Config{}, obs)
+	var leaks, overFired, overResolved int
+	for _, a := range got {
+		switch {
+		case a.Rule == RuleLeak && a.State == Firing:
+			leaks++
+		case a.Rule == RuleLeak && a.State == Resolved:
+			t.Errorf("leak resolved by a restart at %v: %s", a.Time.Sub(t0), a.Reason)
+		case a.Rule == RuleOverQuota && a.State == Firing:
+			overFired++
+		case a.Rule == RuleOverQuota && a.State == Resolved:
+			overResolved++
+			if !strings.Contains(a.Reason, "restarted") {
+				t.Errorf("over-quota resolved by %q", a.Reason)
+			}
+		}
+	}
+	// 250 + 150 h passes 512 MB at 1.75 h into each boot.
+	if leaks != 1 || overFired != 4 || overResolved != 3 {
+		t.Errorf("leaks %d, over-quota fired %d resolved %d: %v", leaks, overFired, overResolved, rulesOf(got))
+	}
+}
+
+func TestOverQuotaFromSamplesAndResolve(t *testing.T) {
+	var obs []Observation
+	for i := 0; i < 30; i++ { // 10 minutes at 450 MB (88%): no warning
+		obs = append(obs, mem("web.1", "b1", t0.Add(time.Duration(i)*20*time.Second), 450, 512))
+	}
+	for i := 30; i < 90; i++ { // 20 minutes at 480 MB (94%): warning after 10 min
+		obs = append(obs, mem("web.1", "b1", t0.Add(time.Duration(i)*20*time.Second), 480, 512))
+	}
+	for i := 90; i < 100; i++ { // over the quota
+		obs = append(obs, mem("web.1", "b1", t0.Add(time.Duration(i)*20*time.Second), 530, 512))
+	}
+	for i := 100; i < 160; i++ { // back to 300 MB for 20 minutes
+		obs = append(obs, mem("web.1", "b1", t0.Add(time.Duration(i)*20*time.Second), 300, 512))
+	}
+	got := feed(Config{}, obs)
+	expect(t, got, "near-quota:firing:web.1", "over-quota:firing:web.1", "over-quota:resolved:web.1", "near-quota:resolved:web.1")
+	if d := got[0].Time.Sub(t0); d != 20*time.Minute {
+		t.Errorf("warning after %v, want 20m (10m above 90%%)", d)
+	}
+	if !strings.Contains(got[1].Summary, "530 MB of 512 MB (104%)") {
+		t.Errorf("over summary %q", got[1].Summary)
+	}
+	if d := got[2].Time.Sub(got[1].Time); d < 10*time.Minute || d > 15*time.Minute {
+		t.Errorf("resolved %v after firing", d)
+	}
+}
+
+func TestR14LinesDeduplicated(t *testing.T) {
+	var obs []Observation
+	for i := 0; i < 10; i++ { // R14 every 20 s for 3 minutes, with mem= lines
+		tm := t0.Add(time.Duration(i) * 20 * time.Second)
+		obs = append(obs, Observation{Kind: ObsMemError, App: "app", Dyno: "web.1", Time: tm, Code: "mem", TotalMB: 680, Percent: 133})
+		obs = append(obs, Observation{Kind: ObsMemError, App: "app", Dyno: "web.1", Time: tm, Code: "R14"})
+	}
+	obs = append(obs, Observation{Kind: ObsRestart, App: "app", Dyno: "web.1", Time: t0.Add(4 * time.Minute), Code: "restarting"})
+	// Back over the quota within the cooldown: not a new episode.
+	obs = append(obs, Observation{Kind: ObsMemError, App: "app", Dyno: "web.1", Time: t0.Add(10 * time.Minute), Code: "R14"})
+	// After the cooldown: a new episode.
+	obs = append(obs, Observation{Kind: ObsMemError, App: "app", Dyno: "web.1", Time: t0.Add(40 * time.Minute), Code: "R15"})
+	got := feed(Config{}, obs)
+	expect(t, got, "over-quota:firing:web.1", "over-quota:resolved:web.1", "over-quota:firing:web.1")
+	if got[0].Percent != 133 || !strings.Contains(got[0].Summary, "680 MB (133.0%)") {
+		t.Errorf("first %+v", got[0])
+	}
+	if strings.Join(got[1].Codes, ",") != "mem,R14" {
+		t.Errorf("codes %v", got[1].Codes)
+	}
+	if !strings.Contains(got[2].Summary, "R15") {
+		t.Errorf("R15 summary %q", got[2].Summary)
+	}
+}
+
+func TestStaleDynoAgesOut(t *testing.T) {
+	obs := []Observation{
+		{Kind: ObsMemError, App: "app", Dyno: "web.3", Time: t0, Code: "R14"},
+		mem("web.1", "b", t0.Add(time.Minute), 100, 512),
+		mem("web.1", "b", t0.Add(45*time.Minute), 100, 512),
+	}
+	got := feed(Config{}, obs)
+	expect(t, got, "over-quota:firing:web.3", "over-quota:resolved:web.3")
+	if !strings.Contains(got[1].Reason, "stopped reporting") {
+		t.Errorf("reason %q", got[1].Reason)
+	}
+}
+
+func TestRestoreDoesNotRefire(t *testing.T) {
+	e := NewEngine(Config{})
+	e.Restore([]Alert{{App: "app", Dyno: "web.1", Rule: RuleOverQuota, State: Firing, Time: t0, Started: t0}})
+	if got := e.Observe(Observation{Kind: ObsMemError, App: "app", Dyno: "web.1", Time: t0.Add(time.Minute), Code: "R14"}); len(got) != 0 {
+		t.Errorf("refired after restore: %v", rulesOf(got))
+	}
+	if len(e.Open()) != 1 {
+		t.Errorf("open %v", e.Open())
+	}
+}
+
+// TestFromEvents turns the real-format fixture into observations.
+func TestFromEvents(t *testing.T) {
+	body, err := os.ReadFile("../parser/testdata/drain.logplex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, _ := parser.ParseBody(body, 0, nil)
+	obs := FromEvents("myapp", events, nil)
+	count := map[ObsKind]int{}
+	for _, o := range obs {
+		count[o.Kind]++
+		if o.App != "myapp" || o.Dyno == "" {
+			t.Errorf("observation %+v", o)
+		}
+	}
+	// 3 memory samples; R14, R14, R15 and three mem= lines over 100%;
+	// restarts: crashed, starting, cycling, restarting; router lines on
+	// web.1 and web.2 in one minute each.
+	if count[ObsMemory] != 3 || count[ObsMemError] != 6 || count[ObsRestart] != 5 || count[ObsRequests] != 2 {
+		t.Errorf("counts %v", count)
+	}
+	// The observations are copies: reusing the body does not change them.
+	for i := range body {
+		body[i] = 'x'
+	}
+	if obs[0].Dyno == "xxxxx" {
+		t.Error("observation aliases the body")
+	}
+}

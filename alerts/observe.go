@@ -1,0 +1,95 @@
+// Package alerts watches the stream of parsed lines for dynos in memory
+// trouble — over or near their quota, or leaking at rest — and turns each
+// episode into one "firing" and one "resolved" alert, stored and delivered
+// (Slack is one adapter, in alerts/slack) without ever slowing ingest.
+package alerts
+
+import (
+	"time"
+
+	"github.com/drainwatch/drainwatch/parser"
+)
+
+// ObsKind says what an Observation reports.
+type ObsKind uint8
+
+// Observation kinds.
+const (
+	ObsMemory   ObsKind = iota + 1 // a runtime-metrics memory sample
+	ObsMemError                    // R14, R15, or "Process running mem=…(N%)" over 100%
+	ObsRequests                    // N router requests served in the minute starting at Time
+	ObsRestart                     // the dyno restarted, crashed, cycled or stopped
+)
+
+// Observation is the part of a log line the rules need, copied out of the
+// request body (which is reused once the request is answered).
+type Observation struct {
+	Kind    ObsKind
+	App     string
+	Dyno    string
+	Boot    string
+	Time    time.Time
+	TotalMB float64 // ObsMemory; ObsMemError from a mem= line
+	QuotaMB float64 // ObsMemory; 0 when the line has none
+	Code    string  // ObsMemError: R14, R15, mem; ObsRestart: what happened
+	Percent float64 // ObsMemError from a mem= line
+	N       int     // ObsRequests
+}
+
+// FromEvents picks the observations out of one batch of events. Router lines
+// are counted per dyno and minute, so a busy batch gives a few observations,
+// not one per request. Strings are copied.
+func FromEvents(app string, events []parser.Event, out []Observation) []Observation {
+	type minuteKey struct {
+		dyno string
+		t    int64
+	}
+	var counts map[minuteKey]int
+	var order []minuteKey
+	for i := range events {
+		ev := &events[i]
+		switch ev.Kind {
+		case parser.KindMemory:
+			m := &ev.Memory
+			quota := m.QuotaMB
+			if quota < 0 {
+				quota = 0
+			}
+			out = append(out, Observation{Kind: ObsMemory, App: app, Dyno: string(ev.Dyno), Boot: string(m.Boot),
+				Time: ev.Time, TotalMB: m.TotalMB, QuotaMB: quota})
+		case parser.KindError:
+			code := string(ev.Error.Code)
+			if code == "R14" || code == "R15" {
+				out = append(out, Observation{Kind: ObsMemError, App: app, Dyno: string(ev.Dyno), Time: ev.Time, Code: code})
+			}
+		case parser.KindMemReport:
+			if ev.MemReport.Percent > 100 {
+				out = append(out, Observation{Kind: ObsMemError, App: app, Dyno: string(ev.Dyno), Time: ev.Time, Code: "mem",
+					TotalMB: ev.MemReport.MB, Percent: ev.MemReport.Percent})
+			}
+		case parser.KindLifecycle:
+			l := &ev.Lifecycle
+			restart := l.Action == parser.ActionRestarting || l.Action == parser.ActionCycling ||
+				(l.Action == parser.ActionState && (string(l.To) == "starting" || string(l.To) == "crashed" || string(l.To) == "down"))
+			if restart && len(ev.Dyno) > 0 {
+				out = append(out, Observation{Kind: ObsRestart, App: app, Dyno: string(ev.Dyno), Time: ev.Time, Code: l.Action.String()})
+			}
+		case parser.KindRouter:
+			if len(ev.Dyno) == 0 {
+				continue
+			}
+			if counts == nil {
+				counts = map[minuteKey]int{}
+			}
+			k := minuteKey{string(ev.Dyno), ev.Time.Truncate(time.Minute).UnixMicro()}
+			if counts[k] == 0 {
+				order = append(order, k)
+			}
+			counts[k]++
+		}
+	}
+	for _, k := range order {
+		out = append(out, Observation{Kind: ObsRequests, App: app, Dyno: k.dyno, Time: time.UnixMicro(k.t).UTC(), N: counts[k]})
+	}
+	return out
+}
