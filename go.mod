@@ -9,6 +9,10 @@ go 1.26
 require (
 	github.com/heroku/x v0.5.3
 	github.com/mattn/go-sqlite3 v1.14.53
+	github.com/slack-go/slack v0.35.0
 )
 
-require github.com/pkg/errors v0.9.1 // indirect
+require (
+	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+)

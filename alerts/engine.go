@@ -3,6 +3,7 @@ package alerts
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/drainwatch/drainwatch/analyze"
@@ -237,7 +238,7 @@ func (e *Engine) memory(k dynoKey, d *dynoState, o Observation, out []Alert) []A
 				out = e.fire(near, d, o.Time, out, func(a *Alert) {
 					a.Started = d.nearSince
 					a.Summary = fmt.Sprintf("%s of %s has been above %.0f%% of its memory quota for %s: %.0f MB of %.0f MB (%.0f%%)",
-						k.dyno, k.app, e.cfg.NearShare*100, o.Time.Sub(d.nearSince).Round(time.Minute), o.TotalMB, d.quota, share*100)
+						k.dyno, k.app, e.cfg.NearShare*100, FormatDuration(o.Time.Sub(d.nearSince)), o.TotalMB, d.quota, share*100)
 				})
 			}
 		} else {
@@ -269,9 +270,9 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 		out = e.fire(key, d, now, out, func(a *Alert) {
 			a.Report = &r
 			a.Reason = r.Reason
-			rest := fmt.Sprintf("at rest %.0f%% of the last %s", r.RestShare*100, r.To.Sub(r.From).Round(time.Minute))
+			rest := fmt.Sprintf("at rest %.0f%% of the last %s", r.RestShare*100, FormatDuration(r.To.Sub(r.From)))
 			if r.WholeWindow {
-				rest = fmt.Sprintf("over the last %s (no router traffic by design: judged on the whole window)", r.To.Sub(r.From).Round(time.Minute))
+				rest = fmt.Sprintf("over the last %s (no router traffic by design: judged on the whole window)", FormatDuration(r.To.Sub(r.From)))
 			}
 			a.Summary = fmt.Sprintf("%s of %s is leaking memory: +%.1f MB/h, %s", k.dyno, k.app, r.SlopeMBPerHour, rest)
 			if r.HoursToQuota != nil {
@@ -284,6 +285,15 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 		}
 	}
 	return out
+}
+
+// FormatDuration prints a duration to the minute: "3h0m", "45m", "0m".
+func FormatDuration(d time.Duration) string {
+	d = d.Round(time.Minute)
+	if d < time.Minute {
+		return "0m"
+	}
+	return strings.TrimSuffix(d.String(), "0s")
 }
 
 func fmtHours(h float64) string {
@@ -427,7 +437,7 @@ func (e *Engine) resolve(key episodeKey, t time.Time, why string, d *dynoState, 
 	if a.Rule != RuleLeak {
 		r.Report = nil
 	}
-	r.Summary = fmt.Sprintf("Resolved: %s of %s, %s, after %s: %s", a.Dyno, a.App, a.Rule, t.Sub(a.Started).Round(time.Minute), why)
+	r.Summary = fmt.Sprintf("Resolved: %s of %s, %s, after %s: %s", a.Dyno, a.App, a.Rule, FormatDuration(t.Sub(a.Started)), why)
 	return append(out, r)
 }
 

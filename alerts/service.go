@@ -1,0 +1,197 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/drainwatch/drainwatch/parser"
+	"github.com/drainwatch/drainwatch/store"
+)
+
+// Store is what the service needs of the database. *store.DB is one.
+type Store interface {
+	InsertAlert(ctx context.Context, a store.AlertRecord, deliver bool) (int64, error)
+	OpenAlerts(ctx context.Context) ([]store.AlertRecord, error)
+	PendingDeliveries(ctx context.Context, limit int) ([]store.Delivery, error)
+	UpdateDelivery(ctx context.Context, alertID int64, status string, attempts int, next time.Time, lastErr string, now time.Time) error
+}
+
+// Notifier delivers one alert. When it fails, retry says whether trying
+// again later may succeed (a timeout, 429, 5xx) or not (a 4xx: bad URL,
+// revoked token).
+type Notifier interface {
+	Notify(ctx context.Context, a Alert) (retry bool, err error)
+}
+
+// RetryAfterError is a failure that says when to try again (Slack's 429).
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// ServiceConfig configures a Service. Zero values take the defaults.
+type ServiceConfig struct {
+	Rules      Config
+	QueueLen   int           // batches of observations waiting for the engine; default 4096
+	MaxAge     time.Duration // give up delivering an alert this old; default 6h
+	MinBackoff time.Duration // first retry after; default 2s
+	MaxBackoff time.Duration // longest wait between retries; default 5m
+	Timeout    time.Duration // one delivery attempt; default 10s
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Service runs the engine and the deliveries, each in its own goroutine.
+// Observe never blocks: when the engine falls behind, observations are
+// dropped and counted, and ingest goes on.
+type Service struct {
+	cfg      ServiceConfig
+	store    Store
+	notifier Notifier
+	engine   *Engine
+	log      *slog.Logger
+
+	mu     sync.RWMutex
+	closed bool
+	in     chan []Observation
+	wake   chan struct{}
+	cancel context.CancelFunc
+	// engineDone is closed when the engine goroutine has drained its queue.
+	engineDone chan struct{}
+	wg     sync.WaitGroup
+
+	// Dropped counts observation batches dropped because the engine was behind.
+	Dropped atomic.Int64
+	// Fired counts alerts recorded (fired or resolved).
+	Fired atomic.Int64
+}
+
+// NewService restores the episodes open at the last stop and starts the
+// engine and delivery goroutines. notifier may be nil: alerts are then
+// recorded but not delivered.
+func NewService(ctx context.Context, cfg ServiceConfig, st Store, notifier Notifier) (*Service, error) {
+	if cfg.QueueLen <= 0 {
+		cfg.QueueLen = 4096
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 6 * time.Hour
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 2 * time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Service{cfg: cfg, store: st, notifier: notifier, engine: NewEngine(cfg.Rules), log: cfg.Logger,
+		in: make(chan []Observation, cfg.QueueLen), wake: make(chan struct{}, 1), engineDone: make(chan struct{})}
+	open, err := st.OpenAlerts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var restored []Alert
+	for _, r := range open {
+		var a Alert
+		if err := json.Unmarshal([]byte(r.Details), &a); err != nil {
+			return nil, fmt.Errorf("alerts: restore alert %d: %w", r.ID, err)
+		}
+		restored = append(restored, a)
+	}
+	s.engine.Restore(restored)
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.runEngine()
+	if notifier != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.runDeliveries(runCtx)
+		}()
+	}
+	return s, nil
+}
+
+// Observe hands one committed batch's events to the engine. It copies what
+// the rules need and returns at once.
+func (s *Service) Observe(app string, events []parser.Event) {
+	obs := FromEvents(app, events, nil)
+	if len(obs) == 0 {
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return
+	}
+	select {
+	case s.in <- obs:
+	default:
+		if s.Dropped.Add(1)%100 == 1 {
+			s.log.Warn("alert engine behind: observations dropped", "dropped_batches", s.Dropped.Load())
+		}
+	}
+}
+
+// Close processes the observations already queued, records their alerts,
+// and stops. Deliveries still pending stay in the database for the next start.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.in)
+	}
+	s.mu.Unlock()
+	<-s.engineDone
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Service) runEngine() {
+	defer close(s.engineDone)
+	for batch := range s.in {
+		for _, o := range batch {
+			for _, a := range s.engine.Observe(o) {
+				s.record(a)
+			}
+		}
+	}
+}
+
+func (s *Service) record(a Alert) {
+	details, err := json.Marshal(a)
+	if err != nil {
+		s.log.Error("alert not recorded", "error", err.Error())
+		return
+	}
+	rec := store.AlertRecord{App: a.App, Dyno: a.Dyno, Rule: string(a.Rule), State: string(a.State), Time: a.Time,
+		Summary: a.Summary, Details: string(details), Created: s.cfg.Now()}
+	id, err := s.store.InsertAlert(context.Background(), rec, s.notifier != nil)
+	if err != nil {
+		s.log.Error("alert not recorded", "app", a.App, "dyno", a.Dyno, "rule", string(a.Rule), "error", err.Error())
+		return
+	}
+	s.Fired.Add(1)
+	s.log.Info("alert "+string(a.State), "id", id, "app", a.App, "dyno", a.Dyno, "rule", string(a.Rule), "summary", a.Summary)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,205 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/drainwatch/drainwatch/alerts"
+	"github.com/drainwatch/drainwatch/analyze"
+)
+
+// fakeSlack records what it receives and answers as told.
+type fakeSlack struct {
+	mu       sync.Mutex
+	bodies   []string
+	paths    []string
+	auth     []string
+	status   int    // 0: 200
+	retryHdr string // Retry-After on 429
+	apiBody  string // body for Web API answers
+}
+
+func (f *fakeSlack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bodies = append(f.bodies, string(b))
+	f.paths = append(f.paths, r.URL.Path)
+	f.auth = append(f.auth, r.Header.Get("Authorization"))
+	if f.retryHdr != "" {
+		w.Header().Set("Retry-After", f.retryHdr)
+	}
+	if f.status != 0 {
+		w.WriteHeader(f.status)
+		io.WriteString(w, "<html>oops</html>")
+		return
+	}
+	if f.apiBody != "" {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, f.apiBody)
+		return
+	}
+	io.WriteString(w, "ok")
+}
+
+func leakAlert() alerts.Alert {
+	h := 10.2
+	return alerts.Alert{
+		App: "myapp", Dyno: "web.1", Rule: alerts.RuleLeak, State: alerts.Firing,
+		Time: time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), Started: time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC),
+		Summary:  "web.1 of myapp is leaking memory: +20.1 MB/h, at rest 100% of the last 3h0m",
+		MemoryMB: 310, QuotaMB: 512, Percent: 60.5, Spark: []float64{250, 260, 270, 290, 310},
+		Report: &analyze.Report{SlopeMBPerHour: 20.1, Verdict: analyze.Leak, RestShare: 1, HoursToQuota: &h,
+			From: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)},
+	}
+}
+
+func TestWebhookMessage(t *testing.T) {
+	fake := &fakeSlack{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	hook := srv.URL + "/services/T000/B000/XXXXSECRETXXXX"
+	n, err := New(Config{WebhookURL: hook, DashboardURL: "https://dw.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if retry, err := n.Notify(context.Background(), leakAlert()); err != nil || retry {
+		t.Fatalf("notify: %v %v", retry, err)
+	}
+	if len(fake.bodies) != 1 || fake.paths[0] != "/services/T000/B000/XXXXSECRETXXXX" {
+		t.Fatalf("received %v", fake.paths)
+	}
+	var msg struct {
+		Text        string           `json:"text"`
+		Blocks      []map[string]any `json:"blocks"`
+		UnfurlLinks *bool            `json:"unfurl_links"`
+	}
+	if err := json.Unmarshal([]byte(fake.bodies[0]), &msg); err != nil {
+		t.Fatal(err)
+	}
+	body := fake.bodies[0]
+	for _, want := range []string{
+		"Memory leak at rest: web.1 of myapp", // header
+		"+20.1 MB/h (leak)", "100% of 3h0m", "about 10.2 h at this rate", "310 MB of 512 MB (60%)",
+		"▁▂▃▅█", "250 → 310 MB", // sparkline
+		"drainwatch suspects", // what to try
+		"https://dw.example.com/?app=myapp\\u0026dyno=web.1\\u0026from=2026-11-20T02%3A00%3A00Z",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("message lacks %q:\n%s", want, body)
+		}
+	}
+	if msg.Blocks[0]["type"] != "header" || msg.UnfurlLinks == nil || *msg.UnfurlLinks {
+		t.Errorf("blocks %v unfurl %v", msg.Blocks[0], msg.UnfurlLinks)
+	}
+}
+
+func TestEscapeStopsPingsAndLinks(t *testing.T) {
+	a := leakAlert()
+	a.Dyno = "<!channel> @here <https://evil.example|click> & co"
+	a.Summary = "path=/<@U123> @channel"
+	text, blocks := Message(a, "")
+	raw, _ := json.Marshal(blocks)
+	all := text + string(raw)
+	for _, bad := range []string{"<!channel>", "<@U123>", "<https://evil", "@here", "@channel"} {
+		if strings.Contains(all, bad) {
+			t.Errorf("%q survives in %s", bad, all)
+		}
+	}
+	if !strings.Contains(all, "&lt;!channel&gt;") {
+		t.Errorf("not escaped: %s", all)
+	}
+}
+
+func TestFailuresAreClassifiedAndScrubbed(t *testing.T) {
+	tests := []struct {
+		status    int
+		retryHdr  string
+		retry     bool
+		retryWait time.Duration
+	}{
+		{500, "", true, 0},
+		{503, "", true, 0},
+		{429, "7", true, 7 * time.Second},
+		{404, "", false, 0}, // no_service: the webhook was deleted
+		{400, "", false, 0}, // invalid_payload
+		{403, "", false, 0},
+	}
+	for _, tt := range tests {
+		fake := &fakeSlack{status: tt.status, retryHdr: tt.retryHdr}
+		srv := httptest.NewServer(fake)
+		hook := srv.URL + "/services/T000/B000/XXXXSECRETXXXX"
+		n, _ := New(Config{WebhookURL: hook})
+		retry, err := n.Notify(context.Background(), leakAlert())
+		srv.Close()
+		if err == nil || retry != tt.retry {
+			t.Errorf("%d: retry %v err %v", tt.status, retry, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%d: error shows the webhook: %v", tt.status, err)
+		}
+		var ra *alerts.RetryAfterError
+		if got := errors.As(err, &ra); got != (tt.retryWait > 0) || (got && ra.After != tt.retryWait) {
+			t.Errorf("%d: retry-after %v", tt.status, ra)
+		}
+	}
+	// A server that is not there: retry, and the URL is not in the error.
+	srv := httptest.NewServer(http.NotFoundHandler())
+	hook := srv.URL + "/services/T000/B000/XXXXSECRETXXXX"
+	srv.Close()
+	n, _ := New(Config{WebhookURL: hook})
+	retry, err := n.Notify(context.Background(), leakAlert())
+	if !retry || err == nil || strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), hook) {
+		t.Errorf("unreachable: %v %v", retry, err)
+	}
+}
+
+func TestBotTokenAndChannel(t *testing.T) {
+	fake := &fakeSlack{apiBody: `{"ok":true,"channel":"C123","ts":"1.2"}`}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	n, err := New(Config{Token: "xoxb-SECRET-TOKEN", Channel: "#ops", APIURL: srv.URL + "/api/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Notify(context.Background(), leakAlert()); err != nil {
+		t.Fatal(err)
+	}
+	form, _ := url.ParseQuery(fake.bodies[0])
+	if fake.paths[0] != "/api/chat.postMessage" || form.Get("channel") != "#ops" || !strings.Contains(form.Get("blocks"), "Memory leak at rest") ||
+		(fake.auth[0] != "Bearer xoxb-SECRET-TOKEN" && form.Get("token") != "xoxb-SECRET-TOKEN") {
+		t.Errorf("request %s %v auth %q", fake.paths[0], form, fake.auth[0])
+	}
+	fake.apiBody = `{"ok":false,"error":"channel_not_found"}`
+	retry, err := n.Notify(context.Background(), leakAlert())
+	if err == nil || retry || strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("channel_not_found: %v %v", retry, err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []Config{{}, {WebhookURL: "not a url"}, {Token: "xoxb-1"}} {
+		if _, err := New(c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
+func TestSparkline(t *testing.T) {
+	if got := Sparkline([]float64{1, 2, 3, 4, 5, 6, 7, 8}); got != "▁▂▃▄▅▆▇█" {
+		t.Errorf("%q", got)
+	}
+	if got := Sparkline([]float64{5, 5, 5}); got != "▁▁▁" {
+		t.Errorf("flat %q", got)
+	}
+}
