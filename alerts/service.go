@@ -66,7 +66,7 @@ type Service struct {
 	cancel context.CancelFunc
 	// engineDone is closed when the engine goroutine has drained its queue.
 	engineDone chan struct{}
-	wg     sync.WaitGroup
+	wg         sync.WaitGroup
 
 	// Dropped counts observation batches dropped because the engine was behind.
 	Dropped atomic.Int64
