@@ -224,7 +224,7 @@ func (e *Engine) memory(k dynoKey, d *dynoState, o Observation, out []Alert) []A
 				d.overBelow = o.Time
 			}
 			if o.Time.Sub(d.overBelow) >= e.cfg.ResolveAfter {
-				out = e.resolve(over, o.Time, fmt.Sprintf("back under the quota for %s", e.cfg.ResolveAfter), d, out)
+				out = e.resolve(over, o.Time, fmt.Sprintf("back under the quota for %s", FormatDuration(e.cfg.ResolveAfter)), d, out)
 			}
 		}
 		// Near the quota, for a while.
@@ -248,7 +248,7 @@ func (e *Engine) memory(k dynoKey, d *dynoState, o Observation, out []Alert) []A
 					d.nearBelow = o.Time
 				}
 				if o.Time.Sub(d.nearBelow) >= e.cfg.ResolveAfter {
-					out = e.resolve(near, o.Time, fmt.Sprintf("back under %.0f%% of the quota for %s", e.cfg.NearShare*100, e.cfg.ResolveAfter), d, out)
+					out = e.resolve(near, o.Time, fmt.Sprintf("back under %.0f%% of the quota for %s", e.cfg.NearShare*100, FormatDuration(e.cfg.ResolveAfter)), d, out)
 				}
 			}
 		}
@@ -400,7 +400,7 @@ func (e *Engine) sweep(out []Alert) []Alert {
 		d := e.dynos[k]
 		for _, r := range []Rule{RuleOverQuota, RuleNearQuota, RuleLeak} {
 			if key := (episodeKey{k.app, k.dyno, r}); e.open[key] != nil {
-				out = e.resolve(key, e.now, fmt.Sprintf("dyno stopped reporting (silent for over %s)", e.cfg.StaleAfter), d, out)
+				out = e.resolve(key, e.now, fmt.Sprintf("dyno stopped reporting (silent for over %s)", FormatDuration(e.cfg.StaleAfter)), d, out)
 			}
 		}
 		delete(e.dynos, k)

@@ -28,6 +28,13 @@ type Writer interface {
 	Write(ctx context.Context, b *store.Batch) (store.Result, error)
 }
 
+// Observer is told about every batch once it is stored (the alert engine).
+// Observe must not block, and must copy what it keeps: the events are views
+// into a buffer that is reused when the request is answered.
+type Observer interface {
+	Observe(app string, events []parser.Event)
+}
+
 // Config configures the drain endpoint.
 type Config struct {
 	// User and Password are the drain URL's basic-auth credentials
@@ -48,6 +55,8 @@ type Config struct {
 	AckTimeout time.Duration
 	// Logger gets one line per problem; default slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, sees every newly stored batch.
+	Observer Observer
 }
 
 // ErrNoPassword is returned by New when no password is configured and
@@ -249,6 +258,9 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Stats.Stored.Add(int64(res.Stored))
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.Observe(app, events)
+	}
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "ok stored=%d skipped=%d\n", res.Stored, st.Skipped())
 }

@@ -39,6 +39,9 @@ type Options struct {
 	ChunkBytes int
 	// Progress, if set, is called after each batch.
 	Progress func(Progress)
+	// Observe, if set, sees every newly stored batch (the alert engine). It
+	// must copy what it keeps.
+	Observe func(app string, events []parser.Event)
 }
 
 // Progress is how far an import has got.
@@ -323,6 +326,8 @@ func (im *importer) flush(ctx context.Context) error {
 			}
 			if res.Duplicate {
 				im.sum.Duplicate += int64(len(b.Events))
+			} else if im.opts.Observe != nil {
+				im.opts.Observe(b.App, b.Events)
 			}
 			im.sum.Stored += int64(res.Stored)
 			break

@@ -154,3 +154,34 @@ func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 	}
 	return out, nil
 }
+
+// MinuteCount is how many requests a dyno served in one minute.
+type MinuteCount struct {
+	App  string
+	Dyno string
+	T    time.Time // the minute's start
+	N    int
+}
+
+// RequestsPerMinute counts router requests per (app, dyno, minute) matching
+// f, oldest first.
+func (db *DB) RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, error) {
+	where, args := f.where()
+	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, time / 60000000 AS m, COUNT(*) FROM requests`+where+
+		` GROUP BY app, dyno, m ORDER BY m, app, dyno`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query requests per minute: %w", err)
+	}
+	defer rows.Close()
+	var out []MinuteCount
+	for rows.Next() {
+		var c MinuteCount
+		var m int64
+		if err := rows.Scan(&c.App, &c.Dyno, &m, &c.N); err != nil {
+			return nil, fmt.Errorf("query requests per minute: %w", err)
+		}
+		c.T = time.Unix(m*60, 0).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/drainwatch/drainwatch/alerts"
 	"github.com/drainwatch/drainwatch/importer"
 	"github.com/drainwatch/drainwatch/store"
 )
@@ -23,6 +25,7 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	db := fs.String("db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	withAlerts := fs.Bool("alerts", false, "run the alert rules over the imported lines and record the alerts (not sent to Slack); see 'drainwatch alerts'")
 	if err := parseFlags(fs, args, e.stdout, "import [--app A] [--db F] FILE|-\n\nLoads saved logs: `heroku logs` output (heroku logs -n 1500 -a APP > app.log) or raw logplex\ndrain bodies, detected from the first bytes. Importing the same file twice stores it once."); err != nil {
 		return err
 	}
@@ -52,11 +55,34 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts := importer.Options{App: *app}
+	var svc *alerts.Service
+	if *withAlerts {
+		settings, err := alertSettings(e.getenv)
+		if err != nil {
+			w.Close()
+			return err
+		}
+		// Every observation must reach the engine: a queue as large as need be.
+		settings.QueueLen = 1 << 20
+		settings.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if svc, err = alerts.NewService(ctx, settings, sdb, nil); err != nil {
+			w.Close()
+			return err
+		}
+		opts.Observe = svc.Observe
+	}
 	bar := &progressBar{w: e.stderr, size: size, on: !*quiet && isTerminal(e.stderr)}
-	sum, err := importer.Import(ctx, in, w, importer.Options{App: *app, Progress: bar.update})
+	opts.Progress = bar.update
+	sum, err := importer.Import(ctx, in, w, opts)
 	bar.done()
 	if cerr := w.Close(); err == nil {
 		err = cerr
+	}
+	fired := int64(0)
+	if svc != nil {
+		svc.Close()
+		fired = svc.Fired.Load()
 	}
 	if err != nil {
 		return fmt.Errorf("import stopped after %d lines (%d stored): %w", sum.Lines, sum.Stored, err)
@@ -64,6 +90,11 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	if *asJSON {
 		return writeJSON(e.stdout, sum)
 	}
+	defer func() {
+		if svc != nil {
+			fmt.Fprintf(e.stdout, "  alerts recorded:   %d (drainwatch alerts --app %s)\n", fired, *app)
+		}
+	}()
 	out := e.stdout
 	fmt.Fprintf(out, "imported %s into app %q (%s format)\n", name, *app, sum.Format)
 	fmt.Fprintf(out, "  lines read:        %d\n", sum.Lines)

@@ -24,6 +24,8 @@ Commands:
   import    load saved logs (` + "`heroku logs`" + ` output or raw logplex bodies) into the database
   mem       memory samples per dyno (runtime metrics)
   errors    R14/R15 memory errors, H-codes, crashes and other platform errors
+  alerts    alerts fired and resolved (over/near quota, leaks)
+  analyze   per dyno boot: leak, bloat, stable or insufficient-data, with the slope and time to quota
 
 Run 'drainwatch <command> -h' for a command's flags.
 `
@@ -65,6 +67,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		cmd = &memCommand{env: env}
 	case "errors":
 		cmd = &errorsCommand{env: env}
+	case "alerts":
+		cmd = &alertsCommand{env: env}
+	case "analyze":
+		cmd = &analyzeCommand{env: env}
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

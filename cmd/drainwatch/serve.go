@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drainwatch/drainwatch/alerts"
+	slacknotify "github.com/drainwatch/drainwatch/alerts/slack"
 	"github.com/drainwatch/drainwatch/drain"
 	"github.com/drainwatch/drainwatch/store"
 )
@@ -27,6 +29,8 @@ type serveConfig struct {
 	MaxBody     int64
 	NoSync      bool
 	ShutdownFor time.Duration
+	Alerts      alerts.ServiceConfig
+	Slack       *slacknotify.Config // nil: alerts are recorded, not sent
 }
 
 type serveCommand struct{ env *env }
@@ -40,7 +44,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	noAuth := fs.Bool("no-auth", e.getenv("DRAINWATCH_NO_AUTH") == "1", "accept drains without a password: local testing only (env DRAINWATCH_NO_AUTH=1)")
 	noSync := fs.Bool("no-sync", e.getenv("DRAINWATCH_NO_SYNC") == "1", "don't fsync each commit: faster, but a power loss may lose acknowledged lines (env DRAINWATCH_NO_SYNC=1)")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes")
-	if err := parseFlags(fs, args, e.stdout, "serve [flags]\n\nRuns the drain endpoint. Env: PORT, DRAINWATCH_DB, DRAIN_USER, DRAIN_PASSWORD."); err != nil {
+	if err := parseFlags(fs, args, e.stdout, "serve [flags]\n\n"+serveHelp()); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -50,12 +54,24 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		Addr: *addr, DBPath: *db, User: e.getenv("DRAIN_USER"), Password: e.getenv("DRAIN_PASSWORD"),
 		NoAuth: *noAuth, MaxBody: *maxBody, NoSync: *noSync, ShutdownFor: 25 * time.Second,
 	}
+	var err error
+	if cfg.Alerts, err = alertSettings(e.getenv); err != nil {
+		return err
+	}
+	if sc, ok := slackSettings(e.getenv); ok {
+		cfg.Slack = &sc
+	}
 	log := newLogger(e.stdout, e.getenv("DYNO") != "")
+	cfg.Alerts.Logger = log
 	s := &server{cfg: cfg, log: log}
 	if err := s.Open(ctx); err != nil {
 		return err
 	}
-	log.Info("drainwatch listening", "addr", s.Addr(), "db", cfg.DBPath, "auth", authMode(cfg))
+	slackMode := "off (alerts are recorded; set SLACK_WEBHOOK_URL to send them)"
+	if cfg.Slack != nil {
+		slackMode = "on"
+	}
+	log.Info("drainwatch listening", "addr", s.Addr(), "db", cfg.DBPath, "auth", authMode(cfg), "slack", slackMode)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "reason", "signal")
@@ -69,6 +85,26 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+func serveHelp() string {
+	var b strings.Builder
+	b.WriteString("Runs the drain endpoint (POST /logs/APP) and the alerts.\n\nEnvironment:\n")
+	for _, v := range [][2]string{
+		{"PORT", "port to listen on (8080)"},
+		{"DRAINWATCH_DB", "SQLite file (drainwatch.db)"},
+		{"DRAIN_PASSWORD", "required: the password in the drain URL"},
+		{"DRAIN_USER", "the user in the drain URL (empty: any)"},
+		{"SLACK_WEBHOOK_URL", "send alerts to this Slack incoming webhook"},
+		{"SLACK_BOT_TOKEN, SLACK_CHANNEL", "or post them as a bot to this channel"},
+		{"DRAINWATCH_PUBLIC_URL", "this daemon's public URL, for links in alerts"},
+	} {
+		fmt.Fprintf(&b, "  %-30s %s\n", v[0], v[1])
+	}
+	for _, v := range alertEnv {
+		fmt.Fprintf(&b, "  %-30s %s (default %s)\n", v.name, v.help, v.def)
+	}
+	return b.String()
 }
 
 func authMode(cfg serveConfig) string {
@@ -110,6 +146,7 @@ type server struct {
 	log      *slog.Logger
 	db       *store.DB
 	writer   *store.Writer
+	alerts   *alerts.Service
 	drain    *drain.Handler
 	http     *http.Server
 	ln       net.Listener
@@ -125,10 +162,30 @@ func (s *server) Open(ctx context.Context) error {
 		s.db.Close()
 		return err
 	}
+	var notifier alerts.Notifier
+	if s.cfg.Slack != nil {
+		n, err := slacknotify.New(*s.cfg.Slack)
+		if err != nil {
+			s.writer.Close()
+			s.db.Close()
+			return err
+		}
+		notifier = n
+	}
+	if s.cfg.Alerts.Logger == nil {
+		s.cfg.Alerts.Logger = s.log
+	}
+	if s.alerts, err = alerts.NewService(ctx, s.cfg.Alerts, s.db, notifier); err != nil {
+		s.writer.Close()
+		s.db.Close()
+		return err
+	}
 	s.drain, err = drain.New(drain.Config{
 		User: s.cfg.User, Password: s.cfg.Password, AllowNoAuth: s.cfg.NoAuth, MaxBody: s.cfg.MaxBody, Logger: s.log,
+		Observer: s.alerts,
 	}, s.writer)
 	if err != nil {
+		s.alerts.Close()
 		s.writer.Close()
 		s.db.Close()
 		if errors.Is(err, drain.ErrNoPassword) {
@@ -150,6 +207,7 @@ func (s *server) Open(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	if s.ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
+		s.alerts.Close()
 		s.writer.Close()
 		s.db.Close()
 		return fmt.Errorf("listen: %w", err)
@@ -167,22 +225,24 @@ func (s *server) Open(ctx context.Context) error {
 func (s *server) Addr() string { return s.ln.Addr().String() }
 
 // Close stops accepting, waits for requests in flight, commits every queued
-// batch, and closes the database.
+// batch, records the alerts they raise, and closes the database.
 func (s *server) Close(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
-	return errors.Join(err, s.writer.Close(), s.db.Close())
+	return errors.Join(err, s.writer.Close(), s.alerts.Close(), s.db.Close())
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	st := &s.drain.Stats
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
-		"status":           "ok",
-		"requests":         st.Requests.Load(),
-		"lines_stored":     st.Stored.Load(),
-		"frames_skipped":   st.Skipped.Load(),
-		"duplicates":       st.Duplicates.Load(),
-		"rejected":         st.Rejected.Load(),
-		"unavailable_503s": st.Unavailable.Load(),
+		"status":                "ok",
+		"requests":              st.Requests.Load(),
+		"lines_stored":          st.Stored.Load(),
+		"frames_skipped":        st.Skipped.Load(),
+		"duplicates":            st.Duplicates.Load(),
+		"rejected":              st.Rejected.Load(),
+		"unavailable_503s":      st.Unavailable.Load(),
+		"alerts_recorded":       s.alerts.Fired.Load(),
+		"alert_batches_dropped": s.alerts.Dropped.Load(),
 	})
 }

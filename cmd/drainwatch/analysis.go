@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/drainwatch/drainwatch/alerts"
+	"github.com/drainwatch/drainwatch/analyze"
+	"github.com/drainwatch/drainwatch/store"
+)
+
+type alertsCommand struct{ env *env }
+
+func (c *alertsCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("alerts", flag.ContinueOnError)
+	var q queryFlags
+	q.register(fs, c.env)
+	if err := parseFlags(fs, args, c.env.stdout, "alerts [--app A] [--dyno D] [--since 7d] [--json]\n\nEvery alert fired or resolved (by log time), oldest first."); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	f, err := q.filter(time.Now())
+	if err != nil {
+		return err
+	}
+	db, err := q.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	recs, err := db.Alerts(ctx, f)
+	if err != nil {
+		return err
+	}
+	out := make([]alerts.Alert, 0, len(recs))
+	for _, r := range recs {
+		var a alerts.Alert
+		if err := json.Unmarshal([]byte(r.Details), &a); err != nil {
+			return fmt.Errorf("alert %d: %w", r.ID, err)
+		}
+		a.ID = r.ID
+		out = append(out, a)
+	}
+	if q.json {
+		return writeJSON(c.env.stdout, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(c.env.stderr, "no alerts match")
+		return nil
+	}
+	tw := newTable(c.env.stdout)
+	fmt.Fprintln(tw, "TIME\tAPP\tDYNO\tRULE\tSTATE\tSUMMARY")
+	for _, a := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", q.fmtTime(a.Time), a.App, a.Dyno, a.Rule, a.State, clip(a.Summary, 140))
+	}
+	return tw.Flush()
+}
+
+type analyzeCommand struct{ env *env }
+
+func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
+	var q queryFlags
+	q.register(fs, c.env)
+	if err := parseFlags(fs, args, c.env.stdout, "analyze [--app A] [--dyno D] [--since 24h] [--json]\n\n"+
+		"Per dyno boot: leak (rises without levelling off, at rest), bloat (rose, then levelled off), stable,\n"+
+		"or insufficient-data; the slope, the share of time at rest, the peak against the quota, and when the\n"+
+		"quota is reached at that rate. Settings: LEAK_MIN_SLOPE, LEAK_REST_RPM, LEAK_MIN_REST_SHARE (see serve -h)."); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	f, err := q.filter(time.Now())
+	if err != nil {
+		return err
+	}
+	settings, err := alertSettings(c.env.getenv)
+	if err != nil {
+		return err
+	}
+	db, err := q.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	reports, err := analyzeHistory(ctx, db, f, settings.Rules.Analysis)
+	if err != nil {
+		return err
+	}
+	if q.json {
+		return writeJSON(c.env.stdout, reports)
+	}
+	if len(reports) == 0 {
+		fmt.Fprintln(c.env.stderr, "no memory samples match (is log-runtime-metrics enabled?)")
+		return nil
+	}
+	tw := newTable(c.env.stdout)
+	fmt.Fprintln(tw, "APP\tDYNO\tBOOT\tFROM\tHOURS\tVERDICT\tMB/H\tAT REST\tPEAK/QUOTA\tQUOTA IN\tWHY")
+	for _, r := range reports {
+		boot := r.Boot
+		if len(boot) > 8 {
+			boot = boot[:8]
+		}
+		rest := fmt.Sprintf("%.0f%%", r.RestShare*100)
+		if r.WholeWindow {
+			rest = "n/a"
+		}
+		peak := fmt.Sprintf("%.0f MB", r.PeakMB)
+		if r.QuotaMB > 0 {
+			peak = fmt.Sprintf("%.0f/%.0f MB (%.0f%%)", r.PeakMB, r.QuotaMB, r.PeakShare*100)
+		}
+		toQuota := "-"
+		if r.HoursToQuota != nil {
+			toQuota = strconv.FormatFloat(*r.HoursToQuota, 'f', 1, 64) + " h"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%+.1f\t%s\t%s\t%s\t%s\n", r.App, r.Dyno, boot, q.fmtTime(r.From),
+			r.To.Sub(r.From).Hours(), r.Verdict, r.SlopeMBPerHour, rest, peak, toQuota, r.Reason)
+	}
+	return tw.Flush()
+}
+
+// analyzeHistory runs the boot analysis over stored history: memory samples
+// grouped by (app, dyno, boot), with each dyno's requests per minute.
+func analyzeHistory(ctx context.Context, db *store.DB, f store.Filter, o analyze.BootOptions) ([]analyze.Report, error) {
+	f.Limit = 0
+	samples, err := db.Memory(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	counts, err := db.RequestsPerMinute(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	type dynoKey struct{ app, dyno string }
+	reqs := map[dynoKey][]analyze.Count{}
+	for _, c := range counts {
+		k := dynoKey{c.App, c.Dyno}
+		reqs[k] = append(reqs[k], analyze.Count{T: c.T, N: c.N})
+	}
+	type bootKey struct{ app, dyno, boot string }
+	boots := map[bootKey]*analyze.Boot{}
+	var order []bootKey
+	for _, s := range samples {
+		if s.TotalMB == nil {
+			continue
+		}
+		k := bootKey{s.App, s.Dyno, s.Boot}
+		b := boots[k]
+		if b == nil {
+			b = &analyze.Boot{App: s.App, Dyno: s.Dyno, Boot: s.Boot}
+			boots[k] = b
+			order = append(order, k)
+		}
+		b.Points = append(b.Points, analyze.Point{T: s.Time, MB: *s.TotalMB})
+		if s.QuotaMB != nil {
+			b.QuotaMB = *s.QuotaMB
+		}
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		if order[i].app != order[j].app {
+			return order[i].app < order[j].app
+		}
+		return order[i].dyno < order[j].dyno
+	})
+	reports := make([]analyze.Report, 0, len(order))
+	for _, k := range order {
+		b := boots[k]
+		b.Requests = reqs[dynoKey{k.app, k.dyno}]
+		reports = append(reports, analyze.AnalyzeBoot(*b, o))
+	}
+	return reports, nil
+}

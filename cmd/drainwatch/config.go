@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drainwatch/drainwatch/alerts"
+	slacknotify "github.com/drainwatch/drainwatch/alerts/slack"
+	"github.com/drainwatch/drainwatch/analyze"
+)
+
+// alertEnv lists the alert settings read from the environment, with their
+// defaults, for the README, app.json and -h.
+var alertEnv = []struct{ name, def, help string }{
+	{"ALERT_NEAR_QUOTA", "0.9", "near-quota warning line, a share of the quota (0.9 or 90%)"},
+	{"ALERT_NEAR_FOR", "10m", "how long above that line before the warning"},
+	{"ALERT_RESOLVE_AFTER", "10m", "how long back under the line before a quota alert resolves"},
+	{"ALERT_COOLDOWN", "30m", "after a resolve, the same alert may not fire again for this long"},
+	{"ALERT_STALE_AFTER", "30m", "a dyno silent this long ages out (its alerts resolve)"},
+	{"ALERT_GIVE_UP_AFTER", "6h", "stop retrying a Slack delivery this old (logged)"},
+	{"LEAK_WINDOW", "3h", "leak analysis window, per dyno boot"},
+	{"LEAK_MIN_SLOPE", "5", "MB/h below which a rise is not a leak"},
+	{"LEAK_REST_RPM", "3", "a minute with fewer requests than this is at rest"},
+	{"LEAK_MIN_REST_SHARE", "0.8", "a web dyno must be at rest this share of the window for a leak alert"},
+}
+
+// alertSettings reads the alert settings; a malformed value is an error
+// naming the variable.
+func alertSettings(getenv func(string) string) (alerts.ServiceConfig, error) {
+	var cfg alerts.ServiceConfig
+	var errs []string
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, e := range alertEnv {
+			if e.name == name {
+				return e.def
+			}
+		}
+		return ""
+	}
+	dur := func(name string) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Sprintf("%s=%q is not a positive duration (like 10m or 3h)", name, get(name)))
+		}
+		return d
+	}
+	num := func(name string, share bool) float64 {
+		v := get(name)
+		pct := strings.HasSuffix(v, "%")
+		f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+		if pct {
+			f /= 100
+		}
+		if err != nil || f <= 0 || (share && f > 1) {
+			want := "a positive number"
+			if share {
+				want = "a share between 0 and 1 (or a percentage)"
+			}
+			errs = append(errs, fmt.Sprintf("%s=%q is not %s", name, v, want))
+		}
+		return f
+	}
+	cfg.Rules = alerts.Config{
+		NearShare:    num("ALERT_NEAR_QUOTA", true),
+		NearFor:      dur("ALERT_NEAR_FOR"),
+		ResolveAfter: dur("ALERT_RESOLVE_AFTER"),
+		Cooldown:     dur("ALERT_COOLDOWN"),
+		StaleAfter:   dur("ALERT_STALE_AFTER"),
+		Window:       dur("LEAK_WINDOW"),
+		Analysis: analyze.BootOptions{
+			Trend:        analyze.Options{MinSlope: num("LEAK_MIN_SLOPE", false)},
+			RestRPM:      num("LEAK_REST_RPM", false),
+			MinRestShare: num("LEAK_MIN_REST_SHARE", true),
+		},
+	}
+	cfg.MaxAge = dur("ALERT_GIVE_UP_AFTER")
+	if len(errs) > 0 {
+		return cfg, fmt.Errorf("bad alert settings: %s", strings.Join(errs, "; "))
+	}
+	return cfg, nil
+}
+
+// slackSettings returns the Slack configuration, or ok=false when Slack is
+// not configured (alerts are then only recorded).
+func slackSettings(getenv func(string) string) (cfg slacknotify.Config, ok bool) {
+	cfg = slacknotify.Config{
+		WebhookURL:   getenv("SLACK_WEBHOOK_URL"),
+		Token:        getenv("SLACK_BOT_TOKEN"),
+		Channel:      getenv("SLACK_CHANNEL"),
+		APIURL:       getenv("SLACK_API_URL"),
+		DashboardURL: getenv("DRAINWATCH_PUBLIC_URL"),
+	}
+	return cfg, cfg.WebhookURL != "" || cfg.Token != ""
+}
