@@ -293,5 +293,4 @@ func TestBadAlertSettings(t *testing.T) {
 	}
 }
 
-
 func storeFilter(app string) store.Filter { return store.Filter{App: app} }
