@@ -6,8 +6,10 @@ package drain
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +60,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, if set, sees every newly stored batch.
 	Observer Observer
+	// Tokens, if set, maps each allowed Logplex-Drain-Token to its app: a
+	// request with another token (or none) gets 403.
+	Tokens map[string]string
+	// RequireHTTPS refuses (403) requests that the Heroku router says came
+	// over plain HTTP (X-Forwarded-Proto: http), so the drain password never
+	// travels in clear.
+	RequireHTTPS bool
 }
 
 // ErrNoPassword is returned by New when no password is configured and
@@ -156,13 +166,24 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, reaso
 		h.Stats.Rejected.Add(1)
 	}
 	args := append([]any{"status", status, "reason", reason, "path", r.URL.Path, "remote", r.RemoteAddr,
-		"frame_id", r.Header.Get("Logplex-Frame-Id")}, attrs...)
+		"request_id", w.Header().Get("X-Request-Id"), "frame_id", r.Header.Get("Logplex-Frame-Id")}, attrs...)
 	h.log.Warn("drain request refused", args...)
 	http.Error(w, reason, status)
 }
 
 func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	h.Stats.Requests.Add(1)
+	reqID := r.Header.Get("X-Request-Id") // set by the Heroku router
+	if reqID == "" || len(reqID) > 200 {
+		var b [8]byte
+		rand.Read(b[:])
+		reqID = hex.EncodeToString(b[:])
+	}
+	w.Header().Set("X-Request-Id", reqID)
+	if h.cfg.RequireHTTPS && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "http") {
+		h.fail(w, r, http.StatusForbidden, "drain must use https")
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.fail(w, r, http.StatusMethodNotAllowed, "drain accepts POST only")
@@ -174,8 +195,21 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	app := r.PathValue("app")
+	token := r.Header.Get("Logplex-Drain-Token")
+	if len(h.cfg.Tokens) > 0 {
+		tokenApp, known := h.cfg.Tokens[token]
+		if !known {
+			h.fail(w, r, http.StatusForbidden, "unknown drain token", "token", token)
+			return
+		}
+		if app != "" && app != tokenApp {
+			h.fail(w, r, http.StatusForbidden, "drain token belongs to another app", "token", token)
+			return
+		}
+		app = tokenApp
+	}
 	if app == "" {
-		app = r.Header.Get("Logplex-Drain-Token")
+		app = token
 	}
 	if app == "" {
 		app = "default"
@@ -221,13 +255,13 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if mc := r.Header.Get("Logplex-Msg-Count"); mc != "" {
 		if n, err := strconv.Atoi(mc); err != nil || n != st.Frames {
 			h.log.Warn("Logplex-Msg-Count does not match frames found", "app", app, "msg_count", mc, "frames", st.Frames,
-				"frame_id", r.Header.Get("Logplex-Frame-Id"))
+				"request_id", reqID, "frame_id", r.Header.Get("Logplex-Frame-Id"))
 		}
 	}
 	if st.Skipped() > 0 {
 		h.Stats.Skipped.Add(int64(st.Skipped()))
 		h.log.Warn("malformed frames skipped", "app", app, "skipped", st.Skipped(), "parsed", st.Parsed, "first_error", st.FirstError.Error(),
-			"frame_id", r.Header.Get("Logplex-Frame-Id"))
+			"request_id", reqID, "frame_id", r.Header.Get("Logplex-Frame-Id"))
 	}
 	if st.Parsed == 0 {
 		reason := "no parseable frame in body"

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -316,4 +317,65 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+func TestDrainTokenAllowlist(t *testing.T) {
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, _ := store.NewWriter(db, store.WriterOptions{})
+	defer func() { sw.Close(); db.Close() }()
+	logs := &syncBuffer{}
+	h, _ := New(Config{Password: pass, Tokens: map[string]string{"d.aaa": "shop", "d.bbb": "blog"}, RequireHTTPS: true,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))}, sw)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	e := &env{srv: srv, db: db, logs: logs}
+	tests := []struct {
+		name    string
+		path    string
+		headers map[string]string
+		status  int
+	}{
+		{"known token", "/logs", map[string]string{"Logplex-Drain-Token": "d.aaa"}, 200},
+		{"known token, its app in the path", "/logs/blog", map[string]string{"Logplex-Drain-Token": "d.bbb"}, 200},
+		{"unknown token", "/logs", map[string]string{"Logplex-Drain-Token": "d.zzz"}, 403},
+		{"no token", "/logs/shop", nil, 403},
+		{"another app's token", "/logs/shop", map[string]string{"Logplex-Drain-Token": "d.bbb"}, 403},
+		{"plain http through the router", "/logs", map[string]string{"Logplex-Drain-Token": "d.aaa", "X-Forwarded-Proto": "http"}, 403},
+	}
+	for _, tt := range tests {
+		code, body := e.do(t, req{path: tt.path, pass: pass, user: "x", body: fixture(t), headers: tt.headers})
+		if code != tt.status {
+			t.Errorf("%s: %d %q, want %d", tt.name, code, body, tt.status)
+		}
+	}
+	shop, _ := db.Memory(context.Background(), store.Filter{App: "shop"})
+	blog, _ := db.Memory(context.Background(), store.Filter{App: "blog"})
+	if len(shop) != 3 || len(blog) != 3 {
+		t.Errorf("shop %d blog %d", len(shop), len(blog))
+	}
+	if c := e.counts(t); c["frames"] != 0 || c["memory"] != 6 {
+		t.Errorf("counts %v", c)
+	}
+}
+
+func TestRequestIDs(t *testing.T) {
+	e := newEnv(t, nil)
+	hr, _ := http.NewRequest("POST", e.srv.URL+"/logs/myapp", strings.NewReader("junk"))
+	hr.SetBasicAuth(user, pass)
+	hr.Header.Set("X-Request-Id", "router-req-123")
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Request-Id") != "router-req-123" || !strings.Contains(e.logs.String(), "request_id=router-req-123") {
+		t.Errorf("request id not kept: %q / %s", resp.Header.Get("X-Request-Id"), e.logs)
+	}
+	_, _ = e.do(t, req{user: user, pass: pass, body: []byte("junk")})
+	if !regexp.MustCompile(`request_id=[0-9a-f]{16}`).MatchString(e.logs.String()) {
+		t.Errorf("no generated request id in %s", e.logs)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,6 +13,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/heroku/x/hmetrics"
+	"github.com/heroku/x/tlsconfig"
 
 	"github.com/drainwatch/drainwatch/alerts"
 	slacknotify "github.com/drainwatch/drainwatch/alerts/slack"
@@ -31,6 +35,13 @@ type serveConfig struct {
 	ShutdownFor time.Duration
 	Alerts      alerts.ServiceConfig
 	Slack       *slacknotify.Config // nil: alerts are recorded, not sent
+	TLSCert     string              // serve HTTPS (and syslog+tls) with this certificate…
+	TLSKey      string              // …and key
+	SyslogAddr  string              // listen for syslog+tls drains here ("" = off)
+	SyslogPlain bool                // syslog over plain TCP (behind a TLS proxy, or tests)
+	Tokens      map[string]string   // drain token allowlist
+	RequireTLS  bool                // refuse X-Forwarded-Proto: http
+	MetricsURL  string              // HEROKU_METRICS_URL: report Go runtime metrics
 }
 
 type serveCommand struct{ env *env }
@@ -58,6 +69,20 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if cfg.Alerts, err = alertSettings(e.getenv); err != nil {
 		return err
 	}
+	if cfg.Tokens, err = parseTokens(e.getenv("DRAIN_TOKENS")); err != nil {
+		return err
+	}
+	cfg.TLSCert, cfg.TLSKey = e.getenv("TLS_CERT_FILE"), e.getenv("TLS_KEY_FILE")
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("set both TLS_CERT_FILE and TLS_KEY_FILE, or neither")
+	}
+	cfg.SyslogAddr = e.getenv("SYSLOG_ADDR")
+	cfg.SyslogPlain = e.getenv("SYSLOG_PLAIN") == "1"
+	if cfg.SyslogAddr != "" && cfg.TLSCert == "" && !cfg.SyslogPlain {
+		return errors.New("SYSLOG_ADDR needs TLS_CERT_FILE and TLS_KEY_FILE (syslog+tls), or SYSLOG_PLAIN=1 behind a TLS proxy")
+	}
+	cfg.RequireTLS = e.getenv("REQUIRE_HTTPS") == "1"
+	cfg.MetricsURL = e.getenv("HEROKU_METRICS_URL")
 	if sc, ok := slackSettings(e.getenv); ok {
 		cfg.Slack = &sc
 	}
@@ -71,7 +96,14 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if cfg.Slack != nil {
 		slackMode = "on"
 	}
-	log.Info("drainwatch listening", "addr", s.Addr(), "db", cfg.DBPath, "auth", authMode(cfg), "slack", slackMode)
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	log.Info("drainwatch listening", "addr", s.Addr(), "scheme", scheme, "db", cfg.DBPath, "auth", authMode(cfg), "slack", slackMode)
+	if s.syslog != nil {
+		log.Info("syslog drain listening", "addr", s.syslog.Addr().String(), "tls", !cfg.SyslogPlain)
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "reason", "signal")
@@ -98,6 +130,12 @@ func serveHelp() string {
 		{"SLACK_WEBHOOK_URL", "send alerts to this Slack incoming webhook"},
 		{"SLACK_BOT_TOKEN, SLACK_CHANNEL", "or post them as a bot to this channel"},
 		{"DRAINWATCH_PUBLIC_URL", "this daemon's public URL, for links in alerts"},
+		{"DRAIN_TOKENS", "allowlist d.TOKEN=APP,…: other Logplex-Drain-Tokens get 403"},
+		{"REQUIRE_HTTPS", "1: refuse drains that reached the router over plain http"},
+		{"TLS_CERT_FILE, TLS_KEY_FILE", "serve HTTPS (and syslog+tls) off Heroku"},
+		{"SYSLOG_ADDR", "also listen for syslog+tls drains here (e.g. :6514)"},
+		{"SYSLOG_PLAIN", "1: syslog over plain TCP (behind a TLS proxy)"},
+		{"HEROKU_METRICS_URL", "set by Heroku: report Go runtime metrics"},
 	} {
 		fmt.Fprintf(&b, "  %-30s %s\n", v[0], v[1])
 	}
@@ -148,9 +186,11 @@ type server struct {
 	writer   *store.Writer
 	alerts   *alerts.Service
 	drain    *drain.Handler
+	syslog   *drain.SyslogServer
 	http     *http.Server
 	ln       net.Listener
 	serveErr chan error
+	stop     context.CancelFunc // ends background reporting (hmetrics)
 }
 
 func (s *server) Open(ctx context.Context) error {
@@ -182,7 +222,7 @@ func (s *server) Open(ctx context.Context) error {
 	}
 	s.drain, err = drain.New(drain.Config{
 		User: s.cfg.User, Password: s.cfg.Password, AllowNoAuth: s.cfg.NoAuth, MaxBody: s.cfg.MaxBody, Logger: s.log,
-		Observer: s.alerts,
+		Observer: s.alerts, Tokens: s.cfg.Tokens, RequireHTTPS: s.cfg.RequireTLS,
 	}, s.writer)
 	if err != nil {
 		s.alerts.Close()
@@ -206,11 +246,47 @@ func (s *server) Open(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	var tlsCfg *tls.Config
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			s.alerts.Close()
+			s.writer.Close()
+			s.db.Close()
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		tlsCfg = tlsconfig.New()
+		tlsCfg.Certificates = []tls.Certificate{cert}
+	}
 	if s.ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
 		s.alerts.Close()
 		s.writer.Close()
 		s.db.Close()
 		return fmt.Errorf("listen: %w", err)
+	}
+	if tlsCfg != nil {
+		s.ln = tls.NewListener(s.ln, tlsCfg)
+	}
+	if s.cfg.SyslogAddr != "" {
+		sc := drain.SyslogConfig{Addr: s.cfg.SyslogAddr, Tokens: s.cfg.Tokens, Logger: s.log, Observer: s.alerts}
+		if !s.cfg.SyslogPlain {
+			sc.TLS = tlsCfg
+		}
+		if s.syslog, err = drain.ListenSyslog(sc, s.writer); err != nil {
+			s.ln.Close()
+			s.alerts.Close()
+			s.writer.Close()
+			s.db.Close()
+			return err
+		}
+	}
+	bg, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	if s.cfg.MetricsURL != "" {
+		go hmetrics.Report(bg, s.cfg.MetricsURL, func(err error) error {
+			s.log.Warn("hmetrics", "error", err.Error())
+			return nil
+		})
 	}
 	s.serveErr = make(chan error, 1)
 	go func() {
@@ -227,8 +303,28 @@ func (s *server) Addr() string { return s.ln.Addr().String() }
 // Close stops accepting, waits for requests in flight, commits every queued
 // batch, records the alerts they raise, and closes the database.
 func (s *server) Close(ctx context.Context) error {
+	s.stop()
 	err := s.http.Shutdown(ctx)
+	if s.syslog != nil {
+		err = errors.Join(err, s.syslog.Close())
+	}
 	return errors.Join(err, s.writer.Close(), s.alerts.Close(), s.db.Close())
+}
+
+// parseTokens reads DRAIN_TOKENS: "d.xxx=myapp,d.yyy=other".
+func parseTokens(v string) (map[string]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		tok, app, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || tok == "" || app == "" {
+			return nil, fmt.Errorf("DRAIN_TOKENS: %q is not TOKEN=APP (e.g. d.1a2b…=myapp)", pair)
+		}
+		out[tok] = app
+	}
+	return out, nil
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

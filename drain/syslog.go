@@ -1,0 +1,312 @@
+package drain
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	syslog "github.com/influxdata/go-syslog/v3"
+	"github.com/influxdata/go-syslog/v3/octetcounting"
+	"github.com/influxdata/go-syslog/v3/rfc5424"
+
+	"github.com/drainwatch/drainwatch/parser"
+	"github.com/drainwatch/drainwatch/store"
+)
+
+// SyslogConfig configures the syslog+tls drain listener: logplex connects
+// over TCP+TLS and streams octet-counted, fully RFC 5424 frames whose
+// HOSTNAME is the drain token.
+type SyslogConfig struct {
+	Addr string
+	// TLS serves TLS; nil serves plain TCP (tests, or behind a TLS proxy).
+	TLS *tls.Config
+	// Tokens maps drain tokens to apps. Empty: every token is accepted and
+	// is its own app name. Set: an unknown token closes the connection.
+	Tokens map[string]string
+	// MaxConns caps concurrent connections; more wait in the kernel's
+	// backlog. Default 64.
+	MaxConns int
+	// IdleTimeout closes a connection silent this long. Default 5m.
+	IdleTimeout time.Duration
+	// FlushEvery is how long lines wait for more before being stored.
+	// Default 200ms.
+	FlushEvery time.Duration
+	// MaxBatch flushes a batch at this many lines. Default 1000.
+	MaxBatch int
+	Logger   *slog.Logger
+	Observer Observer
+}
+
+// SyslogServer is a running syslog+tls listener.
+type SyslogServer struct {
+	cfg   SyslogConfig
+	w     Writer
+	ln    net.Listener
+	log   *slog.Logger
+	sem   chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	done  chan struct{}
+
+	// Lines counts lines stored; Refused counts connections closed for an
+	// unknown token; Malformed counts frames that could not be parsed.
+	Lines, Refused, Malformed atomic.Int64
+}
+
+// ListenSyslog starts the listener.
+func ListenSyslog(cfg SyslogConfig, w Writer) (*SyslogServer, error) {
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 64
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 5 * time.Minute
+	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = 200 * time.Millisecond
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	var ln net.Listener
+	var err error
+	if cfg.TLS != nil {
+		ln, err = tls.Listen("tcp", cfg.Addr, cfg.TLS)
+	} else {
+		ln, err = net.Listen("tcp", cfg.Addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("syslog listen: %w", err)
+	}
+	s := &SyslogServer{cfg: cfg, w: w, ln: ln, log: cfg.Logger, sem: make(chan struct{}, cfg.MaxConns),
+		conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *SyslogServer) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops accepting, ends every connection, stores what they had read,
+// and waits for them.
+func (s *SyslogServer) Close() error {
+	close(s.done)
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now()) // unblocks the reader; the handler flushes
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+func (s *SyslogServer) accept() {
+	defer s.wg.Done()
+	for {
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.done:
+			return
+		}
+		c, err := s.ln.Accept()
+		if err != nil {
+			<-s.sem
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.log.Error("syslog accept", "error", err.Error())
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.sem }()
+			s.serve(c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			c.Close()
+		}()
+	}
+}
+
+// idleReader pushes the read deadline forward before every read, so a
+// connection is closed after IdleTimeout of silence, not of total time.
+type idleReader struct {
+	c    net.Conn
+	idle time.Duration
+	done <-chan struct{}
+	stop *atomic.Bool // the connection was refused
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	select {
+	case <-r.done:
+		return 0, net.ErrClosed
+	default:
+	}
+	if r.stop.Load() {
+		return 0, io.EOF
+	}
+	r.c.SetReadDeadline(time.Now().Add(r.idle))
+	return r.c.Read(p)
+}
+
+// connBatch collects one connection's lines between flushes.
+type connBatch struct {
+	mu     sync.Mutex
+	app    string
+	events []parser.Event
+}
+
+func (s *SyslogServer) serve(c net.Conn) {
+	remote := c.RemoteAddr().String()
+	b := &connBatch{}
+	var refused atomic.Bool
+	stop := make(chan struct{})
+	tickDone := make(chan struct{})
+	go func() {
+		defer close(tickDone)
+		t := time.NewTicker(s.cfg.FlushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				s.flush(b)
+			}
+		}
+	}()
+
+	p := octetcounting.NewParser(syslog.WithBestEffort(), syslog.WithListener(func(res *syslog.Result) {
+		if refused.Load() {
+			return
+		}
+		m, ok := res.Message.(*rfc5424.SyslogMessage)
+		if res.Error != nil || !ok || m == nil || m.Timestamp == nil || m.Message == nil {
+			s.Malformed.Add(1)
+			return
+		}
+		token := deref(m.Hostname)
+		app := token
+		if len(s.cfg.Tokens) > 0 {
+			var known bool
+			if app, known = s.cfg.Tokens[token]; !known {
+				refused.Store(true)
+				s.Refused.Add(1)
+				s.log.Warn("syslog drain refused: unknown drain token", "remote", remote, "token", token)
+				c.SetReadDeadline(time.Now())
+				return
+			}
+		}
+		if !validApp(app) {
+			s.Malformed.Add(1)
+			return
+		}
+		h := parser.Header{
+			Priority: deref8(m.Priority), Version: uint8(m.Version), Time: m.Timestamp.UTC(),
+			Host: []byte(token), AppName: []byte(deref(m.Appname)), ProcID: []byte(deref(m.ProcID)),
+			MsgID: []byte(deref(m.MsgID)), Message: []byte(strings.TrimRight(*m.Message, "\r\n")),
+		}
+		b.mu.Lock()
+		if b.app != "" && b.app != app {
+			b.mu.Unlock()
+			s.flush(b)
+			b.mu.Lock()
+		}
+		b.app = app
+		b.events = append(b.events, parser.Event{})
+		parser.Parse(&h, &b.events[len(b.events)-1])
+		full := len(b.events) >= s.cfg.MaxBatch
+		b.mu.Unlock()
+		if full {
+			s.flush(b)
+		}
+	}))
+	p.Parse(idleReader{c: c, idle: s.cfg.IdleTimeout, done: s.done, stop: &refused})
+	close(stop)
+	<-tickDone
+	s.flush(b)
+}
+
+// flush stores a connection's pending lines. Syslog has no acknowledgement:
+// a failure is retried a few times, then logged with the count lost.
+func (s *SyslogServer) flush(b *connBatch) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.events) == 0 {
+		return
+	}
+	// A random frame id: a retry after a time-out that did commit is then
+	// recognised and not stored twice.
+	var id [16]byte
+	rand.Read(id[:])
+	batch := &store.Batch{App: b.app, FrameID: "syslog-" + hex.EncodeToString(id[:]), Events: b.events}
+	reuse := true
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var res store.Result
+		res, err = s.w.Write(ctx, batch)
+		cancel()
+		if err == nil {
+			s.Lines.Add(int64(res.Stored))
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.Observe(b.app, b.events)
+			}
+			break
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			reuse = false // the writer may still read these events
+		}
+		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+	}
+	if err != nil {
+		s.log.Error("syslog lines lost", "app", b.app, "lines", len(batch.Events), "error", err.Error())
+	}
+	if reuse {
+		b.events = b.events[:0]
+	} else {
+		b.events = nil
+	}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func deref8(p *uint8) uint8 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}

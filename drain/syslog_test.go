@@ -1,0 +1,153 @@
+package drain
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drainwatch/drainwatch/internal/testcert"
+	"github.com/drainwatch/drainwatch/store"
+)
+
+// rfc5424Frame is a frame as logplex's syslog+tls drains send it: the drain
+// token in HOSTNAME, "-" for MSGID and STRUCTURED-DATA.
+func rfc5424Frame(token, proc, msg string, t time.Time) string {
+	m := fmt.Sprintf("<190>1 %s %s heroku %s - - %s", t.Format("2006-01-02T15:04:05.000000Z07:00"), token, proc, msg)
+	return fmt.Sprintf("%d %s", len(m), m)
+}
+
+func startSyslog(t *testing.T, cfg SyslogConfig) (*SyslogServer, *store.DB) {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := store.NewWriter(db, store.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = "127.0.0.1:0"
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s, err := ListenSyslog(cfg, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); w.Close(); db.Close() })
+	return s, db
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSyslogTLSEndToEnd(t *testing.T) {
+	cert := testcert.New(t)
+	s, db := startSyslog(t, SyslogConfig{
+		TLS:    &tls.Config{Certificates: []tls.Certificate{cert.TLS}},
+		Tokens: map[string]string{"d.11111111-2222-3333-4444-555555555555": "myapp"},
+	})
+	conn, err := tls.Dial("tcp", s.Addr().String(), cert.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tok := "d.11111111-2222-3333-4444-555555555555"
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	var frames strings.Builder
+	for i := 0; i < 50; i++ {
+		frames.WriteString(rfc5424Frame(tok, "web.1", fmt.Sprintf("source=web.1 dyno=heroku.1.boot-a sample#memory_total=%d.00MB sample#memory_rss=1.00MB sample#memory_quota=512.00MB", 200+i), t0.Add(time.Duration(i)*20*time.Second)))
+	}
+	frames.WriteString(rfc5424Frame(tok, "web.1", "Error R14 (Memory quota exceeded)", t0))
+	frames.WriteString(rfc5424Frame(tok, "router", `at=info method=GET path="/" host=x.herokuapp.com request_id=abc fwd="1.2.3.4" dyno=web.1 connect=1ms service=5ms status=200 bytes=10 protocol=https`, t0))
+	if _, err := io.WriteString(conn, frames.String()); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "52 lines stored", func() bool { return s.Lines.Load() == 52 })
+	mem, _ := db.Memory(context.Background(), store.Filter{App: "myapp", Dyno: "web.1"})
+	if len(mem) != 50 || *mem[49].TotalMB != 249 || mem[0].Boot != "boot-a" {
+		t.Fatalf("memory %d rows", len(mem))
+	}
+	errs, _ := db.Errors(context.Background(), store.Filter{App: "myapp"}, "R14")
+	if len(errs) != 1 || errs[0].Dyno != "web.1" {
+		t.Errorf("R14: %+v", errs)
+	}
+	c, _ := db.Counts(context.Background())
+	if c["requests"] != 1 {
+		t.Errorf("requests %d", c["requests"])
+	}
+}
+
+func TestSyslogUnknownTokenClosesConnection(t *testing.T) {
+	s, db := startSyslog(t, SyslogConfig{Tokens: map[string]string{"d.known": "myapp"}})
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, rfc5424Frame("d.stranger", "web.1", "Error R14 (Memory quota exceeded)", time.Now()))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("connection not closed: %v", err)
+	}
+	if s.Refused.Load() != 1 {
+		t.Errorf("refused %d", s.Refused.Load())
+	}
+	if c, _ := db.Counts(context.Background()); c["errors"] != 0 {
+		t.Errorf("stored %v", c)
+	}
+}
+
+func TestSyslogIdleTimeoutAndConnectionCap(t *testing.T) {
+	s, _ := startSyslog(t, SyslogConfig{MaxConns: 2, IdleTimeout: 100 * time.Millisecond})
+	var conns []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	// The first two are served and cut after 100 ms of silence; the third
+	// waits for a place, then is served in turn.
+	start := time.Now()
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("not closed: %v", err)
+		}
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("third connection served before a place was free (%v)", d)
+	}
+}
+
+func TestSyslogMalformedFramesCounted(t *testing.T) {
+	s, _ := startSyslog(t, SyslogConfig{})
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := "<190>1 not-a-time d.tok app web.1 - - hello"
+	io.WriteString(conn, fmt.Sprintf("%d %s", len(bad), bad)+rfc5424Frame("d.tok", "web.1", "Error R14 (Memory quota exceeded)", time.Now()))
+	conn.Close()
+	waitUntil(t, "good line stored", func() bool { return s.Lines.Load() == 1 })
+	if s.Malformed.Load() < 1 {
+		t.Errorf("malformed %d", s.Malformed.Load())
+	}
+}
