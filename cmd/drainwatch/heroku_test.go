@@ -433,4 +433,3 @@ func TestSIGTERMDuringIngest(t *testing.T) {
 	}
 	t.Logf("%d bodies acknowledged, %d stored", len(acked), len(got))
 }
-
