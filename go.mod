@@ -4,17 +4,19 @@
 // +heroku install ./cmd/drainwatch
 module github.com/drainwatch/drainwatch
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/heroku/x v0.5.3
 	github.com/influxdata/go-syslog/v3 v3.0.0
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/slack-go/slack v0.35.0
+	golang.org/x/term v0.48.0
 )
 
 require (
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/lstoll/grpce v1.7.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )

@@ -292,3 +292,35 @@ func TestMigrationsIdempotent(t *testing.T) {
 		db.Close()
 	}
 }
+
+func TestPathTemplate(t *testing.T) {
+	for in, want := range map[string]string{
+		"/":                       "/",
+		"":                        "/",
+		"/users/123":              "/users/:id",
+		"/users/456/posts?page=2": "/users/:id/posts",
+		"/orders/0b9d1a7e-8c66-4fb4-a1b6-2a8e7a0d7c11/items": "/orders/:uuid/items",
+		"/assets/application-9f86d081884c7d65.js":            "/assets/application-9f86d081884c7d65.js",
+		"/blobs/9f86d081884c7d659a2feaa0c55ad015":            "/blobs/:hash",
+		"/reset/Ab3dEf9hIjKlMn0pQrStUv":                      "/reset/:token",
+		"/search#frag":                                       "/search",
+		"/v2/users/7":                                        "/v2/users/:id",
+	} {
+		if got := PathTemplate(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPercentiles(t *testing.T) {
+	v := make([]int64, 100)
+	for i := range v {
+		v[i] = int64(100 - i) // 100..1, unsorted
+	}
+	if p50, p95, p99 := percentiles(v); p50 != 50 || p95 != 95 || p99 != 99 {
+		t.Errorf("%v %v %v", p50, p95, p99)
+	}
+	if p50, _, p99 := percentiles([]int64{7}); p50 != 7 || p99 != 7 {
+		t.Errorf("one value: %v %v", p50, p99)
+	}
+}

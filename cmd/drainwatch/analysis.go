@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
-
-	"github.com/drainwatch/drainwatch/alerts"
-	"github.com/drainwatch/drainwatch/analyze"
-	"github.com/drainwatch/drainwatch/store"
 )
 
 type alertsCommand struct{ env *env }
@@ -30,23 +24,14 @@ func (c *alertsCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := q.open(ctx)
+	qr, done, err := q.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	recs, err := db.Alerts(ctx, f)
+	defer done()
+	out, err := qr.Alerts(ctx, f)
 	if err != nil {
 		return err
-	}
-	out := make([]alerts.Alert, 0, len(recs))
-	for _, r := range recs {
-		var a alerts.Alert
-		if err := json.Unmarshal([]byte(r.Details), &a); err != nil {
-			return fmt.Errorf("alert %d: %w", r.ID, err)
-		}
-		a.ID = r.ID
-		out = append(out, a)
 	}
 	if q.json {
 		return writeJSON(c.env.stdout, out)
@@ -82,16 +67,12 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	settings, err := alertSettings(c.env.getenv)
+	qr, done, err := q.open(ctx)
 	if err != nil {
 		return err
 	}
-	db, err := q.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	reports, err := analyzeHistory(ctx, db, f, settings.Rules.Analysis)
+	defer done()
+	reports, err := qr.Analyze(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -125,56 +106,4 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 			r.To.Sub(r.From).Hours(), r.Verdict, r.SlopeMBPerHour, rest, peak, toQuota, r.Reason)
 	}
 	return tw.Flush()
-}
-
-// analyzeHistory runs the boot analysis over stored history: memory samples
-// grouped by (app, dyno, boot), with each dyno's requests per minute.
-func analyzeHistory(ctx context.Context, db *store.DB, f store.Filter, o analyze.BootOptions) ([]analyze.Report, error) {
-	f.Limit = 0
-	samples, err := db.Memory(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	counts, err := db.RequestsPerMinute(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	type dynoKey struct{ app, dyno string }
-	reqs := map[dynoKey][]analyze.Count{}
-	for _, c := range counts {
-		k := dynoKey{c.App, c.Dyno}
-		reqs[k] = append(reqs[k], analyze.Count{T: c.T, N: c.N})
-	}
-	type bootKey struct{ app, dyno, boot string }
-	boots := map[bootKey]*analyze.Boot{}
-	var order []bootKey
-	for _, s := range samples {
-		if s.TotalMB == nil {
-			continue
-		}
-		k := bootKey{s.App, s.Dyno, s.Boot}
-		b := boots[k]
-		if b == nil {
-			b = &analyze.Boot{App: s.App, Dyno: s.Dyno, Boot: s.Boot}
-			boots[k] = b
-			order = append(order, k)
-		}
-		b.Points = append(b.Points, analyze.Point{T: s.Time, MB: *s.TotalMB})
-		if s.QuotaMB != nil {
-			b.QuotaMB = *s.QuotaMB
-		}
-	}
-	sort.SliceStable(order, func(i, j int) bool {
-		if order[i].app != order[j].app {
-			return order[i].app < order[j].app
-		}
-		return order[i].dyno < order[j].dyno
-	})
-	reports := make([]analyze.Report, 0, len(order))
-	for _, k := range order {
-		b := boots[k]
-		b.Requests = reqs[dynoKey{k.app, k.dyno}]
-		reports = append(reports, analyze.AnalyzeBoot(*b, o))
-	}
-	return reports, nil
 }

@@ -121,8 +121,8 @@ func TestAppJSONDeclaresEveryEnvVar(t *testing.T) {
 	if app.Name == "" || len(app.Buildpacks) != 1 || app.Buildpacks[0].URL != "heroku/go" {
 		t.Errorf("name %q buildpacks %v", app.Name, app.Buildpacks)
 	}
-	// Set by the platform, not by the user.
-	platform := map[string]bool{"PORT": true, "DYNO": true, "HEROKU_METRICS_URL": true}
+	// Set by the platform or the terminal, not by the user.
+	platform := map[string]bool{"PORT": true, "DYNO": true, "HEROKU_METRICS_URL": true, "COLUMNS": true}
 	read := envVarsRead(t)
 	if len(read) < 20 {
 		t.Fatalf("found only %v: the scan is broken", read)

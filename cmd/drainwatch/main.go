@@ -24,10 +24,13 @@ Commands:
   import    load saved logs (` + "`heroku logs`" + ` output or raw logplex bodies) into the database
   mem       memory samples per dyno (runtime metrics)
   errors    R14/R15 memory errors, H-codes, crashes and other platform errors
+  dynos     each app's dynos and boots seen, last memory against the quota, restarts
+  requests  request counts, error rates, service/connect percentiles by path, status or dyno
   alerts    alerts fired and resolved (over/near quota, leaks)
   analyze   per dyno boot: leak, bloat, stable or insufficient-data, with the slope and time to quota
 
-Run 'drainwatch <command> -h' for a command's flags.
+Query commands read ./drainwatch.db (--db), or ask a running daemon: --url https://… --token API_TOKEN
+(or DRAINWATCH_URL and DRAINWATCH_TOKEN). Run 'drainwatch <command> -h' for a command's flags.
 `
 
 // command is one subcommand: it parses its own flags and runs.
@@ -71,6 +74,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		cmd = &alertsCommand{env: env}
 	case "analyze":
 		cmd = &analyzeCommand{env: env}
+	case "dynos":
+		cmd = &dynosCommand{env: env}
+	case "requests":
+		cmd = &requestsCommand{env: env}
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -2,27 +2,36 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/drainwatch/drainwatch/api"
 	"github.com/drainwatch/drainwatch/store"
 )
 
-// queryFlags are the filters and output options every query command shares.
+// queryFlags are the filters and output options every query command shares,
+// and where to ask: a local database file, or a running daemon's API.
 type queryFlags struct {
-	db, app, dyno, since, until string
-	limit                       int
-	json, utc                   bool
+	db, url, token          string
+	app, dyno, since, until string
+	limit                   int
+	json, utc               bool
+	env                     *env
 }
 
 func (q *queryFlags) register(fs *flag.FlagSet, e *env) {
+	q.env = e
 	fs.StringVar(&q.db, "db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	fs.StringVar(&q.url, "url", e.getenv("DRAINWATCH_URL"), "ask a running daemon at this URL instead of a local file (env DRAINWATCH_URL)")
+	fs.StringVar(&q.token, "token", e.getenv("DRAINWATCH_TOKEN"), "the daemon's API_TOKEN, with --url (env DRAINWATCH_TOKEN)")
 	fs.StringVar(&q.app, "app", "", "only this app")
 	fs.StringVar(&q.dyno, "dyno", "", "only this dyno (web.1, worker.2, …)")
 	fs.StringVar(&q.since, "since", "", "from this time: a duration back from now (30m, 6h, 7d, 2w), RFC 3339 (2026-11-20T10:00:00Z) or a date (2026-11-20); default: all history")
@@ -32,9 +41,10 @@ func (q *queryFlags) register(fs *flag.FlagSet, e *env) {
 	fs.BoolVar(&q.utc, "utc", false, "show times in UTC rather than local time")
 }
 
-// filter turns the flags into a store filter, relative to now.
-func (q *queryFlags) filter(now time.Time) (store.Filter, error) {
-	f := store.Filter{App: q.app, Dyno: q.dyno, Limit: q.limit}
+// filter turns the flags into a query, with relative times resolved
+// against now (so a daemon answers exactly what a local file would).
+func (q *queryFlags) filter(now time.Time) (api.Query, error) {
+	f := api.Query{App: q.app, Dyno: q.dyno, Limit: q.limit}
 	var err error
 	if f.Since, err = parseWhen(q.since, now); err != nil {
 		return f, usageErr("--since: %v", err)
@@ -79,12 +89,25 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a duration (6h, 7d) or a time (RFC 3339, or 2006-01-02)", s)
 }
 
-func (q *queryFlags) open(ctx context.Context) (*store.DB, error) {
+// open returns what answers the queries: the daemon's API with --url, else
+// the local database file. Call the returned function when done.
+func (q *queryFlags) open(ctx context.Context) (api.Querier, func(), error) {
+	if q.url != "" {
+		if q.token == "" {
+			return nil, nil, usageErr("--url needs --token (or DRAINWATCH_TOKEN): the daemon's API_TOKEN")
+		}
+		return &api.Client{BaseURL: q.url, Token: q.token}, func() {}, nil
+	}
 	db, err := store.Open(ctx, q.db, store.Options{ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("%w (is --db right? the daemon writes %s in its working directory by default)", err, store.DefaultPath)
+		return nil, nil, fmt.Errorf("%w (is --db right? the daemon writes %s in its working directory by default; or ask a daemon with --url)", err, store.DefaultPath)
 	}
-	return db, nil
+	settings, err := alertSettings(q.env.getenv)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return &api.Local{DB: db, Analysis: settings.Rules.Analysis}, func() { db.Close() }, nil
 }
 
 func (q *queryFlags) fmtTime(t time.Time) string {
@@ -117,30 +140,72 @@ func (c *memCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("mem", flag.ContinueOnError)
 	var q queryFlags
 	q.register(fs, c.env)
-	if err := parseFlags(fs, args, c.env.stdout, "mem [--app A] [--dyno D] [--since 6h] [--until T] [--json]\n\nMemory samples from Heroku runtime metrics (heroku labs:enable log-runtime-metrics), oldest first."); err != nil {
+	chart := fs.Bool("chart", false, "draw a chart: memory over time with the quota line, R14 marks and restarts (default on a terminal for one dyno)")
+	csv := fs.Bool("csv", false, "print CSV, for spreadsheets")
+	if err := parseFlags(fs, args, c.env.stdout, "mem [--app A] [--dyno D] [--since 6h] [--until T] [--json|--csv|--chart]\n\nMemory samples from Heroku runtime metrics (heroku labs:enable log-runtime-metrics), oldest first."); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
+	chartSet := false
+	fs.Visit(func(f *flag.Flag) { chartSet = chartSet || f.Name == "chart" })
+	if q.json && *csv {
+		return usageErr("--json and --csv: pick one")
+	}
 	f, err := q.filter(time.Now())
 	if err != nil {
 		return err
 	}
-	db, err := q.open(ctx)
+	qr, done, err := q.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	rows, err := db.Memory(ctx, f)
+	defer done()
+	rows, err := qr.Memory(ctx, f)
 	if err != nil {
 		return err
 	}
-	if q.json {
+	switch {
+	case q.json:
 		return writeJSON(c.env.stdout, rows)
+	case *csv:
+		return writeMemCSV(c.env.stdout, rows, q.fmtCSVTime)
 	}
 	if len(rows) == 0 {
 		fmt.Fprintln(c.env.stderr, "no memory samples match (is log-runtime-metrics enabled? try a wider --since)")
+		return nil
+	}
+	dynos := map[string]bool{}
+	for _, r := range rows {
+		dynos[r.App+"/"+r.Dyno] = true
+	}
+	if !chartSet {
+		*chart = len(dynos) == 1 && isTerminal(c.env.stdout)
+	}
+	if *chart {
+		ef := f
+		ef.Codes, ef.Limit = []string{"R14", "R15"}, 0
+		errs, err := qr.Errors(ctx, ef)
+		if err != nil {
+			return err
+		}
+		width := termWidth(c.env.stdout, c.env.getenv)
+		for _, key := range sortedKeys(dynos) {
+			var one []store.MemorySample
+			for _, r := range rows {
+				if r.App+"/"+r.Dyno == key {
+					one = append(one, r)
+				}
+			}
+			var oneErrs []store.ErrorEvent
+			for _, e := range errs {
+				if e.App+"/"+e.Dyno == key {
+					oneErrs = append(oneErrs, e)
+				}
+			}
+			memChart(c.env.stdout, one, oneErrs, width, 14, q.fmtTime)
+		}
 		return nil
 	}
 	tw := newTable(c.env.stdout)
@@ -150,14 +215,50 @@ func (c *memCommand) Run(ctx context.Context, args []string) error {
 		if r.TotalMB != nil && r.QuotaMB != nil && *r.QuotaMB > 0 {
 			pct = strconv.FormatFloat(100**r.TotalMB / *r.QuotaMB, 'f', 0, 64) + "%"
 		}
-		boot := r.Boot
-		if len(boot) > 8 {
-			boot = boot[:8]
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.fmtTime(r.Time), r.App, r.Dyno, boot,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.fmtTime(r.Time), r.App, r.Dyno, shortBoot(r.Boot),
 			fmtMB(r.TotalMB), fmtMB(r.RSSMB), fmtMB(r.SwapMB), fmtMB(r.QuotaMB), pct)
 	}
 	return tw.Flush()
+}
+
+func shortBoot(b string) string {
+	if len(b) > 8 {
+		return b[:8]
+	}
+	return b
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// fmtCSVTime is RFC 3339, in local time unless --utc: spreadsheets read it.
+func (q *queryFlags) fmtCSVTime(t time.Time) string {
+	if q.utc {
+		return t.UTC().Format(time.RFC3339)
+	}
+	return t.Local().Format(time.RFC3339)
+}
+
+func writeMemCSV(w io.Writer, rows []store.MemorySample, fmtTime func(time.Time) string) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"time", "app", "dyno", "boot", "memory_total_mb", "memory_rss_mb", "memory_swap_mb", "memory_quota_mb"})
+	num := func(p *float64) string {
+		if p == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*p, 'f', -1, 64)
+	}
+	for _, r := range rows {
+		cw.Write([]string{fmtTime(r.Time), r.App, r.Dyno, r.Boot, num(r.TotalMB), num(r.RSSMB), num(r.SwapMB), num(r.QuotaMB)})
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 type errorsCommand struct{ env *env }
@@ -177,18 +278,17 @@ func (c *errorsCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var codes []string
 	for _, s := range strings.Split(*code, ",") {
 		if s = strings.TrimSpace(s); s != "" {
-			codes = append(codes, s)
+			f.Codes = append(f.Codes, s)
 		}
 	}
-	db, err := q.open(ctx)
+	qr, done, err := q.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	rows, err := db.Errors(ctx, f, codes...)
+	defer done()
+	rows, err := qr.Errors(ctx, f)
 	if err != nil {
 		return err
 	}

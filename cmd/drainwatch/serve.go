@@ -19,6 +19,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/alerts"
 	slacknotify "github.com/drainwatch/drainwatch/alerts/slack"
+	"github.com/drainwatch/drainwatch/api"
 	"github.com/drainwatch/drainwatch/drain"
 	"github.com/drainwatch/drainwatch/store"
 )
@@ -42,6 +43,7 @@ type serveConfig struct {
 	Tokens      map[string]string   // drain token allowlist
 	RequireTLS  bool                // refuse X-Forwarded-Proto: http
 	MetricsURL  string              // HEROKU_METRICS_URL: report Go runtime metrics
+	APIToken    string              // bearer token of the read API ("" = API off)
 }
 
 type serveCommand struct{ env *env }
@@ -83,6 +85,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	cfg.RequireTLS = e.getenv("REQUIRE_HTTPS") == "1"
 	cfg.MetricsURL = e.getenv("HEROKU_METRICS_URL")
+	cfg.APIToken = e.getenv("API_TOKEN")
 	if sc, ok := slackSettings(e.getenv); ok {
 		cfg.Slack = &sc
 	}
@@ -100,7 +103,11 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if cfg.TLSCert != "" {
 		scheme = "https"
 	}
-	log.Info("drainwatch listening", "addr", s.Addr(), "scheme", scheme, "db", cfg.DBPath, "auth", authMode(cfg), "slack", slackMode)
+	apiMode := "off (set API_TOKEN)"
+	if cfg.APIToken != "" {
+		apiMode = "on"
+	}
+	log.Info("drainwatch listening", "addr", s.Addr(), "scheme", scheme, "db", cfg.DBPath, "auth", authMode(cfg), "slack", slackMode, "api", apiMode)
 	if s.syslog != nil {
 		log.Info("syslog drain listening", "addr", s.syslog.Addr().String(), "tls", !cfg.SyslogPlain)
 	}
@@ -127,6 +134,7 @@ func serveHelp() string {
 		{"DRAINWATCH_DB", "SQLite file (drainwatch.db)"},
 		{"DRAIN_PASSWORD", "required: the password in the drain URL"},
 		{"DRAIN_USER", "the user in the drain URL (empty: any)"},
+		{"API_TOKEN", "bearer token of the read API /api/… (empty: API off)"},
 		{"SLACK_WEBHOOK_URL", "send alerts to this Slack incoming webhook"},
 		{"SLACK_BOT_TOKEN, SLACK_CHANNEL", "or post them as a bot to this channel"},
 		{"DRAINWATCH_PUBLIC_URL", "this daemon's public URL, for links in alerts"},
@@ -237,6 +245,7 @@ func (s *server) Open(ctx context.Context) error {
 	mux.Handle("/logs", s.drain)
 	mux.Handle("/logs/", s.drain)
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("/api/", api.Handler(&api.Local{DB: s.db, Analysis: s.cfg.Alerts.Rules.Analysis}, s.cfg.APIToken, s.log))
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -1,0 +1,226 @@
+// Package api is drainwatch's read API: the queries the CLI asks, answered
+// from a local database (Local) or from a running daemon over HTTP (Client),
+// and the daemon's HTTP handler that serves them as JSON (Handler). Local and
+// Client give identical results for the same Query.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drainwatch/drainwatch/alerts"
+	"github.com/drainwatch/drainwatch/analyze"
+	"github.com/drainwatch/drainwatch/store"
+)
+
+// Query is the filter every query takes. Times are absolute: callers resolve
+// "6h ago" before asking, so a daemon and a local file answer the same thing.
+type Query struct {
+	App   string
+	Dyno  string
+	Since time.Time
+	Until time.Time
+	Limit int
+	By    string   // requests: path, status or dyno
+	Top   int      // requests: how many groups
+	Codes []string // errors: only these codes
+}
+
+func (q Query) filter() store.Filter {
+	return store.Filter{App: q.App, Dyno: q.Dyno, Since: q.Since, Until: q.Until, Limit: q.Limit}
+}
+
+// Values encodes q as URL query parameters.
+func (q Query) Values() url.Values {
+	v := url.Values{}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("app", q.App)
+	set("dyno", q.Dyno)
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	set("by", q.By)
+	if q.Top > 0 {
+		v.Set("top", strconv.Itoa(q.Top))
+	}
+	set("code", strings.Join(q.Codes, ","))
+	return v
+}
+
+// ErrBadQuery is wrapped by errors about a malformed query (HTTP 400).
+var ErrBadQuery = errors.New("bad query")
+
+// ParseQuery decodes URL parameters into a Query. Times are RFC 3339.
+func ParseQuery(v url.Values) (Query, error) {
+	q := Query{App: v.Get("app"), Dyno: v.Get("dyno"), By: v.Get("by")}
+	var err error
+	parseTime := func(k string) time.Time {
+		s := v.Get(k)
+		if s == "" || err != nil {
+			return time.Time{}
+		}
+		t, perr := time.Parse(time.RFC3339Nano, s)
+		if perr != nil {
+			err = fmt.Errorf("%w: %s=%q is not an RFC 3339 time", ErrBadQuery, k, s)
+		}
+		return t
+	}
+	parseInt := func(k string) int {
+		s := v.Get(k)
+		if s == "" || err != nil {
+			return 0
+		}
+		n, perr := strconv.Atoi(s)
+		if perr != nil || n < 0 {
+			err = fmt.Errorf("%w: %s=%q is not a count", ErrBadQuery, k, s)
+		}
+		return n
+	}
+	q.Since, q.Until = parseTime("since"), parseTime("until")
+	q.Limit, q.Top = parseInt("limit"), parseInt("top")
+	for _, c := range strings.Split(v.Get("code"), ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			q.Codes = append(q.Codes, c)
+		}
+	}
+	if err == nil && q.By != "" && q.By != "path" && q.By != "status" && q.By != "dyno" {
+		err = fmt.Errorf("%w: by=%q: want path, status or dyno", ErrBadQuery, q.By)
+	}
+	return q, err
+}
+
+// Querier answers the CLI's queries. Local and Client implement it.
+type Querier interface {
+	Memory(ctx context.Context, q Query) ([]store.MemorySample, error)
+	Load(ctx context.Context, q Query) ([]store.LoadSample, error)
+	Errors(ctx context.Context, q Query) ([]store.ErrorEvent, error)
+	Requests(ctx context.Context, q Query) ([]store.RequestGroup, error)
+	Alerts(ctx context.Context, q Query) ([]alerts.Alert, error)
+	Analyze(ctx context.Context, q Query) ([]analyze.Report, error)
+	Dynos(ctx context.Context, q Query) ([]store.DynoSummary, error)
+}
+
+// Local answers from a database.
+type Local struct {
+	DB       *store.DB
+	Analysis analyze.BootOptions
+}
+
+var _ Querier = (*Local)(nil)
+
+// Memory returns memory samples.
+func (l *Local) Memory(ctx context.Context, q Query) ([]store.MemorySample, error) {
+	return l.DB.Memory(ctx, q.filter())
+}
+
+// Load returns load samples.
+func (l *Local) Load(ctx context.Context, q Query) ([]store.LoadSample, error) {
+	return l.DB.Load(ctx, q.filter())
+}
+
+// Errors returns error events.
+func (l *Local) Errors(ctx context.Context, q Query) ([]store.ErrorEvent, error) {
+	return l.DB.Errors(ctx, q.filter(), q.Codes...)
+}
+
+// Requests returns request statistics grouped by q.By.
+func (l *Local) Requests(ctx context.Context, q Query) ([]store.RequestGroup, error) {
+	f := q.filter()
+	f.Limit = 0
+	return l.DB.RequestStats(ctx, f, q.By, q.Top)
+}
+
+// Alerts returns the alerts fired and resolved.
+func (l *Local) Alerts(ctx context.Context, q Query) ([]alerts.Alert, error) {
+	recs, err := l.DB.Alerts(ctx, q.filter())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]alerts.Alert, 0, len(recs))
+	for _, r := range recs {
+		var a alerts.Alert
+		if err := json.Unmarshal([]byte(r.Details), &a); err != nil {
+			return nil, fmt.Errorf("alert %d: %w", r.ID, err)
+		}
+		a.ID = r.ID
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Dynos summarises the dynos seen.
+func (l *Local) Dynos(ctx context.Context, q Query) ([]store.DynoSummary, error) {
+	f := q.filter()
+	f.Limit = 0
+	return l.DB.Dynos(ctx, f)
+}
+
+// Analyze runs the boot analysis over stored history: memory samples grouped
+// by (app, dyno, boot), with each dyno's requests per minute.
+func (l *Local) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) {
+	f := q.filter()
+	f.Limit = 0
+	samples, err := l.DB.Memory(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	counts, err := l.DB.RequestsPerMinute(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	type dynoKey struct{ app, dyno string }
+	reqs := map[dynoKey][]analyze.Count{}
+	for _, c := range counts {
+		k := dynoKey{c.App, c.Dyno}
+		reqs[k] = append(reqs[k], analyze.Count{T: c.T, N: c.N})
+	}
+	type bootKey struct{ app, dyno, boot string }
+	boots := map[bootKey]*analyze.Boot{}
+	var order []bootKey
+	for _, s := range samples {
+		if s.TotalMB == nil {
+			continue
+		}
+		k := bootKey{s.App, s.Dyno, s.Boot}
+		b := boots[k]
+		if b == nil {
+			b = &analyze.Boot{App: s.App, Dyno: s.Dyno, Boot: s.Boot}
+			boots[k] = b
+			order = append(order, k)
+		}
+		b.Points = append(b.Points, analyze.Point{T: s.Time, MB: *s.TotalMB})
+		if s.QuotaMB != nil {
+			b.QuotaMB = *s.QuotaMB
+		}
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		if order[i].app != order[j].app {
+			return order[i].app < order[j].app
+		}
+		return order[i].dyno < order[j].dyno
+	})
+	reports := make([]analyze.Report, 0, len(order))
+	for _, k := range order {
+		b := boots[k]
+		b.Requests = reqs[dynoKey{k.app, k.dyno}]
+		reports = append(reports, analyze.AnalyzeBoot(*b, l.Analysis))
+	}
+	return reports, nil
+}

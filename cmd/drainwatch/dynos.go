@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+type dynosCommand struct{ env *env }
+
+func (c *dynosCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dynos", flag.ContinueOnError)
+	var q queryFlags
+	q.register(fs, c.env)
+	if err := parseFlags(fs, args, c.env.stdout, "dynos [--app A] [--since 7d] [--json]\n\nEach app's dynos and the boots seen (a new boot id is a restart), first and last seen, the last memory\nsample against the quota, and the R14/R15 count."); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	f, err := q.filter(time.Now())
+	if err != nil {
+		return err
+	}
+	qr, done, err := q.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	dynos, err := qr.Dynos(ctx, f)
+	if err != nil {
+		return err
+	}
+	if q.json {
+		return writeJSON(c.env.stdout, dynos)
+	}
+	if len(dynos) == 0 {
+		fmt.Fprintln(c.env.stderr, "no dynos with memory samples match (is log-runtime-metrics enabled?)")
+		return nil
+	}
+	tw := newTable(c.env.stdout)
+	fmt.Fprintln(tw, "APP\tDYNO\tFIRST SEEN\tLAST SEEN\tLAST MB\tQUOTA MB\t% QUOTA\tBOOTS\tRESTARTS\tR14/R15")
+	for _, d := range dynos {
+		pct := "-"
+		if d.LastMB != nil && d.LastQuotaMB != nil && *d.LastQuotaMB > 0 {
+			pct = fmt.Sprintf("%.0f%%", 100**d.LastMB / *d.LastQuotaMB)
+		}
+		var boots []string
+		for _, b := range d.Boots {
+			boots = append(boots, shortBoot(b.Boot))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", d.App, d.Dyno, q.fmtTime(d.First), q.fmtTime(d.Last),
+			fmtMB(d.LastMB), fmtMB(d.LastQuotaMB), pct, strings.Join(boots, ","), d.Restarts, d.Errors)
+	}
+	return tw.Flush()
+}
+
+type requestsCommand struct{ env *env }
+
+func (c *requestsCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("requests", flag.ContinueOnError)
+	var q queryFlags
+	q.register(fs, c.env)
+	by := fs.String("by", "path", "group by path (templated: /users/123 → /users/:id), status or dyno")
+	top := fs.Int("top", 20, "show the N largest groups (0: all)")
+	if err := parseFlags(fs, args, c.env.stdout, "requests [--app A] [--since 1h] [--by path|status|dyno] [--top 20] [--json]\n\nFrom the router lines: requests, error rate (5xx or H-code), p50/p95/p99 of service and connect time,\nbytes, and the H-codes seen — what load-test reports show."); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if *by != "path" && *by != "status" && *by != "dyno" {
+		return usageErr("--by %q: want path, status or dyno", *by)
+	}
+	if *top < 0 {
+		return usageErr("--top must be 0 or more")
+	}
+	f, err := q.filter(time.Now())
+	if err != nil {
+		return err
+	}
+	f.By, f.Top = *by, *top
+	qr, done, err := q.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	groups, err := qr.Requests(ctx, f)
+	if err != nil {
+		return err
+	}
+	if q.json {
+		return writeJSON(c.env.stdout, groups)
+	}
+	if len(groups) == 0 {
+		fmt.Fprintln(c.env.stderr, "no router lines match")
+		return nil
+	}
+	tw := newTable(c.env.stdout)
+	fmt.Fprintf(tw, "%s\tREQUESTS\tERRORS\tSERVICE p50/p95/p99 ms\tCONNECT p50/p95/p99 ms\tBYTES\tCODES\n", strings.ToUpper(*by))
+	for _, g := range groups {
+		var codes []string
+		for code, n := range g.Codes {
+			codes = append(codes, fmt.Sprintf("%s×%d", code, n))
+		}
+		sort.Strings(codes)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.0f/%.0f/%.0f\t%.0f/%.0f/%.0f\t%s\t%s\n", clip(g.Key, 60), g.Count, g.ErrorRate*100,
+			g.ServiceP50, g.ServiceP95, g.ServiceP99, g.ConnectP50, g.ConnectP95, g.ConnectP99, fmtBytes(g.Bytes), strings.Join(codes, " "))
+	}
+	return tw.Flush()
+}
+
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

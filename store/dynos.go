@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// LoadSample is one runtime-metrics load-average sample.
+type LoadSample struct {
+	Time   time.Time `json:"time"`
+	App    string    `json:"app"`
+	Dyno   string    `json:"dyno"`
+	Boot   string    `json:"boot"`
+	Avg1m  *float64  `json:"load_avg_1m"`
+	Avg5m  *float64  `json:"load_avg_5m"`
+	Avg15m *float64  `json:"load_avg_15m"`
+}
+
+// Load returns load samples matching f, oldest first.
+func (db *DB) Load(ctx context.Context, f Filter) ([]LoadSample, error) {
+	where, args := f.where()
+	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+where+` ORDER BY time, app, dyno`+f.limit(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("query load: %w", err)
+	}
+	defer rows.Close()
+	out := []LoadSample{}
+	for rows.Next() {
+		var s LoadSample
+		var t int64
+		if err := rows.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.Avg1m, &s.Avg5m, &s.Avg15m); err != nil {
+			return nil, fmt.Errorf("query load: %w", err)
+		}
+		s.Time = time.UnixMicro(t).UTC()
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// BootSummary is one dyno boot seen in the memory samples.
+type BootSummary struct {
+	Boot    string    `json:"boot"`
+	First   time.Time `json:"first_seen"`
+	Last    time.Time `json:"last_seen"`
+	Samples int64     `json:"samples"`
+	PeakMB  float64   `json:"peak_mb"`
+}
+
+// DynoSummary is what is known of one dyno.
+type DynoSummary struct {
+	App         string        `json:"app"`
+	Dyno        string        `json:"dyno"`
+	First       time.Time     `json:"first_seen"`
+	Last        time.Time     `json:"last_seen"`
+	LastMB      *float64      `json:"last_memory_mb"`
+	LastQuotaMB *float64      `json:"last_quota_mb"`
+	Restarts    int           `json:"restarts"` // boots seen, less one
+	Errors      int64         `json:"memory_errors"`
+	Boots       []BootSummary `json:"boots"`
+}
+
+// Dynos summarises each dyno with memory samples matching f (Dyno, App,
+// Since, Until), ordered by app and dyno.
+func (db *DB) Dynos(ctx context.Context, f Filter) ([]DynoSummary, error) {
+	where, args := f.where()
+	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, boot, MIN(time), MAX(time), COUNT(*), MAX(total_mb) FROM memory`+where+
+		` GROUP BY app, dyno, boot ORDER BY app, dyno, MIN(time)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query dynos: %w", err)
+	}
+	defer rows.Close()
+	var out []DynoSummary
+	for rows.Next() {
+		var app, dyno string
+		var b BootSummary
+		var first, last int64
+		var peak *float64
+		if err := rows.Scan(&app, &dyno, &b.Boot, &first, &last, &b.Samples, &peak); err != nil {
+			return nil, fmt.Errorf("query dynos: %w", err)
+		}
+		b.First, b.Last = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
+		if peak != nil {
+			b.PeakMB = *peak
+		}
+		if n := len(out); n == 0 || out[n-1].App != app || out[n-1].Dyno != dyno {
+			out = append(out, DynoSummary{App: app, Dyno: dyno, First: b.First})
+		}
+		d := &out[len(out)-1]
+		d.Boots = append(d.Boots, b)
+		if b.Last.After(d.Last) {
+			d.Last = b.Last
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query dynos: %w", err)
+	}
+	rows.Close()
+	for i := range out {
+		d := &out[i]
+		d.Restarts = len(d.Boots) - 1
+		sort.Slice(d.Boots, func(a, b int) bool { return d.Boots[a].First.Before(d.Boots[b].First) })
+		err := db.ro.QueryRowContext(ctx, `SELECT total_mb, quota_mb FROM memory WHERE app = ? AND dyno = ? AND time = ?`,
+			d.App, d.Dyno, d.Last.UnixMicro()).Scan(&d.LastMB, &d.LastQuotaMB)
+		if err != nil {
+			return nil, fmt.Errorf("query dynos: %w", err)
+		}
+		ef := Filter{App: d.App, Dyno: d.Dyno, Since: f.Since, Until: f.Until}
+		ew, eargs := ef.where()
+		if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(*) FROM errors`+ew+` AND code IN ('R14', 'R15')`, eargs...).Scan(&d.Errors); err != nil {
+			return nil, fmt.Errorf("query dynos: %w", err)
+		}
+	}
+	if out == nil {
+		out = []DynoSummary{}
+	}
+	return out, nil
+}
