@@ -67,6 +67,12 @@ type Config struct {
 	// over plain HTTP (X-Forwarded-Proto: http), so the drain password never
 	// travels in clear.
 	RequireHTTPS bool
+	// MaxFuture skips lines stamped further than this ahead of the clock (a
+	// broken clock would otherwise age every dyno out of the alert rules).
+	// Default 1h.
+	MaxFuture time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
 // ErrNoPassword is returned by New when no password is configured and
@@ -111,6 +117,12 @@ func New(cfg Config, w Writer) (*Handler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxFuture <= 0 {
+		cfg.MaxFuture = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	h := &Handler{cfg: cfg, w: w, log: cfg.Logger, mux: http.NewServeMux()}
 	h.userSum = sha256.Sum256([]byte(cfg.User))
@@ -252,6 +264,14 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 
 	events, st := parser.ParseBody(body, h.cfg.MaxFrame, buf.events)
 	buf.events = events
+	events, future := dropFuture(events, h.cfg.Now().Add(h.cfg.MaxFuture))
+	if future > 0 {
+		st.Parsed -= future
+		st.BadHeaders += future
+		if st.FirstError == nil {
+			st.FirstError = errFuture
+		}
+	}
 	if mc := r.Header.Get("Logplex-Msg-Count"); mc != "" {
 		if n, err := strconv.Atoi(mc); err != nil || n != st.Frames {
 			h.log.Warn("Logplex-Msg-Count does not match frames found", "app", app, "msg_count", mc, "frames", st.Frames,
@@ -297,6 +317,25 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "ok stored=%d skipped=%d\n", res.Stored, st.Skipped())
+}
+
+var errFuture = errors.New("timestamp too far in the future")
+
+// dropFuture removes events stamped after limit, keeping the order, and
+// says how many it removed. The removed events' buffers stay in the slice's
+// spare capacity for reuse.
+func dropFuture(events []parser.Event, limit time.Time) ([]parser.Event, int) {
+	n := 0
+	for i := range events {
+		if events[i].Time.After(limit) {
+			continue
+		}
+		if n != i {
+			events[n], events[i] = events[i], events[n]
+		}
+		n++
+	}
+	return events[:n], len(events) - n
 }
 
 // release returns a request's buffers to the pool, unless one grew unusually

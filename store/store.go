@@ -39,6 +39,9 @@ type Options struct {
 	// NoSync trades durability on power loss for speed (synchronous=NORMAL).
 	// A process crash still loses nothing that was committed.
 	NoSync bool
+	// MaxPages caps the file at this many pages (of 4 KiB); writes beyond it
+	// fail as on a full disk. 0: no cap.
+	MaxPages int
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
@@ -79,6 +82,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		if err := migrate(ctx, db.rw); err != nil {
 			db.rw.Close()
 			return nil, err
+		}
+		if opts.MaxPages > 0 {
+			if _, err := db.rw.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", opts.MaxPages)); err != nil {
+				db.rw.Close()
+				return nil, fmt.Errorf("open database: %w", err)
+			}
 		}
 	}
 	q.Set("mode", "ro")

@@ -35,6 +35,12 @@ func (f *recordingSlack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.requests++
 	if f.requests <= f.failN {
+		if f.failStatus == http.StatusGatewayTimeout {
+			// Hang past the client's timeout.
+			f.mu.Unlock()
+			time.Sleep(300 * time.Millisecond)
+			f.mu.Lock()
+		}
 		if f.failStatus == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "0")
 		}
@@ -107,6 +113,7 @@ func startAlertServer(t *testing.T, hook string) *server {
 	}
 	settings.MinBackoff = 5 * time.Millisecond
 	settings.MaxBackoff = 20 * time.Millisecond
+	settings.Timeout = 100 * time.Millisecond
 	s := &server{
 		cfg: serveConfig{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "alerts.db"), Password: "pw", MaxBody: 1 << 20,
 			Alerts: settings, Slack: &sc},
@@ -153,6 +160,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 		{"slack healthy", 0, 0},
 		{"slack down then back", 7, http.StatusInternalServerError},
 		{"slack rate limiting", 3, http.StatusTooManyRequests},
+		{"slack timing out", 3, http.StatusGatewayTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := &recordingSlack{failN: tc.failN, failStatus: tc.status}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/heroku/x/hmetrics"
 	"github.com/heroku/x/tlsconfig"
+	"golang.org/x/net/netutil"
 
 	"github.com/drainwatch/drainwatch/alerts"
 	slacknotify "github.com/drainwatch/drainwatch/alerts/slack"
@@ -44,6 +45,28 @@ type serveConfig struct {
 	RequireTLS  bool                // refuse X-Forwarded-Proto: http
 	MetricsURL  string              // HEROKU_METRICS_URL: report Go runtime metrics
 	APIToken    string              // bearer token of the read API ("" = API off)
+	MaxConns    int                 // concurrent HTTP connections; more wait in the backlog
+	MaxPages    int                 // cap the database (tests: a full disk)
+	Timeouts    httpTimeouts
+}
+
+// httpTimeouts cut slow clients off: a header trickled a byte at a time
+// (slowloris), a body that never ends, an idle keep-alive connection.
+type httpTimeouts struct {
+	Header, Read, Write, Idle time.Duration
+}
+
+func (t httpTimeouts) withDefaults() httpTimeouts {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.Header, 5*time.Second)
+	def(&t.Read, 15*time.Second)
+	def(&t.Write, 15*time.Second)
+	def(&t.Idle, 90*time.Second)
+	return t
 }
 
 type serveCommand struct{ env *env }
@@ -203,7 +226,7 @@ type server struct {
 
 func (s *server) Open(ctx context.Context) error {
 	var err error
-	if s.db, err = store.Open(ctx, s.cfg.DBPath, store.Options{NoSync: s.cfg.NoSync}); err != nil {
+	if s.db, err = store.Open(ctx, s.cfg.DBPath, store.Options{NoSync: s.cfg.NoSync, MaxPages: s.cfg.MaxPages}); err != nil {
 		return err
 	}
 	if s.writer, err = store.NewWriter(s.db, store.WriterOptions{}); err != nil {
@@ -246,12 +269,13 @@ func (s *server) Open(ctx context.Context) error {
 	mux.Handle("/logs/", s.drain)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("/api/", api.Handler(&api.Local{DB: s.db, Analysis: s.cfg.Alerts.Rules.Analysis}, s.cfg.APIToken, s.log))
+	to := s.cfg.Timeouts.withDefaults()
 	s.http = &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		ReadHeaderTimeout: to.Header,
+		ReadTimeout:       to.Read,
+		WriteTimeout:      to.Write,
+		IdleTimeout:       to.Idle,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -273,6 +297,11 @@ func (s *server) Open(ctx context.Context) error {
 		s.db.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
+	maxConns := s.cfg.MaxConns
+	if maxConns <= 0 {
+		maxConns = 1024
+	}
+	s.ln = netutil.LimitListener(s.ln, maxConns)
 	if tlsCfg != nil {
 		s.ln = tls.NewListener(s.ln, tlsCfg)
 	}
