@@ -80,6 +80,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// maxSeriesPoints bounds one dyno's series in memory.
+const maxSeriesPoints = 4096
+
 type dynoKey struct{ app, dyno string }
 
 type episodeKey struct {
@@ -205,6 +208,11 @@ func (e *Engine) memory(k dynoKey, d *dynoState, o Observation, out []Alert) []A
 	i := 0
 	for i < len(d.points) && d.points[i].T.Before(cut) {
 		i++
+	}
+	// Bounded even when timestamps repeat (the same lines sent twice):
+	// a window holds a sample every 20 s, so this is far more than enough.
+	if over := len(d.points) - i - maxSeriesPoints; over > 0 {
+		i += over
 	}
 	if i > 0 {
 		d.points = append(d.points[:0], d.points[i:]...)
@@ -404,6 +412,13 @@ func (e *Engine) sweep(out []Alert) []Alert {
 			}
 		}
 		delete(e.dynos, k)
+	}
+	// Cooldowns that have run out are forgotten, or one-off dynos (run.N,
+	// a new name each time) would grow this map forever.
+	for k, t := range e.lastResolved {
+		if e.now.Sub(t) > e.cfg.Cooldown {
+			delete(e.lastResolved, k)
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -272,5 +273,27 @@ func TestFromEvents(t *testing.T) {
 	}
 	if obs[0].Dyno == "xxxxx" {
 		t.Error("observation aliases the body")
+	}
+}
+
+// TestEngineStateIsBounded: a stream of one-off dynos (run.N: a new name
+// each time) must not grow the engine's memory without bound.
+func TestEngineStateIsBounded(t *testing.T) {
+	e := NewEngine(Config{})
+	for i := 0; i < 20000; i++ {
+		tm := t0.Add(time.Duration(i) * 10 * time.Second)
+		e.Observe(Observation{Kind: ObsMemError, App: "app", Dyno: fmt.Sprintf("run.%d", i), Time: tm, Code: "R14"})
+	}
+	// 30 min of silence ages a dyno out; its cooldown runs 30 min more: at 10 s
+	// a dyno, at most ~180 + ~180 entries remain.
+	if len(e.dynos) > 200 || len(e.open) > 200 || len(e.lastResolved) > 200 {
+		t.Errorf("state grows: %d dynos, %d open, %d cooldowns", len(e.dynos), len(e.open), len(e.lastResolved))
+	}
+	// Repeated timestamps (the same lines twice) do not grow a series forever.
+	for i := 0; i < 10000; i++ {
+		e.Observe(mem("web.1", "b", t0, 100, 512))
+	}
+	if n := len(e.dynos[dynoKey{"app", "web.1"}].points); n > maxSeriesPoints {
+		t.Errorf("series of %d points", n)
 	}
 }
