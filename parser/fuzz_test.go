@@ -42,8 +42,9 @@ func strictHeaderError(err error) bool {
 }
 
 // rfc3339 is the timestamp grammar of RFC 5424 (and 3339): two-digit hours,
-// "." before at most 6 (RFC 5424) or 9 fractional digits.
-var rfc3339 = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$`)
+// "." before at most 6 (RFC 5424) or 9 fractional digits, an offset of at
+// most 23:59 (the oracle's time.Parse takes "+00:60").
+var rfc3339 = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
 
 // strictRFC3339 reports whether the timestamp field of a frame follows that
 // grammar. The oracle parses it with a time layout, which also takes one-digit

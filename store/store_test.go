@@ -222,17 +222,29 @@ func TestQueueFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	results := make(chan error, 3)
-	for i := 0; i < 3; i++ {
+	results := make(chan error, 2)
+	for i := 0; i < 2; i++ {
 		go func() {
 			_, err := w.Write(ctx, fixtureBatch(t, "app", ""))
 			results <- err
 		}()
 	}
-	// One batch is taken by the (blocked) writer, one waits in the queue, one
-	// is refused at once.
-	if err := <-results; !errors.Is(err, ErrQueueFull) {
-		t.Fatalf("got %v, want ErrQueueFull", err)
+	// One batch is taken by the (blocked) writer, one waits in the queue…
+	for deadline := time.Now().Add(5 * time.Second); len(w.queue) < 1; {
+		if time.Now().After(deadline) {
+			conn.Close()
+			t.Fatal("the queue never filled")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// …and a third waits for a place until its deadline, then is refused.
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = w.Write(short, fixtureBatch(t, "app", ""))
+	if !errors.Is(err, ErrQueueFull) || time.Since(start) < 90*time.Millisecond {
+		conn.Close()
+		t.Fatalf("got %v after %v, want ErrQueueFull after the deadline", err, time.Since(start))
 	}
 	conn.Close()
 	for i := 0; i < 2; i++ {

@@ -41,7 +41,8 @@ type Result struct {
 // WriterOptions tune a Writer.
 type WriterOptions struct {
 	// QueueLen is how many batches may wait for the writer; a Write beyond it
-	// fails at once with ErrQueueFull. Default 64.
+	// waits for a place (backpressure) until its context ends, then fails with
+	// ErrQueueFull. Default 64.
 	QueueLen int
 	// MaxRows is how many lines one transaction takes at most. Default 20000.
 	MaxRows int
@@ -55,11 +56,12 @@ type WriterOptions struct {
 // Writes are grouped into one transaction (group commit): a Write returns
 // once its batch is committed.
 type Writer struct {
-	db    *DB
-	opts  WriterOptions
-	queue chan *request
-	mu    sync.RWMutex // guards closed against sends on a closed queue
-	done  chan struct{}
+	db      *DB
+	opts    WriterOptions
+	queue   chan *request
+	mu      sync.RWMutex // guards closed against sends on a closed queue
+	closing chan struct{}
+	done    chan struct{}
 
 	closed bool
 	stmts  *statements
@@ -93,15 +95,16 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), done: make(chan struct{}), stmts: st}
+	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}), stmts: st}
 	go w.run()
 	return w, nil
 }
 
-// Write stores b and returns once it is durably committed. It fails at once
-// with ErrQueueFull when the writer is behind, and with ErrClosed once Close
-// has begun. If ctx ends first, Write returns ctx.Err(); the batch may still
-// be committed (a retry with the same FrameID is then recognised).
+// Write stores b and returns once it is durably committed. When the writer
+// is behind it waits for a place in the queue; if ctx ends first it fails
+// with ErrQueueFull. It fails with ErrClosed once Close has begun. If ctx
+// ends while the batch is queued, Write returns ctx.Err(); the batch may
+// still be committed (a retry with the same FrameID is then recognised).
 func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
 	r := &request{b: b, done: make(chan struct{})}
 	w.mu.RLock()
@@ -111,9 +114,12 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
 	}
 	select {
 	case w.queue <- r:
-	default:
+	case <-ctx.Done():
 		w.mu.RUnlock()
 		return Result{}, ErrQueueFull
+	case <-w.closing:
+		w.mu.RUnlock()
+		return Result{}, ErrClosed
 	}
 	w.mu.RUnlock()
 	select {
@@ -127,6 +133,11 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
 // Close stops taking batches, commits every batch already queued, and stops
 // the writer goroutine.
 func (w *Writer) Close() error {
+	select {
+	case <-w.closing:
+	default:
+		close(w.closing) // releases Writes waiting for a place
+	}
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
