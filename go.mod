@@ -7,6 +7,7 @@ module github.com/drainwatch/drainwatch
 go 1.26.0
 
 require (
+	github.com/DataDog/sketches-go v1.4.8
 	github.com/heroku/x v0.5.3
 	github.com/influxdata/go-syslog/v3 v3.0.0
 	github.com/mattn/go-sqlite3 v1.14.53
@@ -20,4 +21,5 @@ require (
 	github.com/lstoll/grpce v1.7.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	golang.org/x/sys v0.50.0 // indirect
+	google.golang.org/protobuf v1.36.11 // indirect
 )

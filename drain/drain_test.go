@@ -144,7 +144,7 @@ func (e *env) counts(t *testing.T) map[string]int64 {
 
 func (e *env) stored(t *testing.T) int64 {
 	c := e.counts(t)
-	return c["memory"] + c["load"] + c["requests"] + c["events"] + c["logs"] + c["errors"] + c["samples"]
+	return c["memory"] + c["load"] + c["router_lines"] + c["events"] + c["logs"] + c["errors"] + c["samples"]
 }
 
 func TestDrainStoresFixture(t *testing.T) {
@@ -182,7 +182,7 @@ func TestDrainRetryStoredOnce(t *testing.T) {
 			t.Fatalf("attempt %d: %d %q", i, code, resp)
 		}
 	}
-	if c := e.counts(t); c["memory"] != 3 || c["requests"] != 6 {
+	if c := e.counts(t); c["memory"] != 3 || c["router_lines"] != 6 {
 		t.Errorf("stored more than once: %v", c)
 	}
 }
@@ -240,7 +240,7 @@ func TestDrainMixedBodyKeepsGoodFrames(t *testing.T) {
 		t.Fatalf("%d %q", code, resp)
 	}
 	c := e.counts(t)
-	if c["requests"] != 1 || c["memory"] != 1 || c["errors"] != 1 {
+	if c["router_lines"] != 1 || c["memory"] != 1 || c["errors"] != 1 {
 		t.Errorf("counts %v", c)
 	}
 	logs := e.logs.String()

@@ -87,8 +87,8 @@ func TestSyslogTLSEndToEnd(t *testing.T) {
 		t.Errorf("R14: %+v", errs)
 	}
 	c, _ := db.Counts(context.Background())
-	if c["requests"] != 1 {
-		t.Errorf("requests %d", c["requests"])
+	if c["router_lines"] != 1 {
+		t.Errorf("router lines %d", c["router_lines"])
 	}
 }
 

@@ -141,8 +141,8 @@ func (db *DB) Errors(ctx context.Context, f Filter, codes ...string) ([]ErrorEve
 	return out, nil
 }
 
-// Counts returns how many rows each table holds: a summary for tests, the
-// import report and health checks.
+// Counts returns how many rows each table holds, and how many router lines
+// the rollups hold ("router_lines"): a summary for tests and health checks.
 func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{}
 	for _, t := range []string{"memory", "load", "requests", "errors", "events", "samples", "logs", "frames"} {
@@ -152,6 +152,11 @@ func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 		}
 		out[t] = n
 	}
+	var routed int64
+	if err := db.ro.QueryRowContext(ctx, "SELECT COALESCE(SUM(count), 0) FROM request_rollups WHERE res = 60").Scan(&routed); err != nil {
+		return nil, fmt.Errorf("count rollups: %w", err)
+	}
+	out["router_lines"] = routed
 	return out, nil
 }
 
@@ -164,11 +169,11 @@ type MinuteCount struct {
 }
 
 // RequestsPerMinute counts router requests per (app, dyno, minute) matching
-// f, oldest first.
+// f, oldest first, from the minute rollups.
 func (db *DB) RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, error) {
-	where, args := f.where()
-	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, time / 60000000 AS m, COUNT(*) FROM requests`+where+
-		` GROUP BY app, dyno, m ORDER BY m, app, dyno`, args...)
+	where, args := rollupWhere(f, resMinute, f.Since, f.Until)
+	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, start, SUM(count) FROM request_rollups`+where+
+		` GROUP BY app, dyno, start ORDER BY start, app, dyno`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query requests per minute: %w", err)
 	}
@@ -176,11 +181,11 @@ func (db *DB) RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, e
 	var out []MinuteCount
 	for rows.Next() {
 		var c MinuteCount
-		var m int64
-		if err := rows.Scan(&c.App, &c.Dyno, &m, &c.N); err != nil {
+		var start int64
+		if err := rows.Scan(&c.App, &c.Dyno, &start, &c.N); err != nil {
 			return nil, fmt.Errorf("query requests per minute: %w", err)
 		}
-		c.T = time.Unix(m*60, 0).UTC()
+		c.T = time.UnixMicro(start).UTC()
 		out = append(out, c)
 	}
 	return out, rows.Err()

@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
 )
 
 // PathTemplate groups request paths: the query string goes, and segments
@@ -85,97 +87,147 @@ type RequestGroup struct {
 	Last       time.Time        `json:"last"`
 }
 
+// rollupWhere selects rollup rows of resolution res with bucket starts in
+// [from, to) (zero: unbounded), for f's app and dyno.
+func rollupWhere(f Filter, res int64, from, to time.Time) (string, []any) {
+	conds := []string{"res = ?"}
+	args := []any{res}
+	if f.App != "" {
+		conds = append(conds, "app = ?")
+		args = append(args, f.App)
+	}
+	if f.Dyno != "" {
+		conds = append(conds, "dyno = ?")
+		args = append(args, f.Dyno)
+	}
+	if !from.IsZero() {
+		conds = append(conds, "start >= ?")
+		args = append(args, from.UnixMicro())
+	}
+	if !to.IsZero() {
+		conds = append(conds, "start < ?")
+		args = append(args, to.UnixMicro())
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// rollupRanges splits [f.Since, f.Until) into whole hours, read from hour
+// rows, and the minutes at either edge, read from minute rows: a day is 24
+// rows a group, not 1440.
+func rollupRanges(f Filter) (hours bool, hourFrom, hourTo time.Time, minutes [][2]time.Time) {
+	since, until := f.Since, f.Until
+	hourFrom = since
+	if !since.IsZero() {
+		hourFrom = since.Truncate(time.Hour)
+		if hourFrom.Before(since) {
+			hourFrom = hourFrom.Add(time.Hour)
+		}
+	}
+	hourTo = until
+	if !until.IsZero() {
+		hourTo = until.Truncate(time.Hour)
+	}
+	if !hourFrom.IsZero() && !hourTo.IsZero() && !hourFrom.Before(hourTo) {
+		// Within one hour: minutes only.
+		return false, time.Time{}, time.Time{}, [][2]time.Time{{since, until}}
+	}
+	if !since.IsZero() && since.Before(hourFrom) {
+		minutes = append(minutes, [2]time.Time{since, hourFrom})
+	}
+	if !until.IsZero() && hourTo.Before(until) {
+		minutes = append(minutes, [2]time.Time{hourTo, until})
+	}
+	return true, hourFrom, hourTo, minutes
+}
+
 // RequestStats groups the router lines matching f by "path" (template),
-// "status" or "dyno", and returns the top groups by count (all when top is 0).
+// "status" (class: 2xx…) or "dyno", from the rollups, and returns the top
+// groups by count (all when top is 0). Percentiles come from merged
+// DDSketches: within 1% of the true value.
 func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([]RequestGroup, error) {
 	var keyCol string
 	switch by {
 	case "path", "":
 		keyCol = "path"
 	case "status":
-		keyCol = "status"
+		keyCol = "class"
 	case "dyno":
 		keyCol = "dyno"
 	default:
 		return nil, fmt.Errorf("group by %q: want path, status or dyno", by)
 	}
-	where, args := f.where()
-	rows, err := db.ro.QueryContext(ctx, `SELECT `+keyCol+`, time, status, code, service_ms, connect_ms, bytes FROM requests`+where, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query requests: %w", err)
-	}
-	defer rows.Close()
 	type acc struct {
-		g                RequestGroup
-		service, connect []int64
+		g    RequestGroup
+		roll *rollAcc
 	}
 	groups := map[string]*acc{}
-	for rows.Next() {
-		var key, code string
-		var keyNull *string
-		var keyInt *int64
-		var t int64
-		var status, service, connect, nbytes *int64
-		dest := []any{&keyNull, &t, &status, &code, &service, &connect, &nbytes}
-		if keyCol == "status" {
-			dest[0] = &keyInt
+	read := func(res int64, from, to time.Time) error {
+		where, args := rollupWhere(f, res, from, to)
+		rows, err := db.ro.QueryContext(ctx, `SELECT `+keyCol+`, start, count, errors, bytes, codes, service, connect FROM request_rollups`+where, args...)
+		if err != nil {
+			return fmt.Errorf("query requests: %w", err)
 		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("query requests: %w", err)
-		}
-		switch {
-		case keyCol == "status" && keyInt != nil:
-			key = strconv.FormatInt(*keyInt, 10)
-		case keyCol == "status":
-			key = "-"
-		case keyCol == "path" && keyNull != nil:
-			key = PathTemplate(*keyNull)
-		case keyNull != nil && *keyNull != "":
-			key = *keyNull
-		default:
-			key = "-"
-		}
-		a := groups[key]
-		if a == nil {
-			a = &acc{g: RequestGroup{Key: key}}
-			groups[key] = a
-		}
-		tm := time.UnixMicro(t).UTC()
-		if a.g.First.IsZero() || tm.Before(a.g.First) {
-			a.g.First = tm
-		}
-		if tm.After(a.g.Last) {
-			a.g.Last = tm
-		}
-		a.g.Count++
-		if code != "" || (status != nil && *status >= 500) {
-			a.g.Errors++
-		}
-		if code != "" {
-			if a.g.Codes == nil {
-				a.g.Codes = map[string]int64{}
+		defer rows.Close()
+		for rows.Next() {
+			var key, codes string
+			var start, count, errs, nbytes int64
+			var service, connect []byte
+			if err := rows.Scan(&key, &start, &count, &errs, &nbytes, &codes, &service, &connect); err != nil {
+				return fmt.Errorf("query requests: %w", err)
 			}
-			a.g.Codes[code]++
+			if key == "" {
+				key = "-"
+			}
+			a := groups[key]
+			if a == nil {
+				a = &acc{g: RequestGroup{Key: key}, roll: newRollAcc()}
+				groups[key] = a
+			}
+			first := time.UnixMicro(start).UTC()
+			last := first.Add(time.Duration(res) * time.Second)
+			if a.g.First.IsZero() || first.Before(a.g.First) {
+				a.g.First = first
+			}
+			if last.After(a.g.Last) {
+				a.g.Last = last
+			}
+			a.g.Count += count
+			a.g.Errors += errs
+			a.g.Bytes += nbytes
+			a.g.Codes = decodeCodes(codes, a.g.Codes)
+			if len(service) > 0 {
+				if err := a.roll.service.DecodeAndMergeWith(service); err != nil {
+					return fmt.Errorf("query requests: sketch: %w", err)
+				}
+			}
+			if len(connect) > 0 {
+				if err := a.roll.connect.DecodeAndMergeWith(connect); err != nil {
+					return fmt.Errorf("query requests: sketch: %w", err)
+				}
+			}
 		}
-		if service != nil {
-			a.service = append(a.service, *service)
-		}
-		if connect != nil {
-			a.connect = append(a.connect, *connect)
-		}
-		if nbytes != nil {
-			a.g.Bytes += *nbytes
+		return rows.Err()
+	}
+	hours, hourFrom, hourTo, minutes := rollupRanges(f)
+	if hours {
+		if err := read(resHour, hourFrom, hourTo); err != nil {
+			return nil, err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query requests: %w", err)
+	for _, m := range minutes {
+		if err := read(resMinute, m[0], m[1]); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]RequestGroup, 0, len(groups))
 	for _, a := range groups {
 		g := a.g
+		if g.Count == 0 {
+			continue
+		}
 		g.ErrorRate = float64(g.Errors) / float64(g.Count)
-		g.ServiceP50, g.ServiceP95, g.ServiceP99 = percentiles(a.service)
-		g.ConnectP50, g.ConnectP95, g.ConnectP99 = percentiles(a.connect)
+		g.ServiceP50, g.ServiceP95, g.ServiceP99 = quantiles(a.roll.service)
+		g.ConnectP50, g.ConnectP95, g.ConnectP99 = quantiles(a.roll.connect)
 		out = append(out, g)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -190,16 +242,15 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 	return out, nil
 }
 
-// percentiles returns the 50th, 95th and 99th percentiles (nearest rank).
-func percentiles(v []int64) (p50, p95, p99 float64) {
-	if len(v) == 0 {
+// quantiles returns p50, p95 and p99 of a sketch, rounded to 0.1 ms.
+func quantiles(s *ddsketch.DDSketch) (p50, p95, p99 float64) {
+	if s.IsEmpty() {
 		return 0, 0, 0
 	}
-	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
-	rank := func(p float64) float64 {
-		i := int(p*float64(len(v))+0.999999) - 1
-		i = min(max(i, 0), len(v)-1)
-		return float64(v[i])
+	v, err := s.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99})
+	if err != nil {
+		return 0, 0, 0
 	}
-	return rank(0.50), rank(0.95), rank(0.99)
+	r := func(x float64) float64 { return math.Round(x*10) / 10 }
+	return r(v[0]), r(v[1]), r(v[2])
 }

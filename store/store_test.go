@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,7 +64,8 @@ func TestWriteFixtureAndQuery(t *testing.T) {
 	// 39 lines: 6 router, 3 memory, 1 load, 6 coded errors + 3 mem reports +
 	// 3 router codes + 1 crash in errors, 12 lifecycle + 2 releases + 1 scale,
 	// 4 app lines in logs, 16 add-on + 3 l2met… samples.
-	want := map[string]int64{"requests": 6, "memory": 3, "load": 1, "errors": 13, "events": 15, "logs": 4, "frames": 1}
+	// Router lines are rolled up, not stored one row each (RawRequests off).
+	want := map[string]int64{"requests": 0, "memory": 3, "load": 1, "errors": 13, "events": 15, "logs": 4, "frames": 1}
 	for k, n := range want {
 		if counts[k] != n {
 			t.Errorf("%s: %d rows, want %d", k, counts[k], n)
@@ -197,8 +201,9 @@ func TestConcurrentWritesAndClose(t *testing.T) {
 	defer ro.Close()
 	counts, _ := ro.Counts(ctx)
 	total := counts["memory"] + counts["load"] + counts["requests"] + counts["events"] + counts["logs"]
-	// Each fixture batch: 3+1+6+15+4 of those rows; the rest are errors/addon.
-	if acked != 160*39 || total != 160*29 {
+	// Each fixture batch: 3+1+0+15+4 of those rows (router lines are rolled
+	// up); the rest are errors and samples.
+	if acked != 160*39 || total != 160*23 {
 		t.Errorf("acked %d lines, %d rows", acked, total)
 	}
 	if _, err := NewWriter(ro, WriterOptions{}); err == nil {
@@ -228,6 +233,7 @@ func TestQueueFull(t *testing.T) {
 			_, err := w.Write(ctx, fixtureBatch(t, "app", ""))
 			results <- err
 		}()
+		time.Sleep(50 * time.Millisecond) // the first is taken before the second comes
 	}
 	// One batch is taken by the (blocked) writer, one waits in the queue…
 	for deadline := time.Now().Add(5 * time.Second); len(w.queue) < 1; {
@@ -324,15 +330,89 @@ func TestPathTemplate(t *testing.T) {
 	}
 }
 
-func TestPercentiles(t *testing.T) {
-	v := make([]int64, 100)
-	for i := range v {
-		v[i] = int64(100 - i) // 100..1, unsorted
+func TestRequestRollups(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "roll.db")
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if p50, p95, p99 := percentiles(v); p50 != 50 || p95 != 95 || p99 != 99 {
-		t.Errorf("%v %v %v", p50, p95, p99)
+	w, _ := NewWriter(db, WriterOptions{RawRequests: true})
+	// Two hours and a half of router lines: /users/:id every 10 s (200, 100 ms),
+	// /slow every 60 s (503 H12, 30 s), across two writers (a restart) so the
+	// second must merge with rows the first stored.
+	t0 := time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
+	batch := func(from, to time.Duration) *Batch {
+		var body strings.Builder
+		for d := from; d < to; d += 10 * time.Second {
+			ts := t0.Add(d).Format("2006-01-02T15:04:05.000000+00:00")
+			m := fmt.Sprintf("<158>1 %s host heroku router - at=info method=GET path=\"/users/%d\" dyno=web.1 connect=1ms service=100ms status=200 bytes=10 protocol=https", ts, int(d.Seconds()))
+			fmt.Fprintf(&body, "%d %s\n", len(m)+1, m)
+			if int(d.Seconds())%60 == 0 {
+				m = fmt.Sprintf("<158>1 %s host heroku router - at=error code=H12 desc=\"Request timeout\" method=GET path=\"/slow\" dyno=web.2 connect= service=30000ms status=503 bytes=0 protocol=https", ts)
+				fmt.Fprintf(&body, "%d %s\n", len(m)+1, m)
+			}
+		}
+		events, st := parser.ParseBody([]byte(body.String()), 0, nil)
+		if st.Skipped() != 0 {
+			t.Fatalf("%+v", st)
+		}
+		return &Batch{App: "r", Events: events}
 	}
-	if p50, _, p99 := percentiles([]int64{7}); p50 != 7 || p99 != 7 {
-		t.Errorf("one value: %v %v", p50, p99)
+	for d := time.Duration(0); d < 75*time.Minute; d += 5 * time.Minute {
+		if _, err := w.Write(ctx, batch(d, d+5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	w2, _ := NewWriter(db, WriterOptions{})
+	for d := 75 * time.Minute; d < 150*time.Minute; d += 5 * time.Minute {
+		if _, err := w2.Write(ctx, batch(d, d+5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w2.Close()
+	defer db.Close()
+
+	check := func(name string, f Filter, users, slow int64) {
+		t.Helper()
+		groups, err := db.RequestStats(ctx, f, "path", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]RequestGroup{}
+		for _, g := range groups {
+			got[g.Key] = g
+		}
+		u, s := got["/users/:id"], got["/slow"]
+		if u.Count != users || s.Count != slow {
+			t.Fatalf("%s: /users/:id %d (want %d), /slow %d (want %d)", name, u.Count, users, s.Count, slow)
+		}
+		if users > 0 && (math.Abs(u.ServiceP99-100) > 1 || u.ConnectP50 != 1 || u.Errors != 0 || u.Bytes != 10*users) {
+			t.Errorf("%s: /users/:id %+v", name, u)
+		}
+		if slow > 0 && (math.Abs(s.ServiceP50-30000) > 300 || s.Errors != slow || s.Codes["H12"] != slow || s.ErrorRate != 1) {
+			t.Errorf("%s: /slow %+v", name, s)
+		}
+	}
+	check("all history", Filter{App: "r"}, 900, 150)
+	// 10:45–12:15: hour rows for 11:00–12:00, minute rows at both edges.
+	check("across hours", Filter{App: "r", Since: t0.Add(15 * time.Minute), Until: t0.Add(105 * time.Minute)}, 540, 90)
+	check("within an hour", Filter{App: "r", Since: t0.Add(35 * time.Minute), Until: t0.Add(40 * time.Minute)}, 30, 5)
+	check("one dyno", Filter{App: "r", Dyno: "web.2"}, 0, 150)
+
+	byStatus, _ := db.RequestStats(ctx, Filter{App: "r"}, "status", 0)
+	if len(byStatus) != 2 || byStatus[0].Key != "2xx" || byStatus[1].Key != "5xx" {
+		t.Errorf("by status %+v", byStatus)
+	}
+	perMin, _ := db.RequestsPerMinute(ctx, Filter{App: "r", Dyno: "web.1"})
+	if len(perMin) != 150 || perMin[0].N != 6 {
+		t.Errorf("per minute: %d minutes, first %+v", len(perMin), perMin[0])
+	}
+	// RawRequests kept the first half's lines as rows.
+	c, _ := db.Counts(ctx)
+	if c["requests"] != 450+75 {
+		t.Errorf("raw rows %d", c["requests"])
 	}
 }

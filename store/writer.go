@@ -50,6 +50,9 @@ type WriterOptions struct {
 	FrameIDAge time.Duration
 	// Now gives the time of receipt; default time.Now.
 	Now func() time.Time
+	// RawRequests also stores every router line as a row (table requests),
+	// besides the per-minute and per-hour rollups that queries use.
+	RawRequests bool
 }
 
 // Writer is the one goroutine that writes to the database. Concurrent
@@ -65,6 +68,7 @@ type Writer struct {
 
 	closed bool
 	stmts  *statements
+	rolls  rollupCache
 }
 
 type request struct {
@@ -209,6 +213,12 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 	}()
 	s := w.stmts.in(tx)
 	defer s.close()
+	defer func() {
+		if err != nil {
+			w.rolls = rollupCache{} // it may hold what was rolled back
+		}
+	}()
+	rolled := map[rollKey]*rollAcc{}
 	for _, r := range reqs {
 		b := r.b
 		if b.FrameID != "" {
@@ -222,21 +232,29 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 			}
 		}
 		for i := range b.Events {
-			if err := s.insert(b.App, &b.Events[i]); err != nil {
+			if b.Events[i].Kind == parser.KindRouter && !w.opts.RawRequests && len(b.Events[i].Router.Code) == 0 {
+				continue // rolled up below
+			}
+			if err := s.insert(b.App, &b.Events[i], w.opts.RawRequests); err != nil {
 				return fmt.Errorf("store: insert %s line: %w", b.Events[i].Kind, err)
 			}
 		}
+		rollupBatch(b.App, b.Events, rolled)
 		r.res = Result{Stored: len(b.Events)}
+	}
+	if err := w.rolls.apply(tx, s, rolled); err != nil {
+		return fmt.Errorf("store: rollups: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	w.rolls.evict()
 	return nil
 }
 
 // statements are the writer's prepared inserts.
 type statements struct {
-	frame, memory, load, request, errorRow, event, sample, log *sql.Stmt
+	frame, memory, load, request, errorRow, event, sample, log, rollup, rollupGet *sql.Stmt
 }
 
 func prepare(db *sql.DB) (*statements, error) {
@@ -255,6 +273,10 @@ func prepare(db *sql.DB) (*statements, error) {
 	p(&s.event, `INSERT INTO events (app, time, dyno, kind, action, detail, status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	p(&s.sample, `INSERT INTO samples (app, time, source, type, name, value, unit, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	p(&s.log, `INSERT INTO logs (app, time, app_name, proc, message) VALUES (?, ?, ?, ?, ?)`)
+	p(&s.rollup, `INSERT OR REPLACE INTO request_rollups (app, res, start, dyno, path, class, count, errors, bytes, codes, service, connect)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	p(&s.rollupGet, `SELECT count, errors, bytes, codes, service, connect FROM request_rollups
+		WHERE app = ? AND res = ? AND start = ? AND dyno = ? AND path = ? AND class = ?`)
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("store: prepare: %w", err)
@@ -263,7 +285,7 @@ func prepare(db *sql.DB) (*statements, error) {
 }
 
 func (s *statements) all() []*sql.Stmt {
-	return []*sql.Stmt{s.frame, s.memory, s.load, s.request, s.errorRow, s.event, s.sample, s.log}
+	return []*sql.Stmt{s.frame, s.memory, s.load, s.request, s.errorRow, s.event, s.sample, s.log, s.rollup, s.rollupGet}
 }
 
 // in returns the statements bound to tx.
@@ -271,6 +293,7 @@ func (s *statements) in(tx *sql.Tx) *statements {
 	return &statements{
 		frame: tx.Stmt(s.frame), memory: tx.Stmt(s.memory), load: tx.Stmt(s.load), request: tx.Stmt(s.request),
 		errorRow: tx.Stmt(s.errorRow), event: tx.Stmt(s.event), sample: tx.Stmt(s.sample), log: tx.Stmt(s.log),
+		rollup: tx.Stmt(s.rollup), rollupGet: tx.Stmt(s.rollupGet),
 	}
 }
 
@@ -316,16 +339,18 @@ func nullNeg(f float64) any {
 	return nullFloat(f)
 }
 
-func (s *statements) insert(app string, ev *parser.Event) error {
+func (s *statements) insert(app string, ev *parser.Event, raw bool) error {
 	t := ev.Time.UnixMicro()
 	dyno := text(ev.Dyno)
 	var err error
 	switch ev.Kind {
 	case parser.KindRouter:
 		r := &ev.Router
-		_, err = s.request.Exec(app, t, dyno, text(r.At), text(r.Code), text(r.Method), text(r.Path), text(r.Host),
-			text(r.RequestID), text(r.Fwd), nullInt(r.ConnectMS), nullInt(r.ServiceMS), nullInt(int64(r.Status)),
-			nullInt(r.Bytes), text(r.Protocol))
+		if raw {
+			_, err = s.request.Exec(app, t, dyno, text(r.At), text(r.Code), text(r.Method), text(r.Path), text(r.Host),
+				text(r.RequestID), text(r.Fwd), nullInt(r.ConnectMS), nullInt(r.ServiceMS), nullInt(int64(r.Status)),
+				nullInt(r.Bytes), text(r.Protocol))
+		}
 		if err == nil && len(r.Code) > 0 {
 			_, err = s.errorRow.Exec(app, t, dyno, text(r.Code), text(ev.Message), nil, nil, nil)
 		}

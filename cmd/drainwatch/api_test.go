@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"log/slog"
 	"net/http"
 	"os"
@@ -139,14 +140,15 @@ func TestRequestsAnalytics(t *testing.T) {
 		}
 	}
 	rep := groups[byKey["/reports/export"]]
-	if rep.Codes["H12"] < 6 || rep.Errors < rep.Codes["H12"] || rep.ServiceP50 < 800 || rep.ServiceP99 != 30000 {
+	// Percentiles come from sketches: within 1%.
+	if rep.Codes["H12"] < 6 || rep.Errors < rep.Codes["H12"] || rep.ServiceP50 < 800 || math.Abs(rep.ServiceP99-30000) > 300 {
 		t.Errorf("/reports/export: %+v", rep)
 	}
 	if u := groups[byKey["/users/:id"]]; u.Count != 240 || u.Errors != 0 || u.ServiceP99 > 70 {
 		t.Errorf("/users/:id: %+v", u)
 	}
 	code, out, _ = run(t, env, "", "requests", "--by", "status", "--utc")
-	if code != 0 || !strings.Contains(out, "STATUS") || !strings.Contains(out, "503") {
+	if code != 0 || !strings.Contains(out, "STATUS") || !strings.Contains(out, "5xx") {
 		t.Errorf("by status:\n%s", out)
 	}
 }
