@@ -50,14 +50,16 @@ func benchBody(b *testing.B) ([]byte, int) {
 // body is BenchmarkParse in package parser.
 func BenchmarkIngest(b *testing.B) {
 	body, n := benchBody(b)
-	for _, noSync := range []bool{false, true} {
-		b.Run(fmt.Sprintf("nosync=%v", noSync), func(b *testing.B) {
-			db, err := Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), Options{NoSync: noSync})
+	for _, tc := range []struct {
+		noSync, raw bool
+	}{{false, false}, {true, false}, {false, true}} {
+		b.Run(fmt.Sprintf("nosync=%v/raw=%v", tc.noSync, tc.raw), func(b *testing.B) {
+			db, err := Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), Options{NoSync: tc.noSync})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer db.Close()
-			w, err := NewWriter(db, WriterOptions{QueueLen: 16})
+			w, err := NewWriter(db, WriterOptions{QueueLen: 16, RawRequests: tc.raw})
 			if err != nil {
 				b.Fatal(err)
 			}
