@@ -28,6 +28,7 @@ Commands:
   requests  request counts, error rates, service/connect percentiles by path, status or dyno
   alerts    alerts fired and resolved (over/near quota, leaks)
   analyze   per dyno boot: leak, bloat, stable or insufficient-data, with the slope and time to quota
+  bench     load test: a fresh daemon against the machine's ceiling, on loopback
 
 Query commands read ./drainwatch.db (--db), or ask a running daemon: --url https://… --token API_TOKEN
 (or DRAINWATCH_URL and DRAINWATCH_TOKEN). Run 'drainwatch <command> -h' for a command's flags.
@@ -78,6 +79,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		cmd = &dynosCommand{env: env}
 	case "requests":
 		cmd = &requestsCommand{env: env}
+	case "bench":
+		cmd = &benchCommand{env: env}
+	case "bench-sink":
+		cmd = &sinkCommand{env: env}
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
