@@ -416,3 +416,41 @@ func TestRequestRollups(t *testing.T) {
 		t.Errorf("raw rows %d", c["requests"])
 	}
 }
+
+func TestRetentionPrunesOldHistory(t *testing.T) {
+	ctx := context.Background()
+	db, w := openTest(t)
+	// The fixture is from 2026-11-20; "now" is 40 days later.
+	now := time.Date(2026, 12, 30, 0, 0, 0, 0, time.UTC)
+	w.Write(ctx, fixtureBatch(t, "old", ""))
+	fresh := fixtureBatch(t, "new", "")
+	for i := range fresh.Events {
+		fresh.Events[i].Time = now.Add(-time.Hour)
+	}
+	w.Write(ctx, fresh)
+	before, _ := db.Counts(ctx)
+	for {
+		_, done, err := db.prune(ctx, Retention{}, now, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			break
+		}
+	}
+	after, _ := db.Counts(ctx)
+	for _, table := range []string{"memory", "load", "errors", "events", "logs", "samples"} {
+		if after[table]*2 != before[table] {
+			t.Errorf("%s: %d rows before, %d after; want half", table, before[table], after[table])
+		}
+	}
+	if after["router_lines"]*2 != before["router_lines"] {
+		t.Errorf("minute rollups: %d lines before, %d after", before["router_lines"], after["router_lines"])
+	}
+	if mem, _ := db.Memory(ctx, Filter{App: "old"}); len(mem) != 0 {
+		t.Errorf("old app keeps %d samples", len(mem))
+	}
+	if mem, _ := db.Memory(ctx, Filter{App: "new"}); len(mem) != 3 {
+		t.Errorf("new app keeps %d samples", len(mem))
+	}
+}

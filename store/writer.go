@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
@@ -53,6 +54,11 @@ type WriterOptions struct {
 	// RawRequests also stores every router line as a row (table requests),
 	// besides the per-minute and per-hour rollups that queries use.
 	RawRequests bool
+	// Retention bounds the history; the writer deletes what is older, a
+	// few thousand rows at a time between batches.
+	Retention Retention
+	// Logger gets a line when retention deletes rows or fails.
+	Logger *slog.Logger
 }
 
 // Writer is the one goroutine that writes to the database. Concurrent
@@ -154,9 +160,22 @@ func (w *Writer) Close() error {
 
 func (w *Writer) run() {
 	defer close(w.done)
-	lastPrune := time.Time{}
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	pruneDue := false // the first pass comes with the first tick
 	reqs := make([]*request, 0, w.opts.QueueLen)
-	for r := range w.queue {
+	for {
+		var r *request
+		select {
+		case <-tick.C:
+			pruneDue = w.maintain(w.opts.Now())
+			continue
+		case req, ok := <-w.queue:
+			if !ok {
+				return
+			}
+			r = req
+		}
 		reqs = append(reqs[:0], r)
 		rows := len(r.b.Events)
 	more:
@@ -180,11 +199,27 @@ func (w *Writer) run() {
 			}
 			close(r.done)
 		}
-		if now.Sub(lastPrune) > time.Minute {
-			lastPrune = now
-			w.pruneFrameIDs(now)
+		if pruneDue && len(w.queue) == 0 {
+			pruneDue = w.maintain(now)
 		}
 	}
+}
+
+// maintain runs a bounded slice of retention work and reports whether more
+// is left.
+func (w *Writer) maintain(now time.Time) bool {
+	w.pruneFrameIDs(now)
+	if w.opts.Retention.Off {
+		return false
+	}
+	n, done, err := w.db.prune(context.Background(), w.opts.Retention, now, 10)
+	if err != nil && w.opts.Logger != nil {
+		w.opts.Logger.Error("retention", "error", err.Error())
+	}
+	if n > 0 && w.opts.Logger != nil {
+		w.opts.Logger.Info("retention deleted old history", "rows", n, "more", !done)
+	}
+	return !done && err == nil
 }
 
 func (w *Writer) pruneFrameIDs(now time.Time) {

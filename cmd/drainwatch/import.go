@@ -51,7 +51,9 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer sdb.Close()
-	w, err := store.NewWriter(sdb, store.WriterOptions{})
+	// An import may be of old history: it deletes nothing (the daemon's
+	// retention still applies when it runs on this file).
+	w, err := store.NewWriter(sdb, store.WriterOptions{Retention: store.Retention{Off: true}})
 	if err != nil {
 		return err
 	}

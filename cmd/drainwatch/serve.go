@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,7 @@ type serveConfig struct {
 	APIToken    string              // bearer token of the read API ("" = API off)
 	MaxConns    int                 // concurrent HTTP connections; more wait in the backlog
 	MaxPages    int                 // cap the database (tests: a full disk)
+	Retention   store.Retention
 	Timeouts    httpTimeouts
 }
 
@@ -109,6 +111,13 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	cfg.RequireTLS = e.getenv("REQUIRE_HTTPS") == "1"
 	cfg.MetricsURL = e.getenv("HEROKU_METRICS_URL")
 	cfg.APIToken = e.getenv("API_TOKEN")
+	if v := e.getenv("RETENTION"); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d < time.Hour {
+			return fmt.Errorf("RETENTION=%q is not a duration of an hour or more (like 30d or 720h)", v)
+		}
+		cfg.Retention.History = d
+	}
 	if sc, ok := slackSettings(e.getenv); ok {
 		cfg.Slack = &sc
 	}
@@ -167,6 +176,7 @@ func serveHelp() string {
 		{"SYSLOG_ADDR", "also listen for syslog+tls drains here (e.g. :6514)"},
 		{"SYSLOG_PLAIN", "1: syslog over plain TCP (behind a TLS proxy)"},
 		{"HEROKU_METRICS_URL", "set by Heroku: report Go runtime metrics"},
+		{"RETENTION", "keep samples, errors, alerts, hourly request stats this long (30d); minute stats 2d, app lines 7d"},
 	} {
 		fmt.Fprintf(&b, "  %-30s %s\n", v[0], v[1])
 	}
@@ -229,7 +239,7 @@ func (s *server) Open(ctx context.Context) error {
 	if s.db, err = store.Open(ctx, s.cfg.DBPath, store.Options{NoSync: s.cfg.NoSync, MaxPages: s.cfg.MaxPages}); err != nil {
 		return err
 	}
-	if s.writer, err = store.NewWriter(s.db, store.WriterOptions{}); err != nil {
+	if s.writer, err = store.NewWriter(s.db, store.WriterOptions{Retention: s.cfg.Retention, Logger: s.log}); err != nil {
 		s.db.Close()
 		return err
 	}
@@ -347,6 +357,18 @@ func (s *server) Close(ctx context.Context) error {
 		err = errors.Join(err, s.syslog.Close())
 	}
 	return errors.Join(err, s.writer.Close(), s.alerts.Close(), s.db.Close())
+}
+
+// parseDays reads a Go duration, or a number of days ("30d").
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		f, err := strconv.ParseFloat(n, 64)
+		if err != nil || f <= 0 {
+			return 0, fmt.Errorf("bad duration %q", v)
+		}
+		return time.Duration(f * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(v)
 }
 
 // parseTokens reads DRAIN_TOKENS: "d.xxx=myapp,d.yyy=other".

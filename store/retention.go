@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Retention says how long each kind of history is kept, counted back from
+// now (log time). Zero durations take the defaults.
+type Retention struct {
+	History time.Duration // memory and load samples, errors, events, alerts, hour rollups; default 30 days
+	Minutes time.Duration // minute rollups (edges of range queries, at-rest analysis); default 2 days
+	Logs    time.Duration // the app's own lines and l2met samples; default 7 days
+	Raw     time.Duration // raw router rows (WriterOptions.RawRequests); default 1 hour
+	Off     bool          // keep everything (imports of old history)
+}
+
+func (r Retention) withDefaults() Retention {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&r.History, 30*24*time.Hour)
+	def(&r.Minutes, 48*time.Hour)
+	def(&r.Logs, 7*24*time.Hour)
+	def(&r.Raw, time.Hour)
+	return r
+}
+
+// pruneChunk is how many rows one DELETE removes: small, so that ingest never
+// waits long behind retention.
+const pruneChunk = 2000
+
+// prune deletes history older than the retention, at most maxChunks chunks
+// of rows a call; it returns how many rows it deleted and whether it is done.
+func (db *DB) prune(ctx context.Context, r Retention, now time.Time, maxChunks int) (int64, bool, error) {
+	r = r.withDefaults()
+	type target struct {
+		table, timeCol, extra string
+		age                   time.Duration
+	}
+	targets := []target{
+		{"memory", "time", "", r.History},
+		{"load", "time", "", r.History},
+		{"errors", "time", "", r.History},
+		{"events", "time", "", r.History},
+		{"alerts", "time", " AND id NOT IN (SELECT alert_id FROM deliveries WHERE status = 'pending')", r.History},
+		{"request_rollups", "start", " AND res = 3600", r.History},
+		{"request_rollups", "start", " AND res = 60", r.Minutes},
+		{"logs", "time", "", r.Logs},
+		{"samples", "time", "", r.Logs},
+		{"requests", "time", "", r.Raw},
+	}
+	var total int64
+	chunks := 0
+	for _, t := range targets {
+		cutoff := now.Add(-t.age).UnixMicro()
+		for {
+			if chunks >= maxChunks {
+				return total, false, nil
+			}
+			key := "rowid"
+			if t.table == "request_rollups" {
+				// WITHOUT ROWID: delete by the time column in a bounded range.
+				res, err := db.rw.ExecContext(ctx, fmt.Sprintf(`DELETE FROM request_rollups WHERE %s < ?%s AND %s IN
+					(SELECT %s FROM request_rollups WHERE %s < ?%s LIMIT %d)`, t.timeCol, t.extra, t.timeCol, t.timeCol, t.timeCol, t.extra, pruneChunk),
+					cutoff, cutoff)
+				if err != nil {
+					return total, false, fmt.Errorf("prune %s: %w", t.table, err)
+				}
+				n, _ := res.RowsAffected()
+				if n == 0 {
+					break
+				}
+				total += n
+				chunks++
+				continue
+			}
+			res, err := db.rw.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s < ?%s LIMIT %d)`,
+				t.table, key, key, t.table, t.timeCol, t.extra, pruneChunk), cutoff)
+			if err != nil {
+				return total, false, fmt.Errorf("prune %s: %w", t.table, err)
+			}
+			n, _ := res.RowsAffected()
+			total += n
+			if n > 0 {
+				chunks++ // an empty pass is cheap and does not count
+			}
+			if n < pruneChunk {
+				break
+			}
+		}
+	}
+	// Delivery records of alerts that are gone.
+	if _, err := db.rw.ExecContext(ctx, `DELETE FROM deliveries WHERE alert_id NOT IN (SELECT id FROM alerts)`); err != nil {
+		return total, false, fmt.Errorf("prune deliveries: %w", err)
+	}
+	return total, true, nil
+}
