@@ -171,7 +171,7 @@ type MinuteCount struct {
 // RequestsPerMinute counts router requests per (app, dyno, minute) matching
 // f, oldest first, from the minute rollups.
 func (db *DB) RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, error) {
-	where, args := rollupWhere(f, resMinute, f.Since, f.Until)
+	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
 	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, start, SUM(count) FROM request_rollups`+where+
 		` GROUP BY app, dyno, start ORDER BY start, app, dyno`, args...)
 	if err != nil {

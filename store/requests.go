@@ -88,10 +88,14 @@ type RequestGroup struct {
 }
 
 // rollupWhere selects rollup rows of resolution res with bucket starts in
-// [from, to) (zero: unbounded), for f's app and dyno.
-func rollupWhere(f Filter, res int64, from, to time.Time) (string, []any) {
+// [from, to) (zero: unbounded), for f's app and dyno; unfoldedOnly keeps the
+// minute rows not yet folded into their hour.
+func rollupWhere(f Filter, res int64, from, to time.Time, unfoldedOnly bool) (string, []any) {
 	conds := []string{"res = ?"}
 	args := []any{res}
+	if unfoldedOnly {
+		conds = append(conds, "folded = 0")
+	}
 	if f.App != "" {
 		conds = append(conds, "app = ?")
 		args = append(args, f.App)
@@ -111,9 +115,9 @@ func rollupWhere(f Filter, res int64, from, to time.Time) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// rollupRanges splits [f.Since, f.Until) into whole hours, read from hour
-// rows, and the minutes at either edge, read from minute rows: a day is 24
-// rows a group, not 1440.
+// rollupRanges splits [f.Since, f.Until) into whole hours — read from hour
+// rows, plus the minute rows of those hours not folded yet — and the minutes
+// at either edge, read from minute rows: a day is 24 rows a group, not 1440.
 func rollupRanges(f Filter) (hours bool, hourFrom, hourTo time.Time, minutes [][2]time.Time) {
 	since, until := f.Since, f.Until
 	hourFrom = since
@@ -161,8 +165,8 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 		roll *rollAcc
 	}
 	groups := map[string]*acc{}
-	read := func(res int64, from, to time.Time) error {
-		where, args := rollupWhere(f, res, from, to)
+	read := func(res int64, from, to time.Time, unfoldedOnly bool) error {
+		where, args := rollupWhere(f, res, from, to, unfoldedOnly)
 		rows, err := db.ro.QueryContext(ctx, `SELECT `+keyCol+`, start, count, errors, bytes, codes, service, connect FROM request_rollups`+where, args...)
 		if err != nil {
 			return fmt.Errorf("query requests: %w", err)
@@ -210,12 +214,15 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 	}
 	hours, hourFrom, hourTo, minutes := rollupRanges(f)
 	if hours {
-		if err := read(resHour, hourFrom, hourTo); err != nil {
+		if err := read(resHour, hourFrom, hourTo, false); err != nil {
+			return nil, err
+		}
+		if err := read(resMinute, hourFrom, hourTo, true); err != nil {
 			return nil, err
 		}
 	}
 	for _, m := range minutes {
-		if err := read(resMinute, m[0], m[1]); err != nil {
+		if err := read(resMinute, m[0], m[1], false); err != nil {
 			return nil, err
 		}
 	}

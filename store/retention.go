@@ -48,7 +48,7 @@ func (db *DB) prune(ctx context.Context, r Retention, now time.Time, maxChunks i
 		{"events", "time", "", r.History},
 		{"alerts", "time", " AND id NOT IN (SELECT alert_id FROM deliveries WHERE status = 'pending')", r.History},
 		{"request_rollups", "start", " AND res = 3600", r.History},
-		{"request_rollups", "start", " AND res = 60", r.Minutes},
+		{"request_rollups", "start", " AND res = 60 AND folded = 1", r.Minutes},
 		{"logs", "time", "", r.Logs},
 		{"samples", "time", "", r.Logs},
 		{"requests", "time", "", r.Raw},

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
 
@@ -108,125 +109,226 @@ func statusClass(status int) string {
 	return string(rune('0'+status/100)) + "xx"
 }
 
-// rollupBatch adds a batch's router lines to per-minute and per-hour
-// accumulators: the batch's own contribution, merged into the stored rows
-// at commit.
-func rollupBatch(app string, events []parser.Event, into map[rollKey]*rollAcc) {
+// rollupCache keeps the minute rows of recent buckets in memory, so that a
+// bucket written by every batch for a minute is read from the database once
+// and each commit writes only the rows its batches touched.
+type rollupCache struct {
+	rows   map[rollKey]*rollAcc
+	dirty  map[rollKey]bool
+	newest int64 // newest minute start seen, Unix microseconds
+}
+
+// rollupUpsert writes a whole rollup row. A minute row already folded into
+// its hour stays marked folded: lines that arrive more than a couple of
+// minutes late are counted in the minute row but not in the hour row.
+const rollupUpsert = `INSERT INTO request_rollups (app, res, start, dyno, path, class, count, errors, bytes, codes, service, connect)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (app, res, start, dyno, path, class) DO UPDATE SET count = excluded.count, errors = excluded.errors,
+	bytes = excluded.bytes, codes = excluded.codes, service = excluded.service, connect = excluded.connect`
+
+// cacheKeep is how long a minute bucket stays cached after the newest one.
+const cacheKeep = int64(15 * 60 * 1e6)
+
+// add rolls a batch's router lines into the minute rows (loading a row
+// from the database the first time it is touched) and marks them dirty.
+func (c *rollupCache) add(s *statements, app string, events []parser.Event) error {
+	if c.rows == nil {
+		c.rows, c.dirty = map[rollKey]*rollAcc{}, map[rollKey]bool{}
+	}
 	for i := range events {
 		ev := &events[i]
 		if ev.Kind != parser.KindRouter {
 			continue
 		}
 		r := &ev.Router
-		path := PathTemplate(string(r.Path))
-		class := statusClass(r.Status)
-		dyno := string(ev.Dyno)
 		t := ev.Time.Unix()
-		for _, res := range [2]int64{resMinute, resHour} {
-			k := rollKey{app: app, res: res, start: (t - t%res) * 1e6, dyno: dyno, path: path, class: class}
-			a := into[k]
-			if a == nil {
-				a = newRollAcc()
-				into[k] = a
-			}
-			a.count++
-			if len(r.Code) > 0 || r.Status >= 500 {
-				a.errors++
-			}
-			if len(r.Code) > 0 {
-				if a.codes == nil {
-					a.codes = map[string]int64{}
-				}
-				a.codes[string(r.Code)]++
-			}
-			if r.Bytes > 0 {
-				a.bytes += r.Bytes
-			}
-			if r.ServiceMS >= 0 {
-				a.service.Add(float64(r.ServiceMS))
-			}
-			if r.ConnectMS >= 0 {
-				a.connect.Add(float64(r.ConnectMS))
-			}
-		}
-	}
-}
-
-// rollupCache keeps the rows of recent buckets in memory, so that a bucket
-// written by every batch for a minute is read from the database once.
-type rollupCache struct {
-	rows   map[rollKey]*rollAcc
-	newest int64 // newest minute start seen, Unix microseconds
-}
-
-// maxCachedRows bounds the cache; past it, the oldest buckets go first.
-const cacheKeep = int64(15 * 60 * 1e6) // minute buckets: 15 min; hour buckets: 15 min past their end
-
-// apply merges a transaction's accumulators into the stored rollup rows.
-func (c *rollupCache) apply(tx *sql.Tx, s *statements, batch map[rollKey]*rollAcc) error {
-	if c.rows == nil {
-		c.rows = map[rollKey]*rollAcc{}
-	}
-	var buf []byte
-	for k, add := range batch {
-		cur := c.rows[k]
-		if cur == nil {
+		k := rollKey{app: app, res: resMinute, start: (t - t%resMinute) * 1e6, dyno: string(ev.Dyno),
+			path: PathTemplate(string(r.Path)), class: statusClass(r.Status)}
+		a := c.rows[k]
+		if a == nil {
 			var err error
-			if cur, err = loadRollup(s, k); err != nil {
+			if a, err = loadRollup(s.rollupGet, k); err != nil {
 				return err
 			}
-			c.rows[k] = cur
+			c.rows[k] = a
 		}
-		if err := cur.merge(add); err != nil {
-			return err
-		}
-		buf = buf[:0]
-		cur.service.Encode(&buf, false)
-		service := append([]byte(nil), buf...)
-		buf = buf[:0]
-		cur.connect.Encode(&buf, false)
-		if _, err := s.rollup.Exec(k.app, k.res, k.start, k.dyno, k.path, k.class, cur.count, cur.errors, cur.bytes,
-			encodeCodes(cur.codes), service, append([]byte(nil), buf...)); err != nil {
-			return err
-		}
-		if k.res == resMinute && k.start > c.newest {
+		c.dirty[k] = true
+		if k.start > c.newest {
 			c.newest = k.start
+		}
+		a.count++
+		if len(r.Code) > 0 || r.Status >= 500 {
+			a.errors++
+		}
+		if len(r.Code) > 0 {
+			if a.codes == nil {
+				a.codes = map[string]int64{}
+			}
+			a.codes[string(r.Code)]++
+		}
+		if r.Bytes > 0 {
+			a.bytes += r.Bytes
+		}
+		if r.ServiceMS >= 0 {
+			a.service.Add(float64(r.ServiceMS))
+		}
+		if r.ConnectMS >= 0 {
+			a.connect.Add(float64(r.ConnectMS))
 		}
 	}
 	return nil
 }
 
+// flush writes the dirty rows, in the batch's transaction.
+func (c *rollupCache) flush(s *statements) error {
+	var buf []byte
+	for k := range c.dirty {
+		a := c.rows[k]
+		if err := upsertRollup(s.rollup, k, a, &buf); err != nil {
+			return err
+		}
+	}
+	clear(c.dirty)
+	return nil
+}
+
+func upsertRollup(stmt *sql.Stmt, k rollKey, a *rollAcc, buf *[]byte) error {
+	*buf = (*buf)[:0]
+	a.service.Encode(buf, false)
+	service := append([]byte(nil), *buf...)
+	*buf = (*buf)[:0]
+	a.connect.Encode(buf, false)
+	_, err := stmt.Exec(k.app, k.res, k.start, k.dyno, k.path, k.class, a.count, a.errors, a.bytes,
+		encodeCodes(a.codes), service, append([]byte(nil), *buf...))
+	return err
+}
+
 // evict drops buckets that no longer receive lines.
 func (c *rollupCache) evict() {
 	for k := range c.rows {
-		end := k.start + k.res*1e6
-		if end < c.newest-cacheKeep {
+		if k.start < c.newest-cacheKeep {
 			delete(c.rows, k)
 		}
 	}
 }
 
-func loadRollup(s *statements, k rollKey) (*rollAcc, error) {
+func loadRollup(get *sql.Stmt, k rollKey) (*rollAcc, error) {
 	a := newRollAcc()
 	var codes string
 	var service, connect []byte
-	err := s.rollupGet.QueryRow(k.app, k.res, k.start, k.dyno, k.path, k.class).Scan(&a.count, &a.errors, &a.bytes, &codes, &service, &connect)
+	err := get.QueryRow(k.app, k.res, k.start, k.dyno, k.path, k.class).Scan(&a.count, &a.errors, &a.bytes, &codes, &service, &connect)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load rollup: %w", err)
 	}
-	a.codes = decodeCodes(codes, nil)
+	if err := a.decode(codes, service, connect); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// decode merges a stored row's codes and sketches into a.
+func (a *rollAcc) decode(codes string, service, connect []byte) error {
+	a.codes = decodeCodes(codes, a.codes)
 	if len(service) > 0 {
 		if err := a.service.DecodeAndMergeWith(service); err != nil {
-			return nil, fmt.Errorf("load rollup sketch: %w", err)
+			return fmt.Errorf("rollup sketch: %w", err)
 		}
 	}
 	if len(connect) > 0 {
 		if err := a.connect.DecodeAndMergeWith(connect); err != nil {
-			return nil, fmt.Errorf("load rollup sketch: %w", err)
+			return fmt.Errorf("rollup sketch: %w", err)
 		}
 	}
-	return a, nil
+	return nil
+}
+
+// foldMinutes folds minute rows whose minute ended more than settle ago into
+// their hour rows, and marks them folded, in one transaction: a query reads
+// hour rows for whole hours, plus the minute rows not folded yet.
+func (db *DB) foldMinutes(now time.Time, settle time.Duration, limit int) (int, error) {
+	tx, err := db.rw.Begin()
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	cutoff := now.Add(-settle).Add(-time.Minute).UnixMicro()
+	rows, err := tx.Query(`SELECT app, start, dyno, path, class, count, errors, bytes, codes, service, connect
+		FROM request_rollups WHERE res = 60 AND folded = 0 AND start < ? ORDER BY start LIMIT ?`, cutoff, limit)
+	if err != nil {
+		return 0, err
+	}
+	hours := map[rollKey]*rollAcc{}
+	var minutes []rollKey
+	for rows.Next() {
+		k := rollKey{res: resMinute}
+		m := newRollAcc()
+		var codes string
+		var service, connect []byte
+		if err := rows.Scan(&k.app, &k.start, &k.dyno, &k.path, &k.class, &m.count, &m.errors, &m.bytes, &codes, &service, &connect); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if err := m.decode(codes, service, connect); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		minutes = append(minutes, k)
+		hk := k
+		hk.res = resHour
+		hk.start = k.start - k.start%(resHour*1e6)
+		h := hours[hk]
+		if h == nil {
+			h = newRollAcc()
+			hours[hk] = h
+		}
+		if err := h.merge(m); err != nil {
+			rows.Close()
+			return 0, err
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if len(minutes) == 0 {
+		return 0, nil
+	}
+	get, err := tx.Prepare(`SELECT count, errors, bytes, codes, service, connect FROM request_rollups
+		WHERE app = ? AND res = ? AND start = ? AND dyno = ? AND path = ? AND class = ?`)
+	if err != nil {
+		return 0, err
+	}
+	defer get.Close()
+	put, err := tx.Prepare(rollupUpsert)
+	if err != nil {
+		return 0, err
+	}
+	defer put.Close()
+	var buf []byte
+	for hk, add := range hours {
+		cur, err := loadRollup(get, hk)
+		if err != nil {
+			return 0, err
+		}
+		if err := cur.merge(add); err != nil {
+			return 0, err
+		}
+		if err := upsertRollup(put, hk, cur, &buf); err != nil {
+			return 0, err
+		}
+	}
+	mark, err := tx.Prepare(`UPDATE request_rollups SET folded = 1 WHERE app = ? AND res = 60 AND start = ? AND dyno = ? AND path = ? AND class = ?`)
+	if err != nil {
+		return 0, err
+	}
+	defer mark.Close()
+	for _, k := range minutes {
+		if _, err := mark.Exec(k.app, k.start, k.dyno, k.path, k.class); err != nil {
+			return 0, err
+		}
+	}
+	return len(minutes), tx.Commit()
 }

@@ -396,6 +396,16 @@ func TestRequestRollups(t *testing.T) {
 			t.Errorf("%s: /slow %+v", name, s)
 		}
 	}
+	check("all history, nothing folded", Filter{App: "r"}, 900, 150)
+	check("across hours, nothing folded", Filter{App: "r", Since: t0.Add(15 * time.Minute), Until: t0.Add(105 * time.Minute)}, 540, 90)
+	// Fold the first 100 minutes into hours; the same answers after.
+	if n, err := db.foldMinutes(t0.Add(102*time.Minute), 2*time.Minute, 100000); err != nil || n == 0 {
+		t.Fatalf("fold: %d %v", n, err)
+	}
+	// Folding again folds nothing twice.
+	if n, _ := db.foldMinutes(t0.Add(102*time.Minute), 2*time.Minute, 100000); n != 0 {
+		t.Errorf("folded %d rows twice", n)
+	}
 	check("all history", Filter{App: "r"}, 900, 150)
 	// 10:45–12:15: hour rows for 11:00–12:00, minute rows at both edges.
 	check("across hours", Filter{App: "r", Since: t0.Add(15 * time.Minute), Until: t0.Add(105 * time.Minute)}, 540, 90)
@@ -428,6 +438,9 @@ func TestRetentionPrunesOldHistory(t *testing.T) {
 		fresh.Events[i].Time = now.Add(-time.Hour)
 	}
 	w.Write(ctx, fresh)
+	if _, err := db.foldMinutes(now, 2*time.Minute, 100000); err != nil {
+		t.Fatal(err)
+	}
 	before, _ := db.Counts(ctx)
 	for {
 		_, done, err := db.prune(ctx, Retention{}, now, 1)

@@ -209,8 +209,17 @@ func (w *Writer) run() {
 // is left.
 func (w *Writer) maintain(now time.Time) bool {
 	w.pruneFrameIDs(now)
+	// Fold finished minutes into hours (the newest minute's rows keep coming).
+	more := false
+	if n, err := w.db.foldMinutes(time.UnixMicro(w.rolls.newest), 2*time.Minute, 20000); err != nil {
+		if w.opts.Logger != nil {
+			w.opts.Logger.Error("rollup folding", "error", err.Error())
+		}
+	} else if n == 20000 {
+		more = true
+	}
 	if w.opts.Retention.Off {
-		return false
+		return more
 	}
 	n, done, err := w.db.prune(context.Background(), w.opts.Retention, now, 10)
 	if err != nil && w.opts.Logger != nil {
@@ -219,7 +228,7 @@ func (w *Writer) maintain(now time.Time) bool {
 	if n > 0 && w.opts.Logger != nil {
 		w.opts.Logger.Info("retention deleted old history", "rows", n, "more", !done)
 	}
-	return !done && err == nil
+	return more || (!done && err == nil)
 }
 
 func (w *Writer) pruneFrameIDs(now time.Time) {
@@ -253,7 +262,6 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 			w.rolls = rollupCache{} // it may hold what was rolled back
 		}
 	}()
-	rolled := map[rollKey]*rollAcc{}
 	for _, r := range reqs {
 		b := r.b
 		if b.FrameID != "" {
@@ -274,10 +282,12 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 				return fmt.Errorf("store: insert %s line: %w", b.Events[i].Kind, err)
 			}
 		}
-		rollupBatch(b.App, b.Events, rolled)
+		if err := w.rolls.add(s, b.App, b.Events); err != nil {
+			return fmt.Errorf("store: rollups: %w", err)
+		}
 		r.res = Result{Stored: len(b.Events)}
 	}
-	if err := w.rolls.apply(tx, s, rolled); err != nil {
+	if err := w.rolls.flush(s); err != nil {
 		return fmt.Errorf("store: rollups: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -308,8 +318,7 @@ func prepare(db *sql.DB) (*statements, error) {
 	p(&s.event, `INSERT INTO events (app, time, dyno, kind, action, detail, status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	p(&s.sample, `INSERT INTO samples (app, time, source, type, name, value, unit, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	p(&s.log, `INSERT INTO logs (app, time, app_name, proc, message) VALUES (?, ?, ?, ?, ?)`)
-	p(&s.rollup, `INSERT OR REPLACE INTO request_rollups (app, res, start, dyno, path, class, count, errors, bytes, codes, service, connect)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	p(&s.rollup, rollupUpsert)
 	p(&s.rollupGet, `SELECT count, errors, bytes, codes, service, connect FROM request_rollups
 		WHERE app = ? AND res = ? AND start = ? AND dyno = ? AND path = ? AND class = ?`)
 	if err != nil {
