@@ -39,6 +39,8 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	conns := fs.Int("conns", 4, "concurrent connections posting bodies")
 	bodyKB := fs.Int("body-kb", 100, "size of each logplex body in KiB")
 	skipCeiling := fs.Bool("skip-ceiling", false, "do not measure the bare-server ceiling")
+	target := fs.String("target", "", "load this running daemon (host:port) instead of starting one; its RSS is not measured")
+	password := fs.String("password", e.getenv("DRAIN_PASSWORD"), "with --target: the drain password (env DRAIN_PASSWORD)")
 	if err := parseFlags(fs, args, e.stdout, "bench [--duration 20s] [--conns 4] [--body-kb 100]\n\n"+
 		"Posts realistic logplex bodies (mostly router lines, runtime metrics, app lines) to a fresh daemon started\n"+
 		"as a child process on 127.0.0.1 with its own database, then to a bare server that only reads bodies and\n"+
@@ -71,14 +73,22 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(e.stdout, "ceiling (bare server: read body, count frames):\n  %s\n\n", r)
 	}
 
+	if *target != "" {
+		r := runLoad(ctx, *target, *password, bodies, *conns, *duration, nil)
+		fmt.Fprintf(e.stdout, "%s:\n  %s\n", *target, r)
+		if ceiling != nil && ceiling.rate() > 0 {
+			fmt.Fprintf(e.stdout, "\nshare of the ceiling: %.1f%%\n", 100*r.rate()/ceiling.rate())
+		}
+		return nil
+	}
 	dir, err := os.MkdirTemp("", "drainwatch-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	password := randomHex(16)
+	secret := randomHex(16)
 	dbPath := filepath.Join(dir, "bench.db")
-	daemon, err := startSelf(ctx, []string{"DRAIN_PASSWORD=" + password}, "serve", "--addr", "127.0.0.1:0", "--db", dbPath)
+	daemon, err := startSelf(ctx, []string{"DRAIN_PASSWORD=" + secret}, "serve", "--addr", "127.0.0.1:0", "--db", dbPath)
 	if err != nil {
 		return err
 	}
@@ -88,7 +98,7 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 			rssSamples = append(rssSamples, mb)
 		}
 	}
-	r := runLoad(ctx, daemon.addr, password, bodies, *conns, *duration, sample)
+	r := runLoad(ctx, daemon.addr, secret, bodies, *conns, *duration, sample)
 	peak, _ := procRSS(daemon.cmd.Process.Pid, "VmHWM")
 	daemon.stop()
 	fmt.Fprintf(e.stdout, "drainwatch serve (parse, store, rollups, alert engine; synchronous=FULL):\n  %s\n", r)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +83,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	noAuth := fs.Bool("no-auth", e.getenv("DRAINWATCH_NO_AUTH") == "1", "accept drains without a password: local testing only (env DRAINWATCH_NO_AUTH=1)")
 	noSync := fs.Bool("no-sync", e.getenv("DRAINWATCH_NO_SYNC") == "1", "don't fsync each commit: faster, but a power loss may lose acknowledged lines (env DRAINWATCH_NO_SYNC=1)")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes")
+	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	if err := parseFlags(fs, args, e.stdout, "serve [flags]\n\n"+serveHelp()); err != nil {
 		return err
 	}
@@ -123,6 +125,18 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	log := newLogger(e.stdout, e.getenv("DYNO") != "")
 	cfg.Alerts.Logger = log
+	if *pprofAddr != "" {
+		// Its own listener and mux: profiles are never on the public port.
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fmt.Errorf("pprof: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go http.Serve(ln, mux)
+		log.Info("pprof listening", "addr", ln.Addr().String())
+	}
 	s := &server{cfg: cfg, log: log}
 	if err := s.Open(ctx); err != nil {
 		return err
