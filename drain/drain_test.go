@@ -144,7 +144,7 @@ func (e *env) counts(t *testing.T) map[string]int64 {
 
 func (e *env) stored(t *testing.T) int64 {
 	c := e.counts(t)
-	return c["memory"] + c["load"] + c["router_lines"] + c["events"] + c["logs"] + c["errors"] + c["samples"]
+	return c["memory"] + c["load"] + c["router_lines"] + c["events"] + c["logs"] + c["app_lines"] + c["errors"] + c["samples"]
 }
 
 func TestDrainStoresFixture(t *testing.T) {

@@ -141,8 +141,9 @@ func (db *DB) Errors(ctx context.Context, f Filter, codes ...string) ([]ErrorEve
 	return out, nil
 }
 
-// Counts returns how many rows each table holds, and how many router lines
-// the rollups hold ("router_lines"): a summary for tests and health checks.
+// Counts returns how many rows each table holds, how many router lines the
+// rollups hold ("router_lines") and how many app lines are kept
+// ("app_lines"): a summary for tests and health checks.
 func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{}
 	for _, t := range []string{"memory", "load", "requests", "errors", "events", "samples", "logs", "frames"} {
@@ -157,6 +158,11 @@ func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 		return nil, fmt.Errorf("count rollups: %w", err)
 	}
 	out["router_lines"] = routed
+	var appLines int64
+	if err := db.ro.QueryRowContext(ctx, "SELECT COALESCE(SUM(lines), 0) FROM app_logs").Scan(&appLines); err != nil {
+		return nil, fmt.Errorf("count app lines: %w", err)
+	}
+	out["app_lines"] = appLines
 	return out, nil
 }
 

@@ -21,23 +21,49 @@ func PathTemplate(path string) string {
 	if path == "" {
 		return "/"
 	}
-	segs := strings.Split(path, "/")
-	for i, s := range segs {
-		if s == "" {
-			continue
+	// One pass; a new string only when a segment is replaced.
+	var b []byte
+	last := 0 // end of what has been copied to b
+	for start := 0; start <= len(path); {
+		end := strings.IndexByte(path[start:], '/')
+		if end < 0 {
+			end = len(path)
+		} else {
+			end += start
 		}
-		switch {
-		case isDigits(s):
-			segs[i] = ":id"
-		case isUUID(s):
-			segs[i] = ":uuid"
-		case len(s) >= 16 && isHex(s):
-			segs[i] = ":hash"
-		case len(s) >= 20 && hasDigit(s) && !strings.ContainsAny(s, ".-_"):
-			segs[i] = ":token"
+		if rep := segmentTemplate(path[start:end]); rep != "" {
+			if b == nil {
+				b = make([]byte, 0, len(path))
+			}
+			b = append(b, path[last:start]...)
+			b = append(b, rep...)
+			last = end
 		}
+		start = end + 1
 	}
-	return strings.Join(segs, "/")
+	if b == nil {
+		return path
+	}
+	b = append(b, path[last:]...)
+	return string(b)
+}
+
+// segmentTemplate returns the placeholder for a path segment that names one
+// thing (":id", ":uuid", ":hash", ":token"), or "" to keep it.
+func segmentTemplate(s string) string {
+	switch {
+	case s == "":
+		return ""
+	case isDigits(s):
+		return ":id"
+	case isUUID(s):
+		return ":uuid"
+	case len(s) >= 16 && isHex(s):
+		return ":hash"
+	case len(s) >= 20 && hasDigit(s) && !strings.ContainsAny(s, ".-_"):
+		return ":token"
+	}
+	return ""
 }
 
 func isDigits(s string) bool {

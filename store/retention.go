@@ -50,6 +50,7 @@ func (db *DB) prune(ctx context.Context, r Retention, now time.Time, maxChunks i
 		{"request_rollups", "start", " AND res = 3600", r.History},
 		{"request_rollups", "start", " AND res = 60 AND folded = 1", r.Minutes},
 		{"logs", "time", "", r.Logs},
+		{"app_logs", "last", "", r.Logs},
 		{"samples", "time", "", r.Logs},
 		{"requests", "time", "", r.Raw},
 	}

@@ -102,11 +102,13 @@ func decodeCodes(s string, into map[string]int64) map[string]int64 {
 	return into
 }
 
+var statusClasses = [...]string{"-", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
 func statusClass(status int) string {
 	if status < 100 || status > 599 {
 		return "-"
 	}
-	return string(rune('0'+status/100)) + "xx"
+	return statusClasses[status/100]
 }
 
 // rollupCache keeps the minute rows of recent buckets in memory, so that a

@@ -65,13 +65,15 @@ func TestWriteFixtureAndQuery(t *testing.T) {
 	// 3 router codes + 1 crash in errors, 12 lifecycle + 2 releases + 1 scale,
 	// 4 app lines in logs, 16 add-on + 3 l2met… samples.
 	// Router lines are rolled up, not stored one row each (RawRequests off).
-	want := map[string]int64{"requests": 0, "memory": 3, "load": 1, "errors": 13, "events": 15, "logs": 4, "frames": 1}
+	// App lines are kept as text, one row a batch (app_logs); l2met tokens in
+	// them are not stored as samples.
+	want := map[string]int64{"requests": 0, "memory": 3, "load": 1, "errors": 13, "events": 15, "logs": 0, "app_lines": 4, "frames": 1}
 	for k, n := range want {
 		if counts[k] != n {
 			t.Errorf("%s: %d rows, want %d", k, counts[k], n)
 		}
 	}
-	if counts["samples"] != 16+4+2 {
+	if counts["samples"] != 16 { // the add-on's
 		t.Errorf("samples: %d", counts["samples"])
 	}
 
@@ -200,10 +202,10 @@ func TestConcurrentWritesAndClose(t *testing.T) {
 	}
 	defer ro.Close()
 	counts, _ := ro.Counts(ctx)
-	total := counts["memory"] + counts["load"] + counts["requests"] + counts["events"] + counts["logs"]
-	// Each fixture batch: 3+1+0+15+4 of those rows (router lines are rolled
-	// up); the rest are errors and samples.
-	if acked != 160*39 || total != 160*23 {
+	total := counts["memory"] + counts["load"] + counts["router_lines"] + counts["events"] + counts["app_lines"]
+	// Each fixture batch: 3 memory, 1 load, 6 router, 15 event and 4 app
+	// lines; the rest are errors and add-on samples.
+	if acked != 160*39 || total != 160*29 {
 		t.Errorf("acked %d lines, %d rows", acked, total)
 	}
 	if _, err := NewWriter(ro, WriterOptions{}); err == nil {

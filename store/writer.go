@@ -75,6 +75,7 @@ type Writer struct {
 	closed bool
 	stmts  *statements
 	rolls  rollupCache
+	logBuf []byte // app lines of the batch being written
 }
 
 type request struct {
@@ -275,12 +276,18 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 			}
 		}
 		for i := range b.Events {
-			if b.Events[i].Kind == parser.KindRouter && !w.opts.RawRequests && len(b.Events[i].Router.Code) == 0 {
+			switch k := b.Events[i].Kind; {
+			case k == parser.KindRouter && !w.opts.RawRequests && len(b.Events[i].Router.Code) == 0:
 				continue // rolled up below
+			case k == parser.KindApp:
+				continue // one app_logs row below
 			}
 			if err := s.insert(b.App, &b.Events[i], w.opts.RawRequests); err != nil {
 				return fmt.Errorf("store: insert %s line: %w", b.Events[i].Kind, err)
 			}
+		}
+		if err := w.appLogs(s, b); err != nil {
+			return fmt.Errorf("store: app lines: %w", err)
 		}
 		if err := w.rolls.add(s, b.App, b.Events); err != nil {
 			return fmt.Errorf("store: rollups: %w", err)
@@ -297,9 +304,40 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 	return nil
 }
 
+// appLogs stores a batch's app lines as one row.
+func (w *Writer) appLogs(s *statements, b *Batch) error {
+	buf := w.logBuf[:0]
+	n := 0
+	var first, last int64
+	for i := range b.Events {
+		ev := &b.Events[i]
+		if ev.Kind != parser.KindApp {
+			continue
+		}
+		t := ev.Time.UnixMicro()
+		if n == 0 || t < first {
+			first = t
+		}
+		last = max(last, t)
+		buf = ev.Time.AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, ' ')
+		buf = append(buf, ev.ProcID...)
+		buf = append(buf, ' ')
+		buf = append(buf, ev.Message...)
+		buf = append(buf, '\n')
+		n++
+	}
+	w.logBuf = buf
+	if n == 0 {
+		return nil
+	}
+	_, err := s.appLogs.Exec(b.App, first, last, n, text(buf))
+	return err
+}
+
 // statements are the writer's prepared inserts.
 type statements struct {
-	frame, memory, load, request, errorRow, event, sample, log, rollup, rollupGet *sql.Stmt
+	frame, memory, load, request, errorRow, event, sample, log, rollup, rollupGet, appLogs *sql.Stmt
 }
 
 func prepare(db *sql.DB) (*statements, error) {
@@ -319,6 +357,7 @@ func prepare(db *sql.DB) (*statements, error) {
 	p(&s.sample, `INSERT INTO samples (app, time, source, type, name, value, unit, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	p(&s.log, `INSERT INTO logs (app, time, app_name, proc, message) VALUES (?, ?, ?, ?, ?)`)
 	p(&s.rollup, rollupUpsert)
+	p(&s.appLogs, `INSERT INTO app_logs (app, first, last, lines, body) VALUES (?, ?, ?, ?, ?)`)
 	p(&s.rollupGet, `SELECT count, errors, bytes, codes, service, connect FROM request_rollups
 		WHERE app = ? AND res = ? AND start = ? AND dyno = ? AND path = ? AND class = ?`)
 	if err != nil {
@@ -329,7 +368,7 @@ func prepare(db *sql.DB) (*statements, error) {
 }
 
 func (s *statements) all() []*sql.Stmt {
-	return []*sql.Stmt{s.frame, s.memory, s.load, s.request, s.errorRow, s.event, s.sample, s.log, s.rollup, s.rollupGet}
+	return []*sql.Stmt{s.frame, s.memory, s.load, s.request, s.errorRow, s.event, s.sample, s.log, s.rollup, s.rollupGet, s.appLogs}
 }
 
 // in returns the statements bound to tx.
@@ -337,7 +376,7 @@ func (s *statements) in(tx *sql.Tx) *statements {
 	return &statements{
 		frame: tx.Stmt(s.frame), memory: tx.Stmt(s.memory), load: tx.Stmt(s.load), request: tx.Stmt(s.request),
 		errorRow: tx.Stmt(s.errorRow), event: tx.Stmt(s.event), sample: tx.Stmt(s.sample), log: tx.Stmt(s.log),
-		rollup: tx.Stmt(s.rollup), rollupGet: tx.Stmt(s.rollupGet),
+		rollup: tx.Stmt(s.rollup), rollupGet: tx.Stmt(s.rollupGet), appLogs: tx.Stmt(s.appLogs),
 	}
 }
 

@@ -69,7 +69,7 @@ func memRows(t *testing.T, s *server) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return int(c["memory"] + c["router_lines"] + c["logs"] + c["errors"] + c["events"])
+	return int(c["memory"] + c["router_lines"] + c["logs"] + c["app_lines"] + c["errors"] + c["events"])
 }
 
 // TestBadInputMatrix: every kind of broken request gets a clear answer and a
