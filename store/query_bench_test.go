@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// BenchmarkQueries30Days builds a month of history for 10 dynos at 100
+// requests/s (as the retention keeps it: memory samples every 20 s for 30
+// days, hourly request rollups for 30 days, minute rollups for the last 2
+// days; 20 path templates) and times the two questions people ask most:
+// one dyno's memory over 7 days, and the top 20 paths over 24 hours.
+// Target: each under 300 ms.
+//
+//	go test ./store -run XXX -bench Queries30Days -benchtime 10x
+func BenchmarkQueries30Days(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "month.db")
+	db, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	end := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	start := end.Add(-30 * 24 * time.Hour)
+	rng := rand.New(rand.NewPCG(1, 1))
+	dynos := 10
+	templates := 20
+	perMinute := 100 * 60 / dynos / templates // requests per minute per (dyno, template)
+
+	// Sketches of realistic service and connect times, encoded once.
+	var sketches [8][]byte
+	for i := range sketches {
+		s := newSketch()
+		for j := 0; j < perMinute*60; j++ {
+			s.Add(float64(5 + rng.IntN(200) + rng.IntN(20)*rng.IntN(50)))
+		}
+		s.Encode(&sketches[i], false)
+	}
+	conn := newSketch()
+	for j := 0; j < 100; j++ {
+		conn.Add(float64(rng.IntN(3)))
+	}
+	var connect []byte
+	conn.Encode(&connect, false)
+
+	setup := time.Now()
+	tx, _ := db.rw.Begin()
+	mem, _ := tx.Prepare(`INSERT INTO memory (app, time, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb) VALUES ('app', ?, ?, ?, ?, ?, 1, 0, 100, 10, 512)`)
+	for t := start; t.Before(end); t = t.Add(20 * time.Second) {
+		for d := 1; d <= dynos; d++ {
+			day := int(t.Sub(start).Hours() / 24)
+			mb := 250 + float64(t.Sub(start.Add(time.Duration(day)*24*time.Hour)).Minutes())/20
+			mem.Exec(t.UnixMicro(), fmt.Sprintf("web.%d", d), fmt.Sprintf("boot-%d-%d", d, day), mb, mb-5)
+		}
+	}
+	roll, _ := tx.Prepare(`INSERT INTO request_rollups (app, res, start, dyno, path, class, count, errors, bytes, codes, service, connect, folded)
+		VALUES ('app', ?, ?, ?, ?, '2xx', ?, ?, ?, ?, ?, ?, 1)`)
+	for t := start; t.Before(end); t = t.Add(time.Hour) {
+		for d := 1; d <= dynos; d++ {
+			for p := 0; p < templates; p++ {
+				roll.Exec(3600, t.UnixMicro(), fmt.Sprintf("web.%d", d), fmt.Sprintf("/resource%d/:id", p), perMinute*60, 1, perMinute*60*2000, "H12=1", sketches[(d+p)%8], connect)
+			}
+		}
+	}
+	for t := end.Add(-48 * time.Hour); t.Before(end); t = t.Add(time.Minute) {
+		for d := 1; d <= dynos; d++ {
+			for p := 0; p < templates; p++ {
+				roll.Exec(60, t.UnixMicro(), fmt.Sprintf("web.%d", d), fmt.Sprintf("/resource%d/:id", p), perMinute, 0, perMinute*2000, "", sketches[(d*p)%8], connect)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	db.rw.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	st, _ := os.Stat(path)
+	b.Logf("history built in %v: %.0f MB", time.Since(setup).Round(time.Second), float64(st.Size())/(1<<20))
+
+	now := end.Add(-17 * time.Minute) // "now" is not on an hour boundary
+	b.Run("mem/one-dyno/7d", func(b *testing.B) {
+		for b.Loop() {
+			rows, err := db.Memory(ctx, Filter{App: "app", Dyno: "web.3", Since: now.Add(-7 * 24 * time.Hour), Until: now})
+			if err != nil || len(rows) < 30000 {
+				b.Fatalf("%d rows, %v", len(rows), err)
+			}
+		}
+	})
+	b.Run("requests/top20/24h", func(b *testing.B) {
+		for b.Loop() {
+			groups, err := db.RequestStats(ctx, Filter{App: "app", Since: now.Add(-24 * time.Hour), Until: now}, "path", 20)
+			if err != nil || len(groups) != 20 || groups[0].ServiceP99 == 0 {
+				b.Fatalf("%d groups, %v", len(groups), err)
+			}
+		}
+	})
+	b.Run("requests/top20/24h/by-dyno", func(b *testing.B) {
+		for b.Loop() {
+			groups, err := db.RequestStats(ctx, Filter{App: "app", Since: now.Add(-24 * time.Hour), Until: now}, "dyno", 20)
+			if err != nil || len(groups) != dynos {
+				b.Fatalf("%d groups, %v", len(groups), err)
+			}
+		}
+	})
+}
