@@ -115,6 +115,7 @@ type Querier interface {
 	Alerts(ctx context.Context, q Query) ([]alerts.Alert, error)
 	Analyze(ctx context.Context, q Query) ([]analyze.Report, error)
 	Dynos(ctx context.Context, q Query) ([]store.DynoSummary, error)
+	Suspects(ctx context.Context, q Query) (analyze.SuspectReport, error)
 }
 
 // Local answers from a database.
@@ -172,12 +173,66 @@ func (l *Local) Dynos(ctx context.Context, q Query) ([]store.DynoSummary, error)
 	return l.DB.Dynos(ctx, f)
 }
 
+// Suspects fits memory growth against requests per path template over the
+// stored history of q.App (every dyno and boot), as analyze.Suspects does.
+func (l *Local) Suspects(ctx context.Context, q Query) (analyze.SuspectReport, error) {
+	f := q.filter()
+	f.Limit, f.Dyno = 0, ""
+	boots, err := l.boots(ctx, f)
+	if err != nil {
+		return analyze.SuspectReport{}, err
+	}
+	counts, err := l.DB.RequestsPerMinuteByPath(ctx, f)
+	if err != nil {
+		return analyze.SuspectReport{}, err
+	}
+	pc := make([]analyze.PathCount, 0, len(counts))
+	for _, c := range counts {
+		if q.App == "" || c.App == q.App {
+			pc = append(pc, analyze.PathCount{Dyno: c.App + "/" + c.Dyno, Path: c.Path, T: c.T, N: c.N})
+		}
+	}
+	for i := range boots {
+		boots[i].Dyno = boots[i].App + "/" + boots[i].Dyno
+	}
+	return analyze.Suspects(boots, pc, analyze.SuspectOptions{}), nil
+}
+
+// boots groups the memory samples matching f by (app, dyno, boot), in order.
+func (l *Local) boots(ctx context.Context, f store.Filter) ([]analyze.Boot, error) {
+	samples, err := l.DB.Memory(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	type bootKey struct{ app, dyno, boot string }
+	index := map[bootKey]int{}
+	var boots []analyze.Boot
+	for _, s := range samples {
+		if s.TotalMB == nil {
+			continue
+		}
+		k := bootKey{s.App, s.Dyno, s.Boot}
+		i, ok := index[k]
+		if !ok {
+			i = len(boots)
+			index[k] = i
+			boots = append(boots, analyze.Boot{App: s.App, Dyno: s.Dyno, Boot: s.Boot})
+		}
+		b := &boots[i]
+		b.Points = append(b.Points, analyze.Point{T: s.Time, MB: *s.TotalMB})
+		if s.QuotaMB != nil {
+			b.QuotaMB = *s.QuotaMB
+		}
+	}
+	return boots, nil
+}
+
 // Analyze runs the boot analysis over stored history: memory samples grouped
 // by (app, dyno, boot), with each dyno's requests per minute.
 func (l *Local) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) {
 	f := q.filter()
 	f.Limit = 0
-	samples, err := l.DB.Memory(ctx, f)
+	boots, err := l.boots(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -191,36 +246,16 @@ func (l *Local) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) 
 		k := dynoKey{c.App, c.Dyno}
 		reqs[k] = append(reqs[k], analyze.Count{T: c.T, N: c.N})
 	}
-	type bootKey struct{ app, dyno, boot string }
-	boots := map[bootKey]*analyze.Boot{}
-	var order []bootKey
-	for _, s := range samples {
-		if s.TotalMB == nil {
-			continue
+	sort.SliceStable(boots, func(i, j int) bool {
+		if boots[i].App != boots[j].App {
+			return boots[i].App < boots[j].App
 		}
-		k := bootKey{s.App, s.Dyno, s.Boot}
-		b := boots[k]
-		if b == nil {
-			b = &analyze.Boot{App: s.App, Dyno: s.Dyno, Boot: s.Boot}
-			boots[k] = b
-			order = append(order, k)
-		}
-		b.Points = append(b.Points, analyze.Point{T: s.Time, MB: *s.TotalMB})
-		if s.QuotaMB != nil {
-			b.QuotaMB = *s.QuotaMB
-		}
-	}
-	sort.SliceStable(order, func(i, j int) bool {
-		if order[i].app != order[j].app {
-			return order[i].app < order[j].app
-		}
-		return order[i].dyno < order[j].dyno
+		return boots[i].Dyno < boots[j].Dyno
 	})
-	reports := make([]analyze.Report, 0, len(order))
-	for _, k := range order {
-		b := boots[k]
-		b.Requests = reqs[dynoKey{k.app, k.dyno}]
-		reports = append(reports, analyze.AnalyzeBoot(*b, l.Analysis))
+	reports := make([]analyze.Report, 0, len(boots))
+	for _, b := range boots {
+		b.Requests = reqs[dynoKey{b.App, b.Dyno}]
+		reports = append(reports, analyze.AnalyzeBoot(b, l.Analysis))
 	}
 	return reports, nil
 }

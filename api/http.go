@@ -59,8 +59,9 @@ func Handler(q Querier, token string, log *slog.Logger) http.Handler {
 	route("alerts", func(ctx context.Context, qq Query) (any, error) { return q.Alerts(ctx, qq) })
 	route("analyze", func(ctx context.Context, qq Query) (any, error) { return q.Analyze(ctx, qq) })
 	route("dynos", func(ctx context.Context, qq Query) (any, error) { return q.Dynos(ctx, qq) })
+	route("suspects", func(ctx context.Context, qq Query) (any, error) { return q.Suspects(ctx, qq) })
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: try /api/memory, /api/load, /api/errors, /api/requests, /api/alerts, /api/analyze, /api/dynos")
+		writeError(w, http.StatusNotFound, "no such endpoint: try /api/memory, /api/load, /api/errors, /api/requests, /api/alerts, /api/analyze, /api/dynos, /api/suspects")
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token == "" {
@@ -175,6 +176,13 @@ func (c *Client) Alerts(ctx context.Context, q Query) ([]alerts.Alert, error) {
 // Analyze asks the daemon for the boot analysis.
 func (c *Client) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) {
 	return fetch[analyze.Report](ctx, c, "analyze", q)
+}
+
+// Suspects asks the daemon which paths go with memory growth.
+func (c *Client) Suspects(ctx context.Context, q Query) (analyze.SuspectReport, error) {
+	var r analyze.SuspectReport
+	err := c.get(ctx, "suspects", q, &r)
+	return r, err
 }
 
 // Dynos asks the daemon for its dyno summaries.

@@ -196,3 +196,36 @@ func (db *DB) RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, e
 	}
 	return out, rows.Err()
 }
+
+// PathMinuteCount is how many requests one dyno served for one path
+// template in one minute.
+type PathMinuteCount struct {
+	App  string
+	Dyno string
+	Path string
+	T    time.Time
+	N    int
+}
+
+// RequestsPerMinuteByPath counts router requests per (app, dyno, path
+// template, minute) matching f, from the minute rollups (kept 2 days).
+func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f Filter) ([]PathMinuteCount, error) {
+	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
+	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, path, start, SUM(count) FROM request_rollups`+where+
+		` GROUP BY app, dyno, path, start ORDER BY start`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query requests per path: %w", err)
+	}
+	defer rows.Close()
+	var out []PathMinuteCount
+	for rows.Next() {
+		var c PathMinuteCount
+		var start int64
+		if err := rows.Scan(&c.App, &c.Dyno, &c.Path, &start, &c.N); err != nil {
+			return nil, fmt.Errorf("query requests per path: %w", err)
+		}
+		c.T = time.UnixMicro(start).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

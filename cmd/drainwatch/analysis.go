@@ -107,3 +107,60 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	}
 	return tw.Flush()
 }
+
+type suspectsCommand struct{ env *env }
+
+func (c *suspectsCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("suspects", flag.ContinueOnError)
+	var q queryFlags
+	q.register(fs, c.env)
+	if err := parseFlags(fs, args, c.env.stdout, "suspects --app A [--since 24h] [--json]\n\n"+
+		"Which requests make memory grow: fits each dyno's memory change over 5-minute windows (never across a\n"+
+		"restart) against the requests per path template it served, across all dynos of the app, and ranks paths\n"+
+		"by MB per 1000 requests. Only paths confidently positive in a bootstrap, of at least 0.5 MB/1k, that\n"+
+		"explain at least 10% of the growth are named. Needs runtime metrics and router lines; minute-level\n"+
+		"request counts are kept 2 days."); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if q.app == "" {
+		return usageErr("--app is required: paths of different apps are not comparable")
+	}
+	f, err := q.filter(time.Now())
+	if err != nil {
+		return err
+	}
+	qr, done, err := q.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	r, err := qr.Suspects(ctx, f)
+	if err != nil {
+		return err
+	}
+	if q.json {
+		return writeJSON(c.env.stdout, r)
+	}
+	fmt.Fprintf(c.env.stdout, "%s: %s\n", r.Verdict, r.Reason)
+	fmt.Fprintf(c.env.stdout, "fit: %d windows, %d paths, growth %.0f MB, drift at rest %+.1f MB/h, R² %.2f\n",
+		r.Windows, r.Paths, r.GrowthMB, r.DriftMBPerH, r.R2)
+	if len(r.Suspects) == 0 {
+		return nil
+	}
+	tw := newTable(c.env.stdout)
+	fmt.Fprintln(tw, "\nPATH\tMB/1K REQUESTS\tREQUESTS\tGROWTH MB\tCONFIDENCE\tNAMED")
+	for i, s := range r.Suspects {
+		if i >= 10 {
+			break
+		}
+		named := ""
+		if s.Named {
+			named = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%d\t%.0f\t%.0f%%\t%s\n", clip(s.Path, 60), s.MBPer1k, s.Requests, s.GrowthMB, s.Confidence*100, named)
+	}
+	return tw.Flush()
+}

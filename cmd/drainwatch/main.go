@@ -28,6 +28,7 @@ Commands:
   requests  request counts, error rates, service/connect percentiles by path, status or dyno
   alerts    alerts fired and resolved (over/near quota, leaks)
   analyze   per dyno boot: leak, bloat, stable or insufficient-data, with the slope and time to quota
+  suspects  which request paths make memory grow (MB per 1000 requests, with confidence)
   bench     load test: a fresh daemon against the machine's ceiling, on loopback
 
 Query commands read ./drainwatch.db (--db), or ask a running daemon: --url https://… --token API_TOKEN
@@ -77,6 +78,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		cmd = &analyzeCommand{env: env}
 	case "dynos":
 		cmd = &dynosCommand{env: env}
+	case "suspects":
+		cmd = &suspectsCommand{env: env}
 	case "requests":
 		cmd = &requestsCommand{env: env}
 	case "bench":

@@ -1,0 +1,135 @@
+package analyze
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// traffic simulates an app: dynos serving paths with random per-minute
+// counts, memory sampled every 20 s, restarts every restartEvery. Each
+// request of leaky adds leakMB; memory also drifts, and jumps by GC noise.
+func traffic(seed uint64, dynos int, d, restartEvery time.Duration, leaky string, leakMB float64) ([]Boot, []PathCount) {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	paths := []string{"/", "/users/:id", "/search", "/reports/export", "/api/items/:id", "/leaky/:id"}
+	var boots []Boot
+	var counts []PathCount
+	for dy := 1; dy <= dynos; dy++ {
+		dyno := fmt.Sprintf("web.%d", dy)
+		var cur *Boot
+		mem := 0.0
+		perMinute := map[string]int{}
+		for t := time.Duration(0); t < d; t += 20 * time.Second {
+			now := t0.Add(t)
+			if t%restartEvery == 0 {
+				boots = append(boots, Boot{Dyno: dyno, Boot: fmt.Sprintf("%s-%d", dyno, t/restartEvery)})
+				cur = &boots[len(boots)-1]
+				mem = 250
+			}
+			if t%time.Minute == 0 {
+				// A new minute: how many requests each path gets, busy and
+				// quiet stretches alike.
+				load := 0.3 + rng.Float64()*1.7
+				for _, p := range paths {
+					n := int(load * float64(5+rng.IntN(40)))
+					perMinute[p] = n
+					counts = append(counts, PathCount{Dyno: dyno, Path: p, T: now, N: n})
+				}
+			}
+			// A third of each minute's requests fall in these 20 s.
+			for p, n := range perMinute {
+				if p == leaky {
+					mem += leakMB * float64(n) / 3
+				}
+			}
+			mem += 2.0 / 180 // 2 MB/h drift
+			gc := (rng.Float64() - 0.5) * 6
+			cur.Points = append(cur.Points, Point{T: now, MB: mem + gc})
+		}
+	}
+	return boots, counts
+}
+
+func TestSuspectsFindsTheLeakyPath(t *testing.T) {
+	const leak = 0.05 // MB per request: 50 MB per 1000
+	boots, counts := traffic(1, 4, 6*time.Hour, 2*time.Hour, "/leaky/:id", leak)
+	r := Suspects(boots, counts, SuspectOptions{})
+	if r.Verdict != "suspects" || len(r.Suspects) == 0 {
+		t.Fatalf("verdict %s (%s), %+v", r.Verdict, r.Reason, r.Suspects)
+	}
+	top := r.Suspects[0]
+	if top.Path != "/leaky/:id" || !top.Named {
+		t.Fatalf("top suspect %+v", top)
+	}
+	if math.Abs(top.MBPer1k-leak*1000)/(leak*1000) > 0.25 {
+		t.Errorf("estimate %.1f MB/1k, truth %.1f", top.MBPer1k, leak*1000)
+	}
+	for _, s := range r.Suspects[1:] {
+		if s.Named {
+			t.Errorf("innocent path named: %+v", s)
+		}
+	}
+	if top.Confidence < 0.95 || r.R2 < 0.3 {
+		t.Errorf("confidence %.2f, R² %.2f", top.Confidence, r.R2)
+	}
+}
+
+func TestSuspectsNamesNoOneWithoutALeak(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		boots, counts := traffic(seed, 4, 6*time.Hour, 2*time.Hour, "", 0)
+		r := Suspects(boots, counts, SuspectOptions{})
+		for _, s := range r.Suspects {
+			if s.Named {
+				t.Errorf("seed %d: %s named (%+v) with no leak", seed, s.Path, s)
+			}
+		}
+		if r.Verdict != "none" {
+			t.Errorf("seed %d: verdict %s", seed, r.Verdict)
+		}
+	}
+}
+
+func TestSuspectsNeedsData(t *testing.T) {
+	boots, counts := traffic(1, 1, 30*time.Minute, 2*time.Hour, "/leaky/:id", 0.05)
+	if r := Suspects(boots, counts, SuspectOptions{}); r.Verdict != "not enough data" || len(r.Suspects) != 0 {
+		t.Errorf("small sample named %+v (%s)", r.Suspects, r.Verdict)
+	}
+	if r := Suspects(nil, nil, SuspectOptions{}); r.Verdict != "not enough data" {
+		t.Errorf("nothing: %s", r.Verdict)
+	}
+}
+
+func TestNNLS(t *testing.T) {
+	// y = 2·x0 + 3·x1 + 0·x2, exactly.
+	X := [][]float64{{1, 0, 1}, {1, 1, 0}, {1, 2, 1}, {1, 3, 5}, {1, 1, 2}}
+	y := make([]float64, len(X))
+	for i, r := range X {
+		y[i] = 2*r[0] + 3*r[1]
+	}
+	b := nnls(X, y, 1000)
+	if math.Abs(b[0]-2) > 1e-6 || math.Abs(b[1]-3) > 1e-6 || math.Abs(b[2]) > 1e-6 {
+		t.Errorf("beta %v", b)
+	}
+	// A negative effect is clamped to zero; the intercept may go negative.
+	for i, r := range X {
+		y[i] = -1*r[0] - 2*r[2]
+	}
+	b = nnls(X, y, 1000)
+	if b[2] != 0 || b[1] < 0 {
+		t.Errorf("clamped beta %v", b)
+	}
+}
+
+func TestSuspectsSmallerLeak(t *testing.T) {
+	const leak = 0.01 // 10 MB per 1000 requests: about 17 MB/h per dyno here
+	boots, counts := traffic(9, 4, 8*time.Hour, 2*time.Hour, "/leaky/:id", leak)
+	r := Suspects(boots, counts, SuspectOptions{})
+	if len(r.Suspects) == 0 || r.Suspects[0].Path != "/leaky/:id" || !r.Suspects[0].Named {
+		t.Fatalf("%s: %+v", r.Verdict, r.Suspects)
+	}
+	if got := r.Suspects[0].MBPer1k; math.Abs(got-10)/10 > 0.25 {
+		t.Errorf("estimate %.2f MB/1k, truth 10", got)
+	}
+}
