@@ -48,6 +48,9 @@ type Alert struct {
 	// Spark is the dyno's recent memory (MB), oldest first, for a sparkline.
 	Spark  []float64       `json:"spark,omitempty"`
 	Report *analyze.Report `json:"analysis,omitempty"` // leak alerts
+	// Suspects are the request paths confidently going with memory growth
+	// when a leak or over-quota alert fired (see analyze.Suspects).
+	Suspects []analyze.Suspect `json:"suspects,omitempty"`
 }
 
 // Config tunes the rules. Zero values take the defaults.

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/parser"
 	"github.com/drainwatch/drainwatch/store"
 )
@@ -47,6 +48,10 @@ type ServiceConfig struct {
 	Timeout    time.Duration // one delivery attempt; default 10s
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Suspects, if set, names the request paths going with memory growth in
+	// app before log time at; a firing leak or over-quota alert quotes the
+	// named ones.
+	Suspects func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error)
 }
 
 // Service runs the engine and the deliveries, each in its own goroutine.
@@ -176,6 +181,19 @@ func (s *Service) runEngine() {
 }
 
 func (s *Service) record(a Alert) {
+	if s.cfg.Suspects != nil && a.State == Firing && (a.Rule == RuleLeak || a.Rule == RuleOverQuota) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		sus, err := s.cfg.Suspects(ctx, a.App, a.Time)
+		cancel()
+		if err != nil {
+			s.log.Warn("suspects for an alert", "app", a.App, "error", err.Error())
+		}
+		for _, x := range sus {
+			if x.Named && len(a.Suspects) < 3 {
+				a.Suspects = append(a.Suspects, x)
+			}
+		}
+	}
 	details, err := json.Marshal(a)
 	if err != nil {
 		s.log.Error("alert not recorded", "error", err.Error())

@@ -199,6 +199,13 @@ func Message(a alerts.Alert, dashboardURL string) (string, []slack.Block) {
 	if len(a.Codes) > 0 {
 		field("Errors seen", strings.Join(a.Codes, ", "))
 	}
+	if len(a.Suspects) > 0 {
+		var lines []string
+		for _, x := range a.Suspects {
+			lines = append(lines, fmt.Sprintf("%s: %.1f MB per 1000 requests (%.0f%% confident)", x.Path, x.MBPer1k, x.Confidence*100))
+		}
+		field("Suspect paths", strings.Join(lines, "\n"))
+	}
 	if a.State == alerts.Resolved {
 		field("Lasted", alerts.FormatDuration(a.Time.Sub(a.Started)))
 		field("Why resolved", a.Reason)

@@ -203,3 +203,13 @@ func TestSparkline(t *testing.T) {
 		t.Errorf("flat %q", got)
 	}
 }
+
+func TestMessageQuotesSuspects(t *testing.T) {
+	a := leakAlert()
+	a.Suspects = []analyze.Suspect{{Path: "/leaky/:id", MBPer1k: 48.2, Confidence: 0.99, Named: true}}
+	_, blocks := Message(a, "")
+	raw, _ := json.Marshal(blocks)
+	if !strings.Contains(string(raw), "Suspect paths") || !strings.Contains(string(raw), "/leaky/:id: 48.2 MB per 1000 requests (99% confident)") {
+		t.Errorf("%s", raw)
+	}
+}

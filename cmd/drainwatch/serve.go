@@ -22,6 +22,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/alerts"
 	slacknotify "github.com/drainwatch/drainwatch/alerts/slack"
+	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/api"
 	"github.com/drainwatch/drainwatch/drain"
 	"github.com/drainwatch/drainwatch/store"
@@ -270,6 +271,9 @@ func (s *server) Open(ctx context.Context) error {
 	if s.cfg.Alerts.Logger == nil {
 		s.cfg.Alerts.Logger = s.log
 	}
+	if s.cfg.Alerts.Suspects == nil {
+		s.cfg.Alerts.Suspects = suspectsFor(s.db)
+	}
 	if s.alerts, err = alerts.NewService(ctx, s.cfg.Alerts, s.db, notifier); err != nil {
 		s.writer.Close()
 		s.db.Close()
@@ -371,6 +375,15 @@ func (s *server) Close(ctx context.Context) error {
 		err = errors.Join(err, s.syslog.Close())
 	}
 	return errors.Join(err, s.writer.Close(), s.alerts.Close(), s.db.Close())
+}
+
+// suspectsFor fits the last 6 hours of an app's history, for alerts.
+func suspectsFor(db *store.DB) func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
+	local := &api.Local{DB: db}
+	return func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
+		r, err := local.Suspects(ctx, api.Query{App: app, Since: at.Add(-6 * time.Hour), Until: at.Add(time.Minute)})
+		return r.Suspects, err
+	}
 }
 
 // parseDays reads a Go duration, or a number of days ("30d").
