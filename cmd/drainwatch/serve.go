@@ -50,6 +50,7 @@ type serveConfig struct {
 	APIToken    string              // bearer token of the read API ("" = API off)
 	MaxConns    int                 // concurrent HTTP connections; more wait in the backlog
 	MaxPages    int                 // cap the database (tests: a full disk)
+	RawRequests bool                // also keep a row per router line (for Retention.Raw)
 	Retention   store.Retention
 	Timeouts    httpTimeouts
 }
@@ -114,6 +115,13 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	cfg.RequireTLS = e.getenv("REQUIRE_HTTPS") == "1"
 	cfg.MetricsURL = e.getenv("HEROKU_METRICS_URL")
 	cfg.APIToken = e.getenv("API_TOKEN")
+	if v := e.getenv("RAW_REQUESTS_WINDOW"); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("RAW_REQUESTS_WINDOW=%q is not a duration (like 1h)", v)
+		}
+		cfg.RawRequests, cfg.Retention.Raw = true, d
+	}
 	if v := e.getenv("RETENTION"); v != "" {
 		d, err := parseDays(v)
 		if err != nil || d < time.Hour {
@@ -191,6 +199,7 @@ func serveHelp() string {
 		{"SYSLOG_ADDR", "also listen for syslog+tls drains here (e.g. :6514)"},
 		{"SYSLOG_PLAIN", "1: syslog over plain TCP (behind a TLS proxy)"},
 		{"HEROKU_METRICS_URL", "set by Heroku: report Go runtime metrics"},
+		{"RAW_REQUESTS_WINDOW", "also keep a row per router line for this long (e.g. 1h); off by default"},
 		{"RETENTION", "keep samples, errors, alerts, hourly request stats this long (30d); minute stats 2d, app lines 7d"},
 	} {
 		fmt.Fprintf(&b, "  %-30s %s\n", v[0], v[1])
@@ -254,7 +263,7 @@ func (s *server) Open(ctx context.Context) error {
 	if s.db, err = store.Open(ctx, s.cfg.DBPath, store.Options{NoSync: s.cfg.NoSync, MaxPages: s.cfg.MaxPages}); err != nil {
 		return err
 	}
-	if s.writer, err = store.NewWriter(s.db, store.WriterOptions{Retention: s.cfg.Retention, Logger: s.log}); err != nil {
+	if s.writer, err = store.NewWriter(s.db, store.WriterOptions{Retention: s.cfg.Retention, Logger: s.log, RawRequests: s.cfg.RawRequests}); err != nil {
 		s.db.Close()
 		return err
 	}
