@@ -287,3 +287,89 @@ func quantiles(s *ddsketch.DDSketch) (p50, p95, p99 float64) {
 	r := func(x float64) float64 { return math.Round(x*10) / 10 }
 	return r(v[0]), r(v[1]), r(v[2])
 }
+
+// SeriesPoint is one dyno's router traffic in one time bucket.
+type SeriesPoint struct {
+	Dyno       string    `json:"dyno"`
+	T          time.Time `json:"time"` // bucket start
+	Count      int64     `json:"count"`
+	ServiceP95 float64   `json:"service_p95_ms"`
+}
+
+// RequestSeries returns, per dyno, request counts and p95 service time in
+// buckets of step over [f.Since, f.Until) (both required), from minute
+// rollups when they cover the range, else from hour rollups. Buckets with
+// no requests are left out.
+func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) ([]SeriesPoint, error) {
+	if f.Since.IsZero() || f.Until.IsZero() || step <= 0 {
+		return nil, fmt.Errorf("request series: a range and a step are needed")
+	}
+	type key struct {
+		dyno string
+		b    int64
+	}
+	type acc struct {
+		count int64
+		s     *ddsketch.DDSketch
+	}
+	buckets := map[key]*acc{}
+	read := func(res int64, unfoldedOnly bool) error {
+		where, args := rollupWhere(f, res, f.Since.Truncate(time.Duration(res)*time.Second), f.Until, unfoldedOnly)
+		rows, err := db.ro.QueryContext(ctx, `SELECT dyno, start, count, service FROM request_rollups`+where, args...)
+		if err != nil {
+			return fmt.Errorf("request series: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var dyno string
+			var start, count int64
+			var service []byte
+			if err := rows.Scan(&dyno, &start, &count, &service); err != nil {
+				return fmt.Errorf("request series: %w", err)
+			}
+			t := time.UnixMicro(start)
+			k := key{dyno, t.Sub(f.Since).Nanoseconds() / int64(step)}
+			a := buckets[k]
+			if a == nil {
+				a = &acc{s: newSketch()}
+				buckets[k] = a
+			}
+			a.count += count
+			if len(service) > 0 {
+				if err := a.s.DecodeAndMergeWith(service); err != nil {
+					return fmt.Errorf("request series: %w", err)
+				}
+			}
+		}
+		return rows.Err()
+	}
+	// Minute rows live 2 days: use them when they reach back far enough.
+	var err error
+	if time.Since(f.Since) < 47*time.Hour || f.Until.Sub(f.Since) <= 2*time.Hour {
+		err = read(resMinute, false)
+	} else {
+		if err = read(resHour, false); err == nil {
+			err = read(resMinute, true)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SeriesPoint, 0, len(buckets))
+	for k, a := range buckets {
+		p := SeriesPoint{Dyno: k.dyno, T: f.Since.Add(time.Duration(k.b) * step).UTC(), Count: a.count}
+		if !a.s.IsEmpty() {
+			if v, err := a.s.GetValueAtQuantile(0.95); err == nil {
+				p.ServiceP95 = math.Round(v*10) / 10
+			}
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Dyno != out[j].Dyno {
+			return out[i].Dyno < out[j].Dyno
+		}
+		return out[i].T.Before(out[j].T)
+	})
+	return out, nil
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/drainwatch/drainwatch/api"
 	"github.com/drainwatch/drainwatch/drain"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/web"
 )
 
 // serveConfig is everything the daemon is configured with, from env and flags.
@@ -305,7 +306,12 @@ func (s *server) Open(ctx context.Context) error {
 	mux.Handle("/logs", s.drain)
 	mux.Handle("/logs/", s.drain)
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.Handle("/api/", api.Handler(&api.Local{DB: s.db, Analysis: s.cfg.Alerts.Rules.Analysis}, s.cfg.APIToken, s.log))
+	local := &api.Local{DB: s.db, Analysis: s.cfg.Alerts.Rules.Analysis}
+	mux.Handle("/api/", api.Handler(local, s.cfg.APIToken, s.log))
+	mux.Handle("/", web.New(web.Config{Token: s.cfg.APIToken, RestRPM: s.cfg.Alerts.Rules.Analysis.RestRPM, Logger: s.log}, s.db,
+		func(ctx context.Context, app string, since, until time.Time) ([]analyze.Report, error) {
+			return local.Analyze(ctx, api.Query{App: app, Since: since, Until: until})
+		}))
 	to := s.cfg.Timeouts.withDefaults()
 	s.http = &http.Server{
 		Handler:           mux,

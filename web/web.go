@@ -1,0 +1,514 @@
+// Package web serves drainwatch's dashboard: one server-rendered page with an
+// SVG chart of memory over time per dyno (quota line, R14/R15 marks,
+// restarts, at-rest stretches), request rate and p95 service time on the
+// same time axis, the alerts, and the leak/bloat verdicts. No JavaScript is
+// needed; values show as SVG tooltips.
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/drainwatch/drainwatch/alerts"
+	"github.com/drainwatch/drainwatch/analyze"
+	"github.com/drainwatch/drainwatch/store"
+)
+
+//go:embed page.html
+var pageFS embed.FS
+
+var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
+	"fmtTime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04Z") },
+	"pct":     func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+	"mb":      func(f float64) string { return fmt.Sprintf("%.0f", f) },
+}).ParseFS(pageFS, "page.html"))
+
+// Source is what the page reads. *store.DB provides the first five; the
+// verdicts come from the same analysis as `drainwatch analyze`.
+type Source interface {
+	Memory(ctx context.Context, f store.Filter) ([]store.MemorySample, error)
+	Errors(ctx context.Context, f store.Filter, codes ...string) ([]store.ErrorEvent, error)
+	RequestSeries(ctx context.Context, f store.Filter, step time.Duration) ([]store.SeriesPoint, error)
+	Alerts(ctx context.Context, f store.Filter) ([]store.AlertRecord, error)
+	Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error)
+}
+
+// Analyzer runs the boot analysis over a range (api.Local does).
+type Analyzer func(ctx context.Context, app string, since, until time.Time) ([]analyze.Report, error)
+
+// Config configures the dashboard.
+type Config struct {
+	Token   string // the API token; "" turns the page off (404)
+	RestRPM float64
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// Handler serves GET / (the page) and POST /login.
+type Handler struct {
+	cfg     Config
+	src     Source
+	analyze Analyzer
+	sum     [32]byte
+}
+
+// New returns the dashboard handler.
+func New(cfg Config, src Source, an Analyzer) *Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RestRPM <= 0 {
+		cfg.RestRPM = 3
+	}
+	return &Handler{cfg: cfg, src: src, analyze: an, sum: sha256.Sum256([]byte(cfg.Token))}
+}
+
+const cookieName = "drainwatch_token"
+
+func (h *Handler) tokenOK(tok string) bool {
+	s := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(s[:], h.sum[:]) == 1
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Token == "" {
+		http.Error(w, "the dashboard is off: set API_TOKEN on the daemon to turn it on", http.StatusNotFound)
+		return
+	}
+	switch {
+	case r.URL.Path == "/login" && r.Method == http.MethodPost:
+		h.login(w, r)
+		return
+	case r.URL.Path != "/":
+		http.NotFound(w, r)
+		return
+	}
+	q := r.URL.Query()
+	// ?token= (from a bookmark or an alert link) sets the cookie and is
+	// removed from the address.
+	if tok := q.Get("token"); tok != "" {
+		if !h.tokenOK(tok) {
+			h.loginPage(w, "wrong token", http.StatusUnauthorized)
+			return
+		}
+		h.setCookie(w, r, tok)
+		q.Del("token")
+		http.Redirect(w, r, "/?"+q.Encode(), http.StatusSeeOther)
+		return
+	}
+	c, err := r.Cookie(cookieName)
+	if err != nil || !h.tokenOK(c.Value) {
+		h.loginPage(w, "", http.StatusUnauthorized)
+		return
+	}
+	h.dashboard(w, r)
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, tok string) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https", MaxAge: 30 * 24 * 3600})
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	tok := r.PostFormValue("token")
+	if !h.tokenOK(tok) {
+		h.loginPage(w, "wrong token", http.StatusUnauthorized)
+		return
+	}
+	h.setCookie(w, r, tok)
+	next := r.PostFormValue("next")
+	if !strings.HasPrefix(next, "/?") {
+		next = "/"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (h *Handler) loginPage(w http.ResponseWriter, problem string, status int) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	page.ExecuteTemplate(w, "login", map[string]string{"Problem": problem})
+}
+
+// view is what the template renders.
+type view struct {
+	Apps     []string
+	App      string
+	Range    string
+	Ranges   []string
+	From, To time.Time
+	Charts   []chart
+	Alerts   []alerts.Alert
+	Reports  []analyze.Report
+	Problem  string
+}
+
+var ranges = map[string]time.Duration{"1h": time.Hour, "6h": 6 * time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
+
+func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+	defer cancel()
+	q := r.URL.Query()
+	v := view{Ranges: []string{"1h", "6h", "24h", "7d", "30d"}, Range: q.Get("range")}
+	dynos, err := h.src.Dynos(ctx, store.Filter{})
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	seen := map[string]bool{}
+	var latest time.Time
+	for _, d := range dynos {
+		if !seen[d.App] {
+			seen[d.App] = true
+			v.Apps = append(v.Apps, d.App)
+		}
+	}
+	sort.Strings(v.Apps)
+	v.App = q.Get("app")
+	if v.App == "" && len(v.Apps) > 0 {
+		v.App = v.Apps[0]
+	}
+	for _, d := range dynos {
+		if d.App == v.App && d.Last.After(latest) {
+			latest = d.Last
+		}
+	}
+	// The range: from/to (RFC 3339, as alert links give), else the last
+	// range before the newest sample (so imported history shows too).
+	v.To, v.From = parseTime(q.Get("to")), parseTime(q.Get("from"))
+	if v.To.IsZero() || v.From.IsZero() || !v.From.Before(v.To) {
+		d, ok := ranges[v.Range]
+		if !ok {
+			v.Range, d = "6h", 6*time.Hour
+		}
+		v.To = h.cfg.Now()
+		if !latest.IsZero() && latest.Before(v.To) {
+			v.To = latest.Add(time.Minute)
+		}
+		v.From = v.To.Add(-d)
+	} else {
+		v.Range = ""
+	}
+	f := store.Filter{App: v.App, Dyno: q.Get("dyno"), Since: v.From, Until: v.To}
+	if v.App != "" {
+		if v.Charts, err = h.charts(ctx, f); err != nil {
+			h.fail(w, err)
+			return
+		}
+		recs, err := h.src.Alerts(ctx, store.Filter{App: v.App, Since: v.From.Add(-7 * 24 * time.Hour), Until: v.To})
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		v.Alerts = recentAlerts(recs, v.From)
+		if h.analyze != nil {
+			if v.Reports, err = h.analyze(ctx, v.App, v.From, v.To); err != nil {
+				h.fail(w, err)
+				return
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := page.ExecuteTemplate(w, "page.html", v); err != nil {
+		h.cfg.Logger.Error("dashboard", "error", err.Error())
+	}
+}
+
+func (h *Handler) fail(w http.ResponseWriter, err error) {
+	h.cfg.Logger.Error("dashboard", "error", err.Error())
+	http.Error(w, "could not read history: "+err.Error(), http.StatusInternalServerError)
+}
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// recentAlerts decodes the alerts: the ones still open and the ones of the range.
+func recentAlerts(recs []store.AlertRecord, from time.Time) []alerts.Alert {
+	var out []alerts.Alert
+	open := map[string]bool{}
+	for _, r := range recs {
+		key := r.Dyno + "/" + r.Rule
+		open[key] = r.State == string(alerts.Firing)
+	}
+	for i := len(recs) - 1; i >= 0 && len(out) < 50; i-- {
+		r := recs[i]
+		if r.Time.Before(from) && !(r.State == string(alerts.Firing) && open[r.Dyno+"/"+r.Rule]) {
+			continue
+		}
+		a := alerts.Alert{ID: r.ID, App: r.App, Dyno: r.Dyno, Rule: alerts.Rule(r.Rule), State: alerts.State(r.State), Time: r.Time, Summary: r.Summary}
+		out = append(out, a)
+	}
+	return out
+}
+
+// A chart is one dyno's two SVG panels.
+type chart struct {
+	Dyno    string
+	Memory  template.HTML
+	Traffic template.HTML
+	Summary string
+}
+
+const (
+	chartW   = 900
+	memH     = 220
+	trafficH = 110
+	padL     = 56
+	padR     = 56
+	padT     = 10
+	padB     = 22
+	maxCols  = 600 // downsampled to at most this many points a line
+)
+
+func (h *Handler) charts(ctx context.Context, f store.Filter) ([]chart, error) {
+	samples, err := h.src.Memory(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	errs, err := h.src.Errors(ctx, f, "R14", "R15")
+	if err != nil {
+		return nil, err
+	}
+	span := f.Until.Sub(f.Since)
+	step := max(span/maxCols, time.Minute)
+	series, err := h.src.RequestSeries(ctx, f, step)
+	if err != nil {
+		return nil, err
+	}
+	byDyno := map[string][]store.MemorySample{}
+	var names []string
+	for _, s := range samples {
+		if _, ok := byDyno[s.Dyno]; !ok {
+			names = append(names, s.Dyno)
+		}
+		byDyno[s.Dyno] = append(byDyno[s.Dyno], s)
+	}
+	sort.Strings(names)
+	var out []chart
+	for _, d := range names {
+		var de []store.ErrorEvent
+		for _, e := range errs {
+			if e.Dyno == d {
+				de = append(de, e)
+			}
+		}
+		var ds []store.SeriesPoint
+		for _, p := range series {
+			if p.Dyno == d {
+				ds = append(ds, p)
+			}
+		}
+		x := func(t time.Time) float64 {
+			return padL + float64(t.Sub(f.Since))/float64(span)*(chartW-padL-padR)
+		}
+		c := chart{Dyno: d}
+		c.Memory, c.Summary = memorySVG(d, byDyno[d], de, ds, x, f, step, h.cfg.RestRPM)
+		c.Traffic = trafficSVG(d, ds, x, f, step)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// bucketed downsamples samples to one point per step: the highest total and
+// RSS of the bucket.
+type memPoint struct {
+	t          time.Time
+	total, rss float64
+	boot       string
+}
+
+func bucketed(samples []store.MemorySample, since time.Time, step time.Duration) []memPoint {
+	var out []memPoint
+	for _, s := range samples {
+		if s.TotalMB == nil {
+			continue
+		}
+		b := since.Add(s.Time.Sub(since).Truncate(step))
+		rss := 0.0
+		if s.RSSMB != nil {
+			rss = *s.RSSMB
+		}
+		if n := len(out); n > 0 && out[n-1].t.Equal(b) && out[n-1].boot == s.Boot {
+			out[n-1].total = math.Max(out[n-1].total, *s.TotalMB)
+			out[n-1].rss = math.Max(out[n-1].rss, rss)
+			continue
+		}
+		out = append(out, memPoint{t: b, total: *s.TotalMB, rss: rss, boot: s.Boot})
+	}
+	return out
+}
+
+func memorySVG(dyno string, samples []store.MemorySample, errs []store.ErrorEvent, traffic []store.SeriesPoint,
+	x func(time.Time) float64, f store.Filter, step time.Duration, restRPM float64) (template.HTML, string) {
+	pts := bucketed(samples, f.Since, step)
+	quota, top, bottom := 0.0, 0.0, math.Inf(1)
+	for _, s := range samples {
+		if s.QuotaMB != nil {
+			quota = *s.QuotaMB
+		}
+	}
+	for _, p := range pts {
+		top = math.Max(top, p.total)
+		bottom = math.Min(bottom, math.Min(p.total, p.rss))
+	}
+	top = math.Max(top, quota) * 1.05
+	bottom = math.Max(0, bottom*0.9)
+	if top <= bottom {
+		top = bottom + 1
+	}
+	y := func(mb float64) float64 {
+		return padT + (1-(mb-bottom)/(top-bottom))*(memH-padT-padB)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="mem" viewBox="0 0 %d %d" role="img" aria-label="memory of %s">`, chartW, memH, template.HTMLEscapeString(dyno))
+	fmt.Fprintf(&b, `<title>memory of %s</title>`, template.HTMLEscapeString(dyno))
+	// At rest: minutes (buckets) with fewer requests than restRPM a minute.
+	if strings.HasPrefix(dyno, "web.") {
+		perMin := map[int64]float64{}
+		for _, p := range traffic {
+			perMin[p.T.Unix()] = float64(p.Count) / step.Minutes()
+		}
+		for t := f.Since; t.Before(f.Until); t = t.Add(step) {
+			if perMin[t.Unix()] < restRPM {
+				fmt.Fprintf(&b, `<rect class="rest" x="%.1f" y="%d" width="%.2f" height="%d"/>`, x(t), padT, x(t.Add(step))-x(t), memH-padT-padB)
+			}
+		}
+	}
+	axes(&b, f, x, memH, []float64{bottom, (bottom + top) / 2, top}, y, "MB", false)
+	if quota > 0 {
+		fmt.Fprintf(&b, `<line class="quota" x1="%d" x2="%d" y1="%.1f" y2="%.1f"><title>quota %.0f MB</title></line>`, padL, chartW-padR, y(quota), y(quota), quota)
+	}
+	// Restarts: where the boot id changes.
+	restarts := 0
+	for i := 1; i < len(pts); i++ {
+		if pts[i].boot != pts[i-1].boot {
+			restarts++
+			fmt.Fprintf(&b, `<line class="restart" x1="%.1f" x2="%.1f" y1="%d" y2="%d"><title>restart %s (boot %s)</title></line>`,
+				x(pts[i].t), x(pts[i].t), padT, memH-padB, pts[i].t.UTC().Format("Jan 2 15:04Z"), template.HTMLEscapeString(shortBoot(pts[i].boot)))
+		}
+	}
+	line := func(class string, val func(memPoint) float64) {
+		start := 0
+		for i := 1; i <= len(pts); i++ {
+			if i < len(pts) && pts[i].boot == pts[i-1].boot {
+				continue
+			}
+			// One polyline per boot: a restart's drop is not drawn as a line.
+			var ps []string
+			for _, p := range pts[start:i] {
+				ps = append(ps, fmt.Sprintf("%.1f,%.1f", x(p.t), y(val(p))))
+			}
+			if len(ps) == 1 {
+				ps = append(ps, ps[0])
+			}
+			fmt.Fprintf(&b, `<polyline class="%s" points="%s"/>`, class, strings.Join(ps, " "))
+			start = i
+		}
+	}
+	if len(pts) > 0 {
+		line("rss", func(p memPoint) float64 { return p.rss })
+		line("total", func(p memPoint) float64 { return p.total })
+	}
+	// Hover values, one per point (at most maxCols).
+	for _, p := range pts {
+		fmt.Fprintf(&b, `<circle class="pt" cx="%.1f" cy="%.1f" r="3"><title>%s: %.0f MB total, %.0f MB RSS</title></circle>`,
+			x(p.t), y(p.total), p.t.UTC().Format("Jan 2 15:04Z"), p.total, p.rss)
+	}
+	r14, r15 := 0, 0
+	for _, e := range errs {
+		class := "r14"
+		if e.Code == "R15" {
+			class = "r15"
+			r15++
+		} else {
+			r14++
+		}
+		xx := x(e.Time)
+		fmt.Fprintf(&b, `<path class="%s" d="M%.1f %d l5 -9 l-10 0 z"><title>%s %s</title></path>`, class, xx, memH-padB, e.Code, e.Time.UTC().Format("Jan 2 15:04:05Z"))
+	}
+	b.WriteString(`</svg>`)
+	summary := fmt.Sprintf("%d samples, %d restarts, %d R14, %d R15", len(samples), restarts, r14, r15)
+	if quota > 0 {
+		summary += fmt.Sprintf(", quota %.0f MB", quota)
+	}
+	return template.HTML(b.String()), summary
+}
+
+func trafficSVG(dyno string, pts []store.SeriesPoint, x func(time.Time) float64, f store.Filter, step time.Duration) template.HTML {
+	maxRate, maxP95 := 1.0, 1.0
+	for _, p := range pts {
+		maxRate = math.Max(maxRate, float64(p.Count)/step.Minutes())
+		maxP95 = math.Max(maxP95, p.ServiceP95)
+	}
+	maxRate *= 1.1
+	maxP95 *= 1.1
+	yr := func(v float64) float64 { return padT + (1-v/maxRate)*(trafficH-padT-padB) }
+	yp := func(v float64) float64 { return padT + (1-v/maxP95)*(trafficH-padT-padB) }
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="traffic" viewBox="0 0 %d %d" role="img" aria-label="requests of %s">`, chartW, trafficH, template.HTMLEscapeString(dyno))
+	axes(&b, f, x, trafficH, []float64{0, maxRate / 2, maxRate}, yr, "req/min", false)
+	for _, v := range []float64{maxP95 / 2, maxP95} {
+		fmt.Fprintf(&b, `<text class="axis p95" x="%d" y="%.1f">%.0f ms</text>`, chartW-padR+4, yp(v)+4, v)
+	}
+	var rate, p95 []string
+	for _, p := range pts {
+		rate = append(rate, fmt.Sprintf("%.1f,%.1f", x(p.T), yr(float64(p.Count)/step.Minutes())))
+		p95 = append(p95, fmt.Sprintf("%.1f,%.1f", x(p.T), yp(p.ServiceP95)))
+	}
+	if len(pts) > 0 {
+		fmt.Fprintf(&b, `<polyline class="rate" points="%s"><title>requests a minute</title></polyline>`, strings.Join(rate, " "))
+		fmt.Fprintf(&b, `<polyline class="p95" points="%s"><title>p95 service time</title></polyline>`, strings.Join(p95, " "))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// axes draws the frame, y labels (left) and a few time labels.
+func axes(b *strings.Builder, f store.Filter, x func(time.Time) float64, h int, ticks []float64, y func(float64) float64, unit string, right bool) {
+	fmt.Fprintf(b, `<line class="frame" x1="%d" x2="%d" y1="%d" y2="%d"/>`, padL, chartW-padR, h-padB, h-padB)
+	for _, v := range ticks {
+		fmt.Fprintf(b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, y(v), y(v))
+		fmt.Fprintf(b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%.0f</text>`, padL-4, y(v)+4, v)
+	}
+	fmt.Fprintf(b, `<text class="axis" x="4" y="%d">%s</text>`, padT+4, unit)
+	span := f.Until.Sub(f.Since)
+	for i := 0; i <= 4; i++ {
+		t := f.Since.Add(span * time.Duration(i) / 4)
+		layout := "15:04"
+		if span > 36*time.Hour {
+			layout = "Jan 2 15:04"
+		}
+		anchor := "middle"
+		if i == 0 {
+			anchor = "start"
+		} else if i == 4 {
+			anchor = "end"
+		}
+		fmt.Fprintf(b, `<text class="axis" x="%.1f" y="%d" text-anchor="%s">%s</text>`, x(t), h-6, anchor, t.UTC().Format(layout))
+	}
+}
+
+func shortBoot(b string) string {
+	if len(b) > 8 {
+		return b[:8]
+	}
+	return b
+}
