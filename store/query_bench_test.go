@@ -99,6 +99,19 @@ func BenchmarkQueries30Days(b *testing.B) {
 			}
 		}
 	})
+	b.Run("dashboard/30d/all-dynos", func(b *testing.B) {
+		f := Filter{App: "app", Since: now.Add(-30 * 24 * time.Hour), Until: now}
+		for b.Loop() {
+			mem, err := db.MemoryBuckets(ctx, f, 30*24*time.Hour/600)
+			if err != nil || len(mem) < 5000 {
+				b.Fatalf("%d buckets, %v", len(mem), err)
+			}
+			series, err := db.RequestSeries(ctx, f, 30*24*time.Hour/600)
+			if err != nil || len(series) < 5000 {
+				b.Fatalf("%d points, %v", len(series), err)
+			}
+		}
+	})
 	b.Run("requests/top20/24h/by-dyno", func(b *testing.B) {
 		for b.Loop() {
 			groups, err := db.RequestStats(ctx, Filter{App: "app", Since: now.Add(-24 * time.Hour), Until: now}, "dyno", 20)

@@ -33,10 +33,10 @@ var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"mb":      func(f float64) string { return fmt.Sprintf("%.0f", f) },
 }).ParseFS(pageFS, "page.html"))
 
-// Source is what the page reads. *store.DB provides the first five; the
-// verdicts come from the same analysis as `drainwatch analyze`.
+// Source is what the page reads; *store.DB is one. The verdicts come from
+// the same analysis as `drainwatch analyze` (an Analyzer).
 type Source interface {
-	Memory(ctx context.Context, f store.Filter) ([]store.MemorySample, error)
+	MemoryBuckets(ctx context.Context, f store.Filter, step time.Duration) ([]store.MemorySample, error)
 	Errors(ctx context.Context, f store.Filter, codes ...string) ([]store.ErrorEvent, error)
 	RequestSeries(ctx context.Context, f store.Filter, step time.Duration) ([]store.SeriesPoint, error)
 	Alerts(ctx context.Context, f store.Filter) ([]store.AlertRecord, error)
@@ -279,7 +279,10 @@ const (
 )
 
 func (h *Handler) charts(ctx context.Context, f store.Filter) ([]chart, error) {
-	samples, err := h.src.Memory(ctx, f)
+	span := f.Until.Sub(f.Since)
+	step := max(span/maxCols, time.Minute)
+	// Downsampled in SQL to about maxCols points a dyno: a month stays fast.
+	samples, err := h.src.MemoryBuckets(ctx, f, max(step, 20*time.Second))
 	if err != nil {
 		return nil, err
 	}
@@ -287,8 +290,6 @@ func (h *Handler) charts(ctx context.Context, f store.Filter) ([]chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	span := f.Until.Sub(f.Since)
-	step := max(span/maxCols, time.Minute)
 	series, err := h.src.RequestSeries(ctx, f, step)
 	if err != nil {
 		return nil, err
@@ -468,15 +469,26 @@ func trafficSVG(dyno string, pts []store.SeriesPoint, x func(time.Time) float64,
 	for _, v := range []float64{maxP95 / 2, maxP95} {
 		fmt.Fprintf(&b, `<text class="axis p95" x="%d" y="%.1f">%.0f ms</text>`, chartW-padR+4, yp(v)+4, v)
 	}
+	// One polyline per run of consecutive buckets: a gap is drawn as a gap.
 	var rate, p95 []string
-	for _, p := range pts {
+	flush := func() {
+		if len(rate) > 0 {
+			if len(rate) == 1 {
+				rate, p95 = append(rate, rate[0]), append(p95, p95[0])
+			}
+			fmt.Fprintf(&b, `<polyline class="rate" points="%s"><title>requests a minute</title></polyline>`, strings.Join(rate, " "))
+			fmt.Fprintf(&b, `<polyline class="p95" points="%s"><title>p95 service time</title></polyline>`, strings.Join(p95, " "))
+		}
+		rate, p95 = rate[:0], p95[:0]
+	}
+	for i, p := range pts {
+		if i > 0 && p.T.Sub(pts[i-1].T) > step {
+			flush()
+		}
 		rate = append(rate, fmt.Sprintf("%.1f,%.1f", x(p.T), yr(float64(p.Count)/step.Minutes())))
 		p95 = append(p95, fmt.Sprintf("%.1f,%.1f", x(p.T), yp(p.ServiceP95)))
 	}
-	if len(pts) > 0 {
-		fmt.Fprintf(&b, `<polyline class="rate" points="%s"><title>requests a minute</title></polyline>`, strings.Join(rate, " "))
-		fmt.Fprintf(&b, `<polyline class="p95" points="%s"><title>p95 service time</title></polyline>`, strings.Join(p95, " "))
-	}
+	flush()
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
