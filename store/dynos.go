@@ -118,13 +118,15 @@ func (db *DB) Dynos(ctx context.Context, f Filter) ([]DynoSummary, error) {
 	return out, nil
 }
 
-// MemoryBuckets returns memory samples thinned in SQL to about one per
-// (dyno, bucket of step) — the first sample of each bucket — so that the
+// MemoryBuckets returns memory samples for a chart of buckets of step: all
+// of them for short ranges, and for long ones thinned in SQL to about one
+// per (dyno, bucket) — those in the first 20 s of each bucket — so that the
 // dashboard draws a month of 20-second samples without reading them all.
 // Spikes between the samples kept do not show; R14/R15 marks come from the
 // error lines, not from here.
 func (db *DB) MemoryBuckets(ctx context.Context, f Filter, step time.Duration) ([]MemorySample, error) {
-	if step <= 40*time.Second {
+	if step <= 5*time.Minute {
+		// Up to about two days: every sample (a few thousand a dyno).
 		return db.Memory(ctx, f)
 	}
 	where, args := f.where()
