@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
-	"time"
 )
 
 type alertsCommand struct{ env *env }
@@ -14,13 +13,7 @@ func (c *alertsCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("alerts", flag.ContinueOnError)
 	var q queryFlags
 	q.register(fs, c.env)
-	if err := parseFlags(fs, args, c.env.stdout, "alerts [--app A] [--dyno D] [--since 7d] [--json]\n\nEvery alert fired or resolved (by log time), oldest first."); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
-	f, err := q.filter(time.Now())
+	f, err := q.parse(fs, args, "alerts [--app A] [--dyno D] [--since 7d] [--json]\n\nEvery alert fired or resolved (by log time), oldest first.")
 	if err != nil {
 		return err
 	}
@@ -54,16 +47,10 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
 	var q queryFlags
 	q.register(fs, c.env)
-	if err := parseFlags(fs, args, c.env.stdout, "analyze [--app A] [--dyno D] [--since 24h] [--json]\n\n"+
+	f, err := q.parse(fs, args, "analyze [--app A] [--dyno D] [--since 24h] [--json]\n\n"+
 		"Per dyno boot: leak (rises without levelling off, at rest), bloat (rose, then levelled off), stable,\n"+
 		"or insufficient-data; the slope, the share of time at rest, the peak against the quota, and when the\n"+
-		"quota is reached at that rate. Settings: LEAK_MIN_SLOPE, LEAK_REST_RPM, LEAK_MIN_REST_SHARE (see serve -h)."); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
-	f, err := q.filter(time.Now())
+		"quota is reached at that rate. Settings: LEAK_MIN_SLOPE, LEAK_REST_RPM, LEAK_MIN_REST_SHARE (see serve -h).")
 	if err != nil {
 		return err
 	}
@@ -114,23 +101,17 @@ func (c *suspectsCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("suspects", flag.ContinueOnError)
 	var q queryFlags
 	q.register(fs, c.env)
-	if err := parseFlags(fs, args, c.env.stdout, "suspects --app A [--since 24h] [--json]\n\n"+
+	f, err := q.parse(fs, args, "suspects --app A [--since 24h] [--json]\n\n"+
 		"Which requests make memory grow: fits each dyno's memory change over 5-minute windows (never across a\n"+
 		"restart) against the requests per path template it served, across all dynos of the app, and ranks paths\n"+
 		"by MB per 1000 requests. Only paths confidently positive in a bootstrap, of at least 0.5 MB/1k, that\n"+
 		"explain at least 10% of the growth are named. Needs runtime metrics and router lines; minute-level\n"+
-		"request counts are kept 2 days."); err != nil {
+		"request counts are kept 2 days.")
+	if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	if q.app == "" {
 		return usageErr("--app is required: paths of different apps are not comparable")
-	}
-	f, err := q.filter(time.Now())
-	if err != nil {
-		return err
 	}
 	qr, done, err := q.open(ctx)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 )
 
 type dynosCommand struct{ env *env }
@@ -15,13 +14,7 @@ func (c *dynosCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dynos", flag.ContinueOnError)
 	var q queryFlags
 	q.register(fs, c.env)
-	if err := parseFlags(fs, args, c.env.stdout, "dynos [--app A] [--since 7d] [--json]\n\nEach app's dynos and the boots seen (a new boot id is a restart), first and last seen, the last memory\nsample against the quota, and the R14/R15 count."); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
-	f, err := q.filter(time.Now())
+	f, err := q.parse(fs, args, "dynos [--app A] [--since 7d] [--json]\n\nEach app's dynos and the boots seen (a new boot id is a restart), first and last seen, the last memory\nsample against the quota, and the R14/R15 count.")
 	if err != nil {
 		return err
 	}
@@ -66,21 +59,15 @@ func (c *requestsCommand) Run(ctx context.Context, args []string) error {
 	q.register(fs, c.env)
 	by := fs.String("by", "path", "group by path (templated: /users/123 → /users/:id), status or dyno")
 	top := fs.Int("top", 20, "show the N largest groups (0: all)")
-	if err := parseFlags(fs, args, c.env.stdout, "requests [--app A] [--since 1h] [--by path|status|dyno] [--top 20] [--json]\n\nFrom the router lines: requests, error rate (5xx or H-code), p50/p95/p99 of service and connect time,\nbytes, and the H-codes seen — what load-test reports show."); err != nil {
+	f, err := q.parse(fs, args, "requests [--app A] [--since 1h] [--by path|status|dyno] [--top 20] [--json]\n\nFrom the router lines: requests, error rate (5xx or H-code), p50/p95/p99 of service and connect time,\nbytes, and the H-codes seen — what load-test reports show.")
+	if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	if *by != "path" && *by != "status" && *by != "dyno" {
 		return usageErr("--by %q: want path, status or dyno", *by)
 	}
 	if *top < 0 {
 		return usageErr("--top must be 0 or more")
-	}
-	f, err := q.filter(time.Now())
-	if err != nil {
-		return err
 	}
 	f.By, f.Top = *by, *top
 	qr, done, err := q.open(ctx)

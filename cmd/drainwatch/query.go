@@ -41,6 +41,18 @@ func (q *queryFlags) register(fs *flag.FlagSet, e *env) {
 	fs.BoolVar(&q.utc, "utc", false, "show times in UTC rather than local time")
 }
 
+// parse parses a query command's flags (printing help for -h), refuses
+// stray arguments, and resolves the filter against now.
+func (q *queryFlags) parse(fs *flag.FlagSet, args []string, summary string) (api.Query, error) {
+	if err := parseFlags(fs, args, q.env.stdout, summary); err != nil {
+		return api.Query{}, err
+	}
+	if fs.NArg() > 0 {
+		return api.Query{}, usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	return q.filter(time.Now())
+}
+
 // filter turns the flags into a query, with relative times resolved
 // against now (so a daemon answers exactly what a local file would).
 func (q *queryFlags) filter(now time.Time) (api.Query, error) {
@@ -142,20 +154,14 @@ func (c *memCommand) Run(ctx context.Context, args []string) error {
 	q.register(fs, c.env)
 	chart := fs.Bool("chart", false, "draw a chart: memory over time with the quota line, R14 marks and restarts (default on a terminal for one dyno)")
 	csv := fs.Bool("csv", false, "print CSV, for spreadsheets")
-	if err := parseFlags(fs, args, c.env.stdout, "mem [--app A] [--dyno D] [--since 6h] [--until T] [--json|--csv|--chart]\n\nMemory samples from Heroku runtime metrics (heroku labs:enable log-runtime-metrics), oldest first."); err != nil {
+	f, err := q.parse(fs, args, "mem [--app A] [--dyno D] [--since 6h] [--until T] [--json|--csv|--chart]\n\nMemory samples from Heroku runtime metrics (heroku labs:enable log-runtime-metrics), oldest first.")
+	if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	chartSet := false
 	fs.Visit(func(f *flag.Flag) { chartSet = chartSet || f.Name == "chart" })
 	if q.json && *csv {
 		return usageErr("--json and --csv: pick one")
-	}
-	f, err := q.filter(time.Now())
-	if err != nil {
-		return err
 	}
 	qr, done, err := q.open(ctx)
 	if err != nil {
@@ -268,13 +274,7 @@ func (c *errorsCommand) Run(ctx context.Context, args []string) error {
 	var q queryFlags
 	q.register(fs, c.env)
 	code := fs.String("code", "", "only these codes, comma-separated (R14,R15,H12,L10,mem,crash)")
-	if err := parseFlags(fs, args, c.env.stdout, "errors [--app A] [--dyno D] [--since 6h] [--code R14,R15] [--json]\n\nMemory errors (R14, R15, and \"mem\" for 'Process running mem=…'), router H-codes, R10/R12, L10 (lines logplex dropped) and crashes, oldest first."); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
-	f, err := q.filter(time.Now())
+	f, err := q.parse(fs, args, "errors [--app A] [--dyno D] [--since 6h] [--code R14,R15] [--json]\n\nMemory errors (R14, R15, and \"mem\" for 'Process running mem=…'), router H-codes, R10/R12, L10 (lines logplex dropped) and crashes, oldest first.")
 	if err != nil {
 		return err
 	}
