@@ -136,21 +136,5 @@ func (db *DB) MemoryBuckets(ctx context.Context, f Filter, step time.Duration) (
 	// Runtime metrics come every ~20 s: the samples within the first 20 s of
 	// each bucket are about one a bucket.
 	where += fmt.Sprintf(" AND time %% %d < %d", step.Microseconds(), (20 * time.Second).Microseconds())
-	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb
-		FROM memory`+where+` ORDER BY time, app, dyno`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("memory buckets: %w", err)
-	}
-	defer rows.Close()
-	out := []MemorySample{}
-	for rows.Next() {
-		var s MemorySample
-		var t int64
-		if err := rows.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.TotalMB, &s.RSSMB, &s.CacheMB, &s.SwapMB, &s.PgpgIn, &s.PgpgOut, &s.QuotaMB); err != nil {
-			return nil, fmt.Errorf("memory buckets: %w", err)
-		}
-		s.Time = time.UnixMicro(t).UTC()
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return db.memory(ctx, where, "", args)
 }

@@ -69,8 +69,13 @@ type MemorySample struct {
 // Memory returns memory samples matching f, oldest first.
 func (db *DB) Memory(ctx context.Context, f Filter) ([]MemorySample, error) {
 	where, args := f.where()
+	return db.memory(ctx, where, f.limit(), args)
+}
+
+// memory reads memory samples with a WHERE clause, oldest first.
+func (db *DB) memory(ctx context.Context, where, limit string, args []any) ([]MemorySample, error) {
 	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb
-		FROM memory`+where+` ORDER BY time, app, dyno`+f.limit(), args...)
+		FROM memory`+where+` ORDER BY time, app, dyno`+limit, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query memory: %w", err)
 	}
