@@ -5,6 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+
+	"github.com/drainwatch/drainwatch/alerts"
+	"github.com/drainwatch/drainwatch/analyze"
+	"github.com/drainwatch/drainwatch/api"
 )
 
 type alertsCommand struct{ env *env }
@@ -17,28 +21,11 @@ func (c *alertsCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	qr, done, err := q.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	out, err := qr.Alerts(ctx, f)
-	if err != nil {
-		return err
-	}
-	if q.json {
-		return writeJSON(c.env.stdout, out)
-	}
-	if len(out) == 0 {
-		fmt.Fprintln(c.env.stderr, "no alerts match")
-		return nil
-	}
-	tw := newTable(c.env.stdout)
-	fmt.Fprintln(tw, "TIME\tAPP\tDYNO\tRULE\tSTATE\tSUMMARY")
-	for _, a := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", q.fmtTime(a.Time), a.App, a.Dyno, a.Rule, a.State, clip(a.Summary, 140))
-	}
-	return tw.Flush()
+	return show(ctx, &q, func(qr api.Querier) ([]alerts.Alert, error) { return qr.Alerts(ctx, f) },
+		"no alerts match", "TIME\tAPP\tDYNO\tRULE\tSTATE\tSUMMARY",
+		func(a alerts.Alert) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", q.fmtTime(a.Time), a.App, a.Dyno, a.Rule, a.State, clip(a.Summary, 140))
+		})
 }
 
 type analyzeCommand struct{ env *env }
@@ -54,45 +41,25 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	qr, done, err := q.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	reports, err := qr.Analyze(ctx, f)
-	if err != nil {
-		return err
-	}
-	if q.json {
-		return writeJSON(c.env.stdout, reports)
-	}
-	if len(reports) == 0 {
-		fmt.Fprintln(c.env.stderr, "no memory samples match (is log-runtime-metrics enabled?)")
-		return nil
-	}
-	tw := newTable(c.env.stdout)
-	fmt.Fprintln(tw, "APP\tDYNO\tBOOT\tFROM\tHOURS\tVERDICT\tMB/H\tAT REST\tPEAK/QUOTA\tQUOTA IN\tWHY")
-	for _, r := range reports {
-		boot := r.Boot
-		if len(boot) > 8 {
-			boot = boot[:8]
-		}
-		rest := fmt.Sprintf("%.0f%%", r.RestShare*100)
-		if r.WholeWindow {
-			rest = "n/a"
-		}
-		peak := fmt.Sprintf("%.0f MB", r.PeakMB)
-		if r.QuotaMB > 0 {
-			peak = fmt.Sprintf("%.0f/%.0f MB (%.0f%%)", r.PeakMB, r.QuotaMB, r.PeakShare*100)
-		}
-		toQuota := "-"
-		if r.HoursToQuota != nil {
-			toQuota = strconv.FormatFloat(*r.HoursToQuota, 'f', 1, 64) + " h"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%+.1f\t%s\t%s\t%s\t%s\n", r.App, r.Dyno, boot, q.fmtTime(r.From),
-			r.To.Sub(r.From).Hours(), r.Verdict, r.SlopeMBPerHour, rest, peak, toQuota, r.Reason)
-	}
-	return tw.Flush()
+	return show(ctx, &q, func(qr api.Querier) ([]analyze.Report, error) { return qr.Analyze(ctx, f) },
+		"no memory samples match (is log-runtime-metrics enabled?)",
+		"APP\tDYNO\tBOOT\tFROM\tHOURS\tVERDICT\tMB/H\tAT REST\tPEAK/QUOTA\tQUOTA IN\tWHY",
+		func(r analyze.Report) string {
+			rest := fmt.Sprintf("%.0f%%", r.RestShare*100)
+			if r.WholeWindow {
+				rest = "n/a"
+			}
+			peak := fmt.Sprintf("%.0f MB", r.PeakMB)
+			if r.QuotaMB > 0 {
+				peak = fmt.Sprintf("%.0f/%.0f MB (%.0f%%)", r.PeakMB, r.QuotaMB, r.PeakShare*100)
+			}
+			toQuota := "-"
+			if r.HoursToQuota != nil {
+				toQuota = strconv.FormatFloat(*r.HoursToQuota, 'f', 1, 64) + " h"
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%.1f\t%s\t%+.1f\t%s\t%s\t%s\t%s", r.App, r.Dyno, shortBoot(r.Boot), q.fmtTime(r.From),
+				r.To.Sub(r.From).Hours(), r.Verdict, r.SlopeMBPerHour, rest, peak, toQuota, r.Reason)
+		})
 }
 
 type suspectsCommand struct{ env *env }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/drainwatch/drainwatch/api"
+	"github.com/drainwatch/drainwatch/store"
 )
 
 type dynosCommand struct{ env *env }
@@ -18,37 +21,21 @@ func (c *dynosCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	qr, done, err := q.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	dynos, err := qr.Dynos(ctx, f)
-	if err != nil {
-		return err
-	}
-	if q.json {
-		return writeJSON(c.env.stdout, dynos)
-	}
-	if len(dynos) == 0 {
-		fmt.Fprintln(c.env.stderr, "no dynos with memory samples match (is log-runtime-metrics enabled?)")
-		return nil
-	}
-	tw := newTable(c.env.stdout)
-	fmt.Fprintln(tw, "APP\tDYNO\tFIRST SEEN\tLAST SEEN\tLAST MB\tQUOTA MB\t% QUOTA\tBOOTS\tRESTARTS\tR14/R15")
-	for _, d := range dynos {
-		pct := "-"
-		if d.LastMB != nil && d.LastQuotaMB != nil && *d.LastQuotaMB > 0 {
-			pct = fmt.Sprintf("%.0f%%", 100**d.LastMB / *d.LastQuotaMB)
-		}
-		var boots []string
-		for _, b := range d.Boots {
-			boots = append(boots, shortBoot(b.Boot))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", d.App, d.Dyno, q.fmtTime(d.First), q.fmtTime(d.Last),
-			fmtMB(d.LastMB), fmtMB(d.LastQuotaMB), pct, strings.Join(boots, ","), d.Restarts, d.Errors)
-	}
-	return tw.Flush()
+	return show(ctx, &q, func(qr api.Querier) ([]store.DynoSummary, error) { return qr.Dynos(ctx, f) },
+		"no dynos with memory samples match (is log-runtime-metrics enabled?)",
+		"APP\tDYNO\tFIRST SEEN\tLAST SEEN\tLAST MB\tQUOTA MB\t% QUOTA\tBOOTS\tRESTARTS\tR14/R15",
+		func(d store.DynoSummary) string {
+			pct := "-"
+			if d.LastMB != nil && d.LastQuotaMB != nil && *d.LastQuotaMB > 0 {
+				pct = fmt.Sprintf("%.0f%%", 100**d.LastMB / *d.LastQuotaMB)
+			}
+			var boots []string
+			for _, b := range d.Boots {
+				boots = append(boots, shortBoot(b.Boot))
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d", d.App, d.Dyno, q.fmtTime(d.First), q.fmtTime(d.Last),
+				fmtMB(d.LastMB), fmtMB(d.LastQuotaMB), pct, strings.Join(boots, ","), d.Restarts, d.Errors)
+		})
 }
 
 type requestsCommand struct{ env *env }
@@ -70,34 +57,18 @@ func (c *requestsCommand) Run(ctx context.Context, args []string) error {
 		return usageErr("--top must be 0 or more")
 	}
 	f.By, f.Top = *by, *top
-	qr, done, err := q.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	groups, err := qr.Requests(ctx, f)
-	if err != nil {
-		return err
-	}
-	if q.json {
-		return writeJSON(c.env.stdout, groups)
-	}
-	if len(groups) == 0 {
-		fmt.Fprintln(c.env.stderr, "no router lines match")
-		return nil
-	}
-	tw := newTable(c.env.stdout)
-	fmt.Fprintf(tw, "%s\tREQUESTS\tERRORS\tSERVICE p50/p95/p99 ms\tCONNECT p50/p95/p99 ms\tBYTES\tCODES\n", strings.ToUpper(*by))
-	for _, g := range groups {
-		var codes []string
-		for code, n := range g.Codes {
-			codes = append(codes, fmt.Sprintf("%s×%d", code, n))
-		}
-		sort.Strings(codes)
-		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.0f/%.0f/%.0f\t%.0f/%.0f/%.0f\t%s\t%s\n", clip(g.Key, 60), g.Count, g.ErrorRate*100,
-			g.ServiceP50, g.ServiceP95, g.ServiceP99, g.ConnectP50, g.ConnectP95, g.ConnectP99, fmtBytes(g.Bytes), strings.Join(codes, " "))
-	}
-	return tw.Flush()
+	return show(ctx, &q, func(qr api.Querier) ([]store.RequestGroup, error) { return qr.Requests(ctx, f) },
+		"no router lines match",
+		strings.ToUpper(*by)+"\tREQUESTS\tERRORS\tSERVICE p50/p95/p99 ms\tCONNECT p50/p95/p99 ms\tBYTES\tCODES",
+		func(g store.RequestGroup) string {
+			var codes []string
+			for code, n := range g.Codes {
+				codes = append(codes, fmt.Sprintf("%s×%d", code, n))
+			}
+			sort.Strings(codes)
+			return fmt.Sprintf("%s\t%d\t%.1f%%\t%.0f/%.0f/%.0f\t%.0f/%.0f/%.0f\t%s\t%s", clip(g.Key, 60), g.Count, g.ErrorRate*100,
+				g.ServiceP50, g.ServiceP95, g.ServiceP99, g.ConnectP50, g.ConnectP95, g.ConnectP99, fmtBytes(g.Bytes), strings.Join(codes, " "))
+		})
 }
 
 func fmtBytes(n int64) string {

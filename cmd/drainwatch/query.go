@@ -129,6 +129,33 @@ func (q *queryFlags) fmtTime(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05")
 }
 
+// show runs one list query: it asks the querier, and prints JSON, a note on
+// stderr when nothing matches, or a table.
+func show[T any](ctx context.Context, q *queryFlags, ask func(api.Querier) ([]T, error), none, header string, row func(T) string) error {
+	qr, done, err := q.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	rows, err := ask(qr)
+	if err != nil {
+		return err
+	}
+	if q.json {
+		return writeJSON(q.env.stdout, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(q.env.stderr, none)
+		return nil
+	}
+	tw := newTable(q.env.stdout)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, row(r))
+	}
+	return tw.Flush()
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -283,32 +310,15 @@ func (c *errorsCommand) Run(ctx context.Context, args []string) error {
 			f.Codes = append(f.Codes, s)
 		}
 	}
-	qr, done, err := q.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	rows, err := qr.Errors(ctx, f)
-	if err != nil {
-		return err
-	}
-	if q.json {
-		return writeJSON(c.env.stdout, rows)
-	}
-	if len(rows) == 0 {
-		fmt.Fprintln(c.env.stderr, "no errors match")
-		return nil
-	}
-	tw := newTable(c.env.stdout)
-	fmt.Fprintln(tw, "TIME\tAPP\tDYNO\tCODE\tMESSAGE")
-	for _, r := range rows {
-		dyno := r.Dyno
-		if dyno == "" {
-			dyno = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", q.fmtTime(r.Time), r.App, dyno, r.Code, clip(r.Message, 120))
-	}
-	return tw.Flush()
+	return show(ctx, &q, func(qr api.Querier) ([]store.ErrorEvent, error) { return qr.Errors(ctx, f) },
+		"no errors match", "TIME\tAPP\tDYNO\tCODE\tMESSAGE",
+		func(r store.ErrorEvent) string {
+			dyno := r.Dyno
+			if dyno == "" {
+				dyno = "-"
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", q.fmtTime(r.Time), r.App, dyno, r.Code, clip(r.Message, 120))
+		})
 }
 
 // clip makes s safe for one table cell: control characters become spaces,
