@@ -48,8 +48,10 @@ func loadBody(n int, t0 time.Time, r14Dyno string) []byte {
 
 func countFrames(b []byte) int { return bytes.Count(b, []byte("\n")) }
 
-// postLoad posts bodies from 4 senders and returns lines acknowledged per second.
-func postLoad(b *testing.B, addr string, bodies [][]byte) float64 {
+// postLoad posts n bodies, body(i) for i in [offset, offset+n), from 4
+// senders, each with its own frame id, and returns lines acknowledged per
+// second.
+func postLoad(b *testing.B, addr string, n, offset int, body func(i int) []byte) float64 {
 	var next atomic.Int64
 	var lines atomic.Int64
 	var wg sync.WaitGroup
@@ -61,13 +63,14 @@ func postLoad(b *testing.B, addr string, bodies [][]byte) float64 {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(bodies) {
+				if i >= n {
 					return
 				}
-				req, _ := http.NewRequest("POST", "http://"+addr+"/logs/bench", bytes.NewReader(bodies[i]))
+				data := body(offset + i)
+				req, _ := http.NewRequest("POST", "http://"+addr+"/logs/bench", bytes.NewReader(data))
 				req.SetBasicAuth("x", "pw")
 				req.Header.Set("Content-Type", "application/logplex-1")
-				req.Header.Set("Logplex-Frame-Id", "b"+strconv.Itoa(i))
+				req.Header.Set("Logplex-Frame-Id", "b"+strconv.Itoa(offset+i))
 				resp, err := client.Do(req)
 				if err != nil {
 					b.Error(err)
@@ -79,7 +82,7 @@ func postLoad(b *testing.B, addr string, bodies [][]byte) float64 {
 					b.Errorf("status %d", resp.StatusCode)
 					return
 				}
-				lines.Add(int64(countFrames(bodies[i])))
+				lines.Add(int64(countFrames(data)))
 			}
 		}()
 	}
@@ -123,7 +126,7 @@ func BenchmarkIngestSlackOutage(b *testing.B) {
 				bodies[i] = loadBody(i, t0.Add(time.Duration(i)*time.Second), fmt.Sprintf("web.%d", 100+i))
 			}
 			b.ResetTimer()
-			rate := postLoad(b, s.Addr(), bodies)
+			rate := postLoad(b, s.Addr(), len(bodies), 0, func(i int) []byte { return bodies[i] })
 			b.StopTimer()
 			b.ReportMetric(rate, "lines/s")
 			b.ReportMetric(float64(s.alerts.Fired.Load()), "alerts")
@@ -168,7 +171,9 @@ func BenchmarkSoak(b *testing.B) {
 		n := min(chunk, b.N-done)
 		// Distinct frame ids and times: every body is stored, and the log
 		// time moves on as it would live.
-		postLoadIDs(b, s.Addr(), n, done, t0)
+		postLoad(b, s.Addr(), n, done, func(i int) []byte {
+			return loadBody(i, t0.Add(time.Duration(i)*time.Second), "web.1")
+		})
 		done += n
 		lines += n * linesPerBody
 		runtime.GC()
@@ -193,35 +198,4 @@ func BenchmarkSoak(b *testing.B) {
 	b.ReportMetric(float64(lines), "lines")
 	b.Logf("heap MB by tenth: %.1f", heaps)
 	b.Logf("RSS MB by tenth:  %.1f", rss)
-}
-
-func postLoadIDs(b *testing.B, addr string, n, offset int, t0 time.Time) {
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	client := &http.Client{Timeout: 30 * time.Second}
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				body := loadBody(offset+i, t0.Add(time.Duration(offset+i)*time.Second), "web.1")
-				req, _ := http.NewRequest("POST", "http://"+addr+"/logs/soak", bytes.NewReader(body))
-				req.SetBasicAuth("x", "pw")
-				req.Header.Set("Content-Type", "application/logplex-1")
-				req.Header.Set("Logplex-Frame-Id", "soak"+strconv.Itoa(offset+i))
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		}()
-	}
-	wg.Wait()
 }
