@@ -153,8 +153,8 @@ func (db *DB) UpdateDelivery(ctx context.Context, alertID int64, status string, 
 	return nil
 }
 
-// DeliveryStatus returns the delivery status of each alert id given ("" for
-// none).
+// DeliveryStatus returns the delivery of one alert: its status (pending,
+// sent, failed), how many attempts were made, and the last error.
 func (db *DB) DeliveryStatus(ctx context.Context, alertID int64) (status string, attempts int, lastErr string, err error) {
 	err = db.ro.QueryRowContext(ctx, `SELECT status, attempts, last_error FROM deliveries WHERE alert_id = ?`, alertID).Scan(&status, &attempts, &lastErr)
 	if err != nil {
