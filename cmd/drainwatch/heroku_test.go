@@ -303,6 +303,8 @@ func startChild(t *testing.T, dbPath string, extraEnv ...string) *child {
 	return c
 }
 
+const routerPerBody = 10
+
 // uniqueBody is a logplex body of n memory samples whose timestamps encode
 // (sender, seq), so every stored line can be traced to its request.
 func uniqueBody(sender, seq, n int) []byte {
@@ -311,6 +313,12 @@ func uniqueBody(sender, seq, n int) []byte {
 	for i := 0; i < n; i++ {
 		m := fmt.Sprintf("<45>1 %s host heroku web.%d - source=web.%d dyno=heroku.1.b%d sample#memory_total=%d.00MB sample#memory_quota=512.00MB",
 			base.Add(time.Duration(i)*time.Millisecond).Format("2006-01-02T15:04:05.000000+00:00"), sender, sender, seq, 100+i)
+		fmt.Fprintf(&b, "%d %s\n", len(m)+1, m)
+	}
+	// And routerPerBody router lines, which end up in the rollups.
+	for i := 0; i < routerPerBody; i++ {
+		m := fmt.Sprintf(`<158>1 %s host heroku router - at=info method=GET path="/items/%d" host=x request_id=r fwd="1.2.3.4" dyno=web.%d connect=1ms service=5ms status=200 bytes=1 protocol=https`,
+			base.Add(time.Duration(i)*time.Millisecond).Format("2006-01-02T15:04:05.000000+00:00"), i, sender)
 		fmt.Fprintf(&b, "%d %s\n", len(m)+1, m)
 	}
 	return b.Bytes()

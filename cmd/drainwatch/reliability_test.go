@@ -201,6 +201,16 @@ func TestSIGKILLDurability(t *testing.T) {
 			t.Fatalf("restart after SIGKILL: %v\n%s", err, c2.out)
 		}
 		got := storedBodies(t, dbPath)
+		// Every stored body's router lines are in the rollups, once.
+		db, err := store.Open(context.Background(), dbPath, store.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, _ := db.Counts(context.Background())
+		db.Close()
+		if counts["router_lines"] != int64(len(got)*routerPerBody) {
+			t.Errorf("round %d: %d router lines rolled up for %d stored bodies of %d", round, counts["router_lines"], len(got), routerPerBody)
+		}
 		for k := range acked {
 			if got[k] != 40 {
 				t.Errorf("round %d: acknowledged body %v has %d of 40 lines", round, k, got[k])
