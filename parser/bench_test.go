@@ -4,35 +4,18 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/drainwatch/drainwatch/internal/testbody"
 	"github.com/heroku/x/logplex/encoding"
 )
 
-// benchBody is a logplex body of about 100 KiB as a busy app sends it:
-// mostly router lines, runtime metrics, app lines, the odd error.
+// benchBody is the ~100 KiB body the parser and store benchmarks share
+// (testbody.Mixed): four router lines to one other line.
 func benchBody(b *testing.B) ([]byte, int) {
-	msgs := fixtureMessages(b)
-	var router, other []string
-	for _, m := range msgs {
-		if bytes.Contains([]byte(m), []byte("params=xxx")) {
-			continue // the 12 KB line is not typical
-		}
-		if bytes.Contains([]byte(m), []byte(" router - ")) {
-			router = append(router, m)
-		} else {
-			other = append(other, m)
-		}
+	body, n, err := testbody.Mixed("testdata/messages.txt", 100<<10)
+	if err != nil {
+		b.Fatal(err)
 	}
-	var buf bytes.Buffer
-	n := 0
-	for i := 0; buf.Len() < 100<<10; i++ {
-		m := router[i%len(router)]
-		if i%5 == 4 {
-			m = other[(i/5)%len(other)]
-		}
-		buf.WriteString(frame(m))
-		n++
-	}
-	return buf.Bytes(), n
+	return body, n
 }
 
 // BenchmarkFramer frames a body and reads every header.

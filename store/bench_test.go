@@ -1,47 +1,24 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
+	"github.com/drainwatch/drainwatch/internal/testbody"
 	"github.com/drainwatch/drainwatch/parser"
 )
 
-// benchBody is a ~100 KiB logplex body like a busy app's: four router lines
-// to one other line (metrics, errors, lifecycle, app lines).
+// benchBody is the ~100 KiB body the parser and store benchmarks share
+// (testbody.Mixed): four router lines to one other line.
 func benchBody(b *testing.B) ([]byte, int) {
-	raw, err := os.ReadFile("../parser/testdata/messages.txt")
+	body, n, err := testbody.Mixed("../parser/testdata/messages.txt", 100<<10)
 	if err != nil {
 		b.Fatal(err)
 	}
-	var router, other []string
-	for _, m := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		switch {
-		case strings.Contains(m, "params=xxx"):
-		case strings.Contains(m, " router - "):
-			router = append(router, m)
-		default:
-			other = append(other, m)
-		}
-	}
-	var buf bytes.Buffer
-	n := 0
-	for i := 0; buf.Len() < 100<<10; i++ {
-		m := router[i%len(router)]
-		if i%5 == 4 {
-			m = other[(i/5)%len(other)]
-		}
-		buf.WriteString(strconv.Itoa(len(m)+1) + " " + m + "\n")
-		n++
-	}
-	return buf.Bytes(), n
+	return body, n
 }
 
 // BenchmarkIngest measures parse + store of whole bodies through the one
