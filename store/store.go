@@ -29,6 +29,7 @@ type DB struct {
 	path string
 	rw   *sql.DB // one connection: the writer's and migrations'
 	ro   *sql.DB // readers; WAL lets them run beside the writer
+	ckpt *checkpointer
 }
 
 // Options tune Open.
@@ -83,11 +84,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 			db.rw.Close()
 			return nil, err
 		}
+		if _, err := db.rw.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+			db.rw.Close()
+			return nil, fmt.Errorf("open database: %w", err)
+		}
 		if opts.MaxPages > 0 {
 			if _, err := db.rw.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", opts.MaxPages)); err != nil {
 				db.rw.Close()
 				return nil, fmt.Errorf("open database: %w", err)
 			}
+		}
+		if db.ckpt, err = startCheckpointer(dsn); err != nil {
+			db.rw.Close()
+			return nil, fmt.Errorf("open database: %w", err)
 		}
 	}
 	q.Set("mode", "ro")
@@ -143,6 +152,9 @@ func (db *DB) Close() error {
 	var errs []error
 	if db.ro != nil {
 		errs = append(errs, db.ro.Close())
+	}
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close())
 	}
 	if db.rw != nil {
 		// Fold the WAL back into the main file, so the file alone is the database.
