@@ -191,9 +191,33 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 		roll *rollAcc
 	}
 	groups := map[string]*acc{}
+	group := func(key string, start, res int64) *acc {
+		if key == "" {
+			key = "-"
+		}
+		a := groups[key]
+		if a == nil {
+			a = &acc{g: RequestGroup{Key: key}, roll: newRollAcc()}
+			groups[key] = a
+		}
+		first := time.UnixMicro(start).UTC()
+		last := first.Add(time.Duration(res) * time.Second)
+		if a.g.First.IsZero() || first.Before(a.g.First) {
+			a.g.First = first
+		}
+		if last.After(a.g.Last) {
+			a.g.Last = last
+		}
+		return a
+	}
+	tx, err := db.ro.BeginTx(ctx, nil) // one snapshot: rollup rows and pending lines
+	if err != nil {
+		return nil, fmt.Errorf("query requests: %w", err)
+	}
+	defer tx.Rollback()
 	read := func(res int64, from, to time.Time, unfoldedOnly bool) error {
 		where, args := rollupWhere(f, res, from, to, unfoldedOnly)
-		rows, err := db.ro.QueryContext(ctx, `SELECT `+keyCol+`, start, count, errors, bytes, codes, service, connect FROM request_rollups`+where, args...)
+		rows, err := tx.QueryContext(ctx, `SELECT `+keyCol+`, start, count, errors, bytes, codes, service, connect FROM request_rollups`+where, args...)
 		if err != nil {
 			return fmt.Errorf("query requests: %w", err)
 		}
@@ -205,22 +229,7 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 			if err := rows.Scan(&key, &start, &count, &errs, &nbytes, &codes, &service, &connect); err != nil {
 				return fmt.Errorf("query requests: %w", err)
 			}
-			if key == "" {
-				key = "-"
-			}
-			a := groups[key]
-			if a == nil {
-				a = &acc{g: RequestGroup{Key: key}, roll: newRollAcc()}
-				groups[key] = a
-			}
-			first := time.UnixMicro(start).UTC()
-			last := first.Add(time.Duration(res) * time.Second)
-			if a.g.First.IsZero() || first.Before(a.g.First) {
-				a.g.First = first
-			}
-			if last.After(a.g.Last) {
-				a.g.Last = last
-			}
+			a := group(key, start, res)
 			a.g.Count += count
 			a.g.Errors += errs
 			a.g.Bytes += nbytes
@@ -252,6 +261,32 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 			return nil, err
 		}
 	}
+	pending, err := pendingRollups(ctx, tx, f, micros(f.Since), micros(f.Until))
+	if err != nil {
+		return nil, fmt.Errorf("query requests: %w", err)
+	}
+	for k, p := range pending {
+		key := k.path
+		switch keyCol {
+		case "class":
+			key = k.class
+		case "dyno":
+			key = k.dyno
+		}
+		a := group(key, k.start, resMinute)
+		a.g.Count += p.count
+		a.g.Errors += p.errors
+		a.g.Bytes += p.bytes
+		for c, n := range p.codes {
+			if a.g.Codes == nil {
+				a.g.Codes = map[string]int64{}
+			}
+			a.g.Codes[c] += n
+		}
+		if err := a.roll.merge(p); err != nil {
+			return nil, fmt.Errorf("query requests: sketch: %w", err)
+		}
+	}
 	out := make([]RequestGroup, 0, len(groups))
 	for _, a := range groups {
 		g := a.g
@@ -273,6 +308,14 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 		out = out[:top]
 	}
 	return out, nil
+}
+
+// micros is t in Unix microseconds, 0 for the zero time (unbounded).
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
 }
 
 // quantiles returns p50, p95 and p99 of a sketch, rounded to 0.1 ms.
@@ -313,9 +356,25 @@ func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) (
 		s     *ddsketch.DDSketch
 	}
 	buckets := map[key]*acc{}
+	bucket := func(dyno string, start int64) *acc {
+		k := key{dyno, time.UnixMicro(start).Sub(f.Since).Nanoseconds() / int64(step)}
+		a := buckets[k]
+		if a == nil {
+			a = &acc{s: newSketch()}
+			buckets[k] = a
+		}
+		return a
+	}
+	tx, err := db.ro.BeginTx(ctx, nil) // one snapshot: rollup rows and pending lines
+	if err != nil {
+		return nil, fmt.Errorf("request series: %w", err)
+	}
+	defer tx.Rollback()
+	from := f.Since.Truncate(time.Minute)
 	read := func(res int64, unfoldedOnly bool) error {
-		where, args := rollupWhere(f, res, f.Since.Truncate(time.Duration(res)*time.Second), f.Until, unfoldedOnly)
-		rows, err := db.ro.QueryContext(ctx, `SELECT dyno, start, count, service FROM request_rollups`+where, args...)
+		from = f.Since.Truncate(time.Duration(res) * time.Second)
+		where, args := rollupWhere(f, res, from, f.Until, unfoldedOnly)
+		rows, err := tx.QueryContext(ctx, `SELECT dyno, start, count, service FROM request_rollups`+where, args...)
 		if err != nil {
 			return fmt.Errorf("request series: %w", err)
 		}
@@ -327,13 +386,7 @@ func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) (
 			if err := rows.Scan(&dyno, &start, &count, &service); err != nil {
 				return fmt.Errorf("request series: %w", err)
 			}
-			t := time.UnixMicro(start)
-			k := key{dyno, t.Sub(f.Since).Nanoseconds() / int64(step)}
-			a := buckets[k]
-			if a == nil {
-				a = &acc{s: newSketch()}
-				buckets[k] = a
-			}
+			a := bucket(dyno, start)
 			a.count += count
 			if len(service) > 0 {
 				if err := a.s.DecodeAndMergeWith(service); err != nil {
@@ -344,7 +397,6 @@ func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) (
 		return rows.Err()
 	}
 	// Minute rows live 2 days: use them when they reach back far enough.
-	var err error
 	if time.Since(f.Since) < 47*time.Hour || f.Until.Sub(f.Since) <= 2*time.Hour {
 		err = read(resMinute, false)
 	} else {
@@ -354,6 +406,17 @@ func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) (
 	}
 	if err != nil {
 		return nil, err
+	}
+	pending, err := pendingRollups(ctx, tx, f, from.UnixMicro(), f.Until.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("request series: %w", err)
+	}
+	for k, p := range pending {
+		a := bucket(k.dyno, k.start)
+		a.count += p.count
+		if err := a.s.MergeWith(p.service); err != nil {
+			return nil, fmt.Errorf("request series: %w", err)
+		}
 	}
 	out := make([]SeriesPoint, 0, len(buckets))
 	for k, a := range buckets {

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
-
-	"github.com/drainwatch/drainwatch/parser"
 )
 
 // sketchAccuracy is the relative accuracy of the latency sketches: a p99 of
@@ -128,70 +126,51 @@ const rollupUpsert = `INSERT INTO request_rollups (app, res, start, dyno, path, 
 	ON CONFLICT (app, res, start, dyno, path, class) DO UPDATE SET count = excluded.count, errors = excluded.errors,
 	bytes = excluded.bytes, codes = excluded.codes, service = excluded.service, connect = excluded.connect`
 
+// rollupGet reads one whole rollup row.
+const rollupGet = `SELECT count, errors, bytes, codes, service, connect FROM request_rollups
+	WHERE app = ? AND res = ? AND start = ? AND dyno = ? AND path = ? AND class = ?`
+
 // cacheKeep is how long a minute bucket stays cached after the newest one.
 const cacheKeep = int64(15 * 60 * 1e6)
 
-// add rolls a batch's router lines into the minute rows (loading a row
-// from the database the first time it is touched) and marks them dirty.
-func (c *rollupCache) add(s *statements, app string, events []parser.Event) error {
+// add rolls one router line of app into its minute row (loading the row
+// from the database the first time it is touched) and marks the row dirty.
+func (c *rollupCache) add(get *sql.Stmt, app string, l *pendingLine) error {
 	if c.rows == nil {
 		c.rows, c.dirty = map[rollKey]*rollAcc{}, map[rollKey]bool{}
 	}
-	for i := range events {
-		ev := &events[i]
-		if ev.Kind != parser.KindRouter {
-			continue
+	k := l.keyOf(app)
+	a := c.rows[k]
+	if a == nil {
+		var err error
+		if a, err = loadRollup(get, k); err != nil {
+			return err
 		}
-		r := &ev.Router
-		t := ev.Time.Unix()
-		k := rollKey{app: app, res: resMinute, start: (t - t%resMinute) * 1e6, dyno: string(ev.Dyno),
-			path: PathTemplate(string(r.Path)), class: statusClass(r.Status)}
-		a := c.rows[k]
-		if a == nil {
-			var err error
-			if a, err = loadRollup(s.rollupGet, k); err != nil {
-				return err
-			}
-			c.rows[k] = a
-		}
-		c.dirty[k] = true
-		if k.start > c.newest {
-			c.newest = k.start
-		}
-		a.count++
-		if len(r.Code) > 0 || r.Status >= 500 {
-			a.errors++
-		}
-		if len(r.Code) > 0 {
-			if a.codes == nil {
-				a.codes = map[string]int64{}
-			}
-			a.codes[string(r.Code)]++
-		}
-		if r.Bytes > 0 {
-			a.bytes += r.Bytes
-		}
-		if r.ServiceMS >= 0 {
-			a.service.Add(float64(r.ServiceMS))
-		}
-		if r.ConnectMS >= 0 {
-			a.connect.Add(float64(r.ConnectMS))
+		c.rows[k] = a
+	}
+	c.dirty[k] = true
+	if k.start > c.newest {
+		c.newest = k.start
+	}
+	a.add(l)
+	return nil
+}
+
+// flush writes the dirty rows with put; clean marks them written once the
+// transaction has committed.
+func (c *rollupCache) flush(put *sql.Stmt) error {
+	var buf []byte
+	for k := range c.dirty {
+		if err := upsertRollup(put, k, c.rows[k], &buf); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// flush writes the dirty rows, in the batch's transaction.
-func (c *rollupCache) flush(s *statements) error {
-	var buf []byte
-	for k := range c.dirty {
-		a := c.rows[k]
-		if err := upsertRollup(s.rollup, k, a, &buf); err != nil {
-			return err
-		}
-	}
+func (c *rollupCache) clean() {
 	clear(c.dirty)
-	return nil
+	c.evict()
 }
 
 func upsertRollup(stmt *sql.Stmt, k rollKey, a *rollAcc, buf *[]byte) error {
@@ -298,8 +277,7 @@ func (db *DB) foldMinutes(now time.Time, settle time.Duration, limit int) (int, 
 	if len(minutes) == 0 {
 		return 0, nil
 	}
-	get, err := tx.Prepare(`SELECT count, errors, bytes, codes, service, connect FROM request_rollups
-		WHERE app = ? AND res = ? AND start = ? AND dyno = ? AND path = ? AND class = ?`)
+	get, err := tx.Prepare(rollupGet)
 	if err != nil {
 		return 0, err
 	}

@@ -332,6 +332,28 @@ func TestPathTemplate(t *testing.T) {
 	}
 }
 
+// routerBatch is router lines of app from t0+from to t0+to: /users/:id every
+// 10 s on web.1 (200, connect 1 ms, service 100 ms, 10 bytes), and /slow
+// every 60 s on web.2 (503 H12, service 30 s).
+func routerBatch(t testing.TB, app string, t0 time.Time, from, to time.Duration) *Batch {
+	t.Helper()
+	var body strings.Builder
+	for d := from; d < to; d += 10 * time.Second {
+		ts := t0.Add(d).Format("2006-01-02T15:04:05.000000+00:00")
+		m := fmt.Sprintf("<158>1 %s host heroku router - at=info method=GET path=\"/users/%d\" dyno=web.1 connect=1ms service=100ms status=200 bytes=10 protocol=https", ts, int(d.Seconds()))
+		fmt.Fprintf(&body, "%d %s\n", len(m)+1, m)
+		if int(d.Seconds())%60 == 0 {
+			m = fmt.Sprintf("<158>1 %s host heroku router - at=error code=H12 desc=\"Request timeout\" method=GET path=\"/slow\" dyno=web.2 connect= service=30000ms status=503 bytes=0 protocol=https", ts)
+			fmt.Fprintf(&body, "%d %s\n", len(m)+1, m)
+		}
+	}
+	events, st := parser.ParseBody([]byte(body.String()), 0, nil)
+	if st.Skipped() != 0 {
+		t.Fatalf("%+v", st)
+	}
+	return &Batch{App: app, Events: events}
+}
+
 func TestRequestRollups(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -345,23 +367,7 @@ func TestRequestRollups(t *testing.T) {
 	// /slow every 60 s (503 H12, 30 s), across two writers (a restart) so the
 	// second must merge with rows the first stored.
 	t0 := time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
-	batch := func(from, to time.Duration) *Batch {
-		var body strings.Builder
-		for d := from; d < to; d += 10 * time.Second {
-			ts := t0.Add(d).Format("2006-01-02T15:04:05.000000+00:00")
-			m := fmt.Sprintf("<158>1 %s host heroku router - at=info method=GET path=\"/users/%d\" dyno=web.1 connect=1ms service=100ms status=200 bytes=10 protocol=https", ts, int(d.Seconds()))
-			fmt.Fprintf(&body, "%d %s\n", len(m)+1, m)
-			if int(d.Seconds())%60 == 0 {
-				m = fmt.Sprintf("<158>1 %s host heroku router - at=error code=H12 desc=\"Request timeout\" method=GET path=\"/slow\" dyno=web.2 connect= service=30000ms status=503 bytes=0 protocol=https", ts)
-				fmt.Fprintf(&body, "%d %s\n", len(m)+1, m)
-			}
-		}
-		events, st := parser.ParseBody([]byte(body.String()), 0, nil)
-		if st.Skipped() != 0 {
-			t.Fatalf("%+v", st)
-		}
-		return &Batch{App: "r", Events: events}
-	}
+	batch := func(from, to time.Duration) *Batch { return routerBatch(t, "r", t0, from, to) }
 	for d := time.Duration(0); d < 75*time.Minute; d += 5 * time.Minute {
 		if _, err := w.Write(ctx, batch(d, d+5*time.Minute)); err != nil {
 			t.Fatal(err)
@@ -440,6 +446,9 @@ func TestRetentionPrunesOldHistory(t *testing.T) {
 		fresh.Events[i].Time = now.Add(-time.Hour)
 	}
 	w.Write(ctx, fresh)
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.foldMinutes(now, 2*time.Minute, 100000); err != nil {
 		t.Fatal(err)
 	}

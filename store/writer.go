@@ -57,8 +57,15 @@ type WriterOptions struct {
 	// Retention bounds the history; the writer deletes what is older, a
 	// few thousand rows at a time between batches.
 	Retention Retention
+	// FlushEvery is how often the router lines committed since the last
+	// flush are rolled into the minute rows (they are durable and queried
+	// from the moment they are committed). Default 1s.
+	FlushEvery time.Duration
 	// Logger gets a line when retention deletes rows or fails.
 	Logger *slog.Logger
+
+	// crash, in tests, makes Close leave the pending rows as a crash would.
+	crash bool
 }
 
 // Writer is the one goroutine that writes to the database. Concurrent
@@ -74,15 +81,18 @@ type Writer struct {
 
 	closed bool
 	stmts  *statements
-	rolls  rollupCache
 	logBuf []byte // app lines of the batch being written
+
+	roll *roller
 }
 
 type request struct {
-	b    *Batch
-	res  Result
-	err  error
-	done chan struct{}
+	b      *Batch
+	pend   pendingBatch
+	pendID int64 // its pending_requests row, once committed
+	res    Result
+	err    error
+	done   chan struct{}
 }
 
 // NewWriter starts the writer goroutine. Stop it with Close.
@@ -102,11 +112,21 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.FlushEvery <= 0 {
+		opts.FlushEvery = time.Second
+	}
 	st, err := prepare(db.rw)
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}), stmts: st}
+	roll, err := newRoller(db, opts.FlushEvery, opts.Logger)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	roll.crash = opts.crash
+	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}), stmts: st, roll: roll}
+	go roll.run()
 	go w.run()
 	return w, nil
 }
@@ -118,6 +138,9 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 // still be committed (a retry with the same FrameID is then recognised).
 func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
 	r := &request{b: b, done: make(chan struct{})}
+	if b != nil { // nil: a Flush
+		r.pend = encodePending(b.Events)
+	}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -141,6 +164,14 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
 	}
 }
 
+// Flush rolls every committed router line into the minute rows now, rather
+// than within FlushEvery. Queries never need it: they read pending lines
+// too. It fails like Write when the writer is closed or ctx ends.
+func (w *Writer) Flush(ctx context.Context) error {
+	_, err := w.Write(ctx, nil)
+	return err
+}
+
 // Close stops taking batches, commits every batch already queued, and stops
 // the writer goroutine.
 func (w *Writer) Close() error {
@@ -156,15 +187,18 @@ func (w *Writer) Close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
-	return w.stmts.close()
+	<-w.roll.done
+	return errors.Join(w.stmts.close(), w.roll.close())
 }
 
 func (w *Writer) run() {
 	defer close(w.done)
+	defer close(w.roll.in) // the roller flushes once more and stops
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	pruneDue := false // the first pass comes with the first tick
 	reqs := make([]*request, 0, w.opts.QueueLen)
+	var flushes []*request
 	for {
 		var r *request
 		select {
@@ -177,6 +211,10 @@ func (w *Writer) run() {
 			}
 			r = req
 		}
+		if r.b == nil {
+			w.roll.in <- rollItem{flush: r}
+			continue
+		}
 		reqs = append(reqs[:0], r)
 		rows := len(r.b.Events)
 	more:
@@ -185,6 +223,10 @@ func (w *Writer) run() {
 			case r2, ok := <-w.queue:
 				if !ok {
 					break more
+				}
+				if r2.b == nil {
+					flushes = append(flushes, r2)
+					continue
 				}
 				reqs = append(reqs, r2)
 				rows += len(r2.b.Events)
@@ -200,6 +242,17 @@ func (w *Writer) run() {
 			}
 			close(r.done)
 		}
+		if err == nil {
+			for _, r := range reqs {
+				if r.pendID != 0 {
+					w.roll.in <- rollItem{app: r.b.App, id: r.pendID, body: r.pend.body}
+				}
+			}
+		}
+		for _, r := range flushes {
+			w.roll.in <- rollItem{flush: r}
+		}
+		flushes = flushes[:0]
 		if pruneDue && len(w.queue) == 0 {
 			pruneDue = w.maintain(now)
 		}
@@ -210,17 +263,8 @@ func (w *Writer) run() {
 // is left.
 func (w *Writer) maintain(now time.Time) bool {
 	w.pruneFrameIDs(now)
-	// Fold finished minutes into hours (the newest minute's rows keep coming).
-	more := false
-	if n, err := w.db.foldMinutes(time.UnixMicro(w.rolls.newest), 2*time.Minute, 20000); err != nil {
-		if w.opts.Logger != nil {
-			w.opts.Logger.Error("rollup folding", "error", err.Error())
-		}
-	} else if n == 20000 {
-		more = true
-	}
 	if w.opts.Retention.Off {
-		return more
+		return false
 	}
 	n, done, err := w.db.prune(context.Background(), w.opts.Retention, now, 10)
 	if err != nil && w.opts.Logger != nil {
@@ -229,7 +273,7 @@ func (w *Writer) maintain(now time.Time) bool {
 	if n > 0 && w.opts.Logger != nil {
 		w.opts.Logger.Info("retention deleted old history", "rows", n, "more", !done)
 	}
-	return more || (!done && err == nil)
+	return !done && err == nil
 }
 
 func (w *Writer) pruneFrameIDs(now time.Time) {
@@ -258,11 +302,6 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 	}()
 	s := w.stmts.in(tx)
 	defer s.close()
-	defer func() {
-		if err != nil {
-			w.rolls = rollupCache{} // it may hold what was rolled back
-		}
-	}()
 	for _, r := range reqs {
 		b := r.b
 		if b.FrameID != "" {
@@ -289,18 +328,21 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 		if err := w.appLogs(s, b); err != nil {
 			return fmt.Errorf("store: app lines: %w", err)
 		}
-		if err := w.rolls.add(s, b.App, b.Events); err != nil {
-			return fmt.Errorf("store: rollups: %w", err)
+		r.pendID = 0
+		if p := r.pend; p.lines > 0 {
+			res, err := s.pending.Exec(b.App, p.first, p.last, p.lines, p.body)
+			if err != nil {
+				return fmt.Errorf("store: router lines: %w", err)
+			}
+			if r.pendID, err = res.LastInsertId(); err != nil {
+				return fmt.Errorf("store: router lines: %w", err)
+			}
 		}
 		r.res = Result{Stored: len(b.Events)}
-	}
-	if err := w.rolls.flush(s); err != nil {
-		return fmt.Errorf("store: rollups: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
-	w.rolls.evict()
 	return nil
 }
 
@@ -337,7 +379,7 @@ func (w *Writer) appLogs(s *statements, b *Batch) error {
 
 // statements are the writer's prepared inserts.
 type statements struct {
-	frame, memory, load, request, errorRow, event, sample, log, rollup, rollupGet, appLogs *sql.Stmt
+	frame, memory, load, request, errorRow, event, sample, log, appLogs, pending *sql.Stmt
 }
 
 func prepare(db *sql.DB) (*statements, error) {
@@ -356,10 +398,9 @@ func prepare(db *sql.DB) (*statements, error) {
 	p(&s.event, `INSERT INTO events (app, time, dyno, kind, action, detail, status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	p(&s.sample, `INSERT INTO samples (app, time, source, type, name, value, unit, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	p(&s.log, `INSERT INTO logs (app, time, app_name, proc, message) VALUES (?, ?, ?, ?, ?)`)
-	p(&s.rollup, rollupUpsert)
 	p(&s.appLogs, `INSERT INTO app_logs (app, first, last, lines, body) VALUES (?, ?, ?, ?, ?)`)
-	p(&s.rollupGet, `SELECT count, errors, bytes, codes, service, connect FROM request_rollups
-		WHERE app = ? AND res = ? AND start = ? AND dyno = ? AND path = ? AND class = ?`)
+	p(&s.pending, `INSERT INTO pending_requests (app, first, last, lines, body) VALUES (?, ?, ?, ?, ?)`)
+
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("store: prepare: %w", err)
@@ -368,7 +409,7 @@ func prepare(db *sql.DB) (*statements, error) {
 }
 
 func (s *statements) all() []*sql.Stmt {
-	return []*sql.Stmt{s.frame, s.memory, s.load, s.request, s.errorRow, s.event, s.sample, s.log, s.rollup, s.rollupGet, s.appLogs}
+	return []*sql.Stmt{s.frame, s.memory, s.load, s.request, s.errorRow, s.event, s.sample, s.log, s.appLogs, s.pending}
 }
 
 // in returns the statements bound to tx.
@@ -376,7 +417,7 @@ func (s *statements) in(tx *sql.Tx) *statements {
 	return &statements{
 		frame: tx.Stmt(s.frame), memory: tx.Stmt(s.memory), load: tx.Stmt(s.load), request: tx.Stmt(s.request),
 		errorRow: tx.Stmt(s.errorRow), event: tx.Stmt(s.event), sample: tx.Stmt(s.sample), log: tx.Stmt(s.log),
-		rollup: tx.Stmt(s.rollup), rollupGet: tx.Stmt(s.rollupGet), appLogs: tx.Stmt(s.appLogs),
+		appLogs: tx.Stmt(s.appLogs), pending: tx.Stmt(s.pending),
 	}
 }
 

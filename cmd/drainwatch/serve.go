@@ -144,6 +144,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		go http.Serve(ln, mux)
 		log.Info("pprof listening", "addr", ln.Addr().String())
 	}
