@@ -20,6 +20,7 @@ type LoadSample struct {
 
 // Load returns load samples matching f, oldest first.
 func (db *DB) Load(ctx context.Context, f Filter) ([]LoadSample, error) {
+	db.sync(ctx)
 	where, args := f.where()
 	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+where+` ORDER BY time, app, dyno`+f.limit(), args...)
 	if err != nil {
@@ -64,6 +65,7 @@ type DynoSummary struct {
 // Dynos summarises each dyno with memory samples matching f (Dyno, App,
 // Since, Until), ordered by app and dyno.
 func (db *DB) Dynos(ctx context.Context, f Filter) ([]DynoSummary, error) {
+	db.sync(ctx)
 	where, args := f.where()
 	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, boot, MIN(time), MAX(time), COUNT(*), MAX(total_mb) FROM memory`+where+
 		` GROUP BY app, dyno, boot ORDER BY app, dyno, MIN(time)`, args...)
@@ -125,6 +127,7 @@ func (db *DB) Dynos(ctx context.Context, f Filter) ([]DynoSummary, error) {
 // Spikes between the samples kept do not show; R14/R15 marks come from the
 // error lines, not from here.
 func (db *DB) MemoryBuckets(ctx context.Context, f Filter, step time.Duration) ([]MemorySample, error) {
+	db.sync(ctx)
 	if step <= 5*time.Minute {
 		// Up to about two days: every sample (a few thousand a dyno).
 		return db.Memory(ctx, f)

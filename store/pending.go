@@ -1,23 +1,24 @@
 package store
 
 import (
-	"context"
-	"database/sql"
+	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"time"
 
 	"github.com/drainwatch/drainwatch/parser"
 )
 
-// A batch's router lines are stored durably as one compact row of
-// pending_requests in the batch's transaction, and only rolled into the
-// minute rows (which hold DDSketches, rewritten whole) every FlushEvery.
-// Rewriting every touched rollup row on every commit was most of the
-// writer's time (BenchmarkIngest and `drainwatch bench`: see the README's
-// Performance section).
+// A batch is committed as two rows: its Logplex-Frame-Id, and one
+// pending_batches row holding all its lines in compact form. That commit is
+// what the drain waits for, so it is kept small: the rows the lines become
+// (rollup rows with DDSketches rewritten whole, memory samples, errors,
+// app lines, …) are written by the roller every FlushEvery, many batches to
+// one transaction, which deletes the pending rows it has stored. Writing
+// them in every commit was most of the writer's time; see the README's
+// Performance section for the figures.
 //
-// The row's body, version 1:
+// The router section, version 1:
 //
 //	byte 1 | uvarint #strings | #strings × (uvarint len, bytes)
 //	uvarint #lines | #lines × line
@@ -26,69 +27,115 @@ import (
 // epoch), uvarints dyno and path-template string indexes, uvarint code
 // index + 1 (0: no H-code), then zigzag varints status, service ms, connect
 // ms and bytes (-1: absent).
+//
+// The app's own lines are kept as the text of their app_logs row. The rest
+// section holds every other line (and router lines with an H-code, which
+// are errors too), version 1:
+//
+//	byte 1 | uvarint #lines | #lines × (varint Unix seconds since the
+//	previous line, uvarint nanoseconds, then app name, proc id and message,
+//	each uvarint len, bytes)
+//
+// The roller parses each message again (parser.Parse) to store it.
 const pendingVersion = 1
 
 // pendingLine is one router line as the rollups need it.
 type pendingLine struct {
 	unix                  int64 // seconds
 	dyno, path, code      string
+	dynoIdx, pathIdx      uint64 // of dyno and path in the batch's strings
 	status                int64
 	service, connect, len int64
 }
 
-// pendingBatch is the encoded router lines of one batch.
+// pendingBatch is one batch's lines, encoded.
 type pendingBatch struct {
-	body        []byte
-	lines       int
-	first, last int64 // minute starts, Unix microseconds
+	router []byte
+	rest   []byte
+	lines  int // router lines
+
+	logs                []byte // app lines: "RFC3339 proc message\n" each
+	logsFirst, logsLast int64  // Unix microseconds
+	logsLines           int
 }
 
-// encodePending encodes the router lines of events, with their path
-// templates. It runs in Write, on the caller's goroutine, so that this
-// per-line work is spread over the request goroutines rather than done by
-// the one writer.
+// encodePending encodes events, router lines with their path templates. It
+// runs in Write, on the caller's goroutine, so that this per-line work is
+// spread over the request goroutines rather than done by the one writer.
 func encodePending(events []parser.Event) pendingBatch {
 	var strs []string
 	index := map[string]uint64{}
-	intern := func(s string) uint64 {
-		if i, ok := index[s]; ok {
+	intern := func(b []byte) uint64 {
+		if i, ok := index[string(b)]; ok { // no allocation for the lookup
 			return i
 		}
+		s := string(b)
 		index[s] = uint64(len(strs))
 		strs = append(strs, s)
 		return uint64(len(strs) - 1)
 	}
+	var scratch []byte
+	template := func(path []byte) uint64 {
+		t, same := pathTemplate(scratch[:0], text(path))
+		if same {
+			if i := bytes.IndexAny(path, "?#"); i >= 0 {
+				path = path[:i]
+			}
+			if len(path) == 0 {
+				path = slash
+			}
+			return intern(path)
+		}
+		scratch = t
+		return intern(t)
+	}
 	var lines []byte
 	var pb pendingBatch
 	var prev int64
+	rest := []byte{pendingVersion}
+	nrest := 0
+	var restLines []byte
+	var prevSec int64
 	for i := range events {
 		ev := &events[i]
+		if ev.Kind == parser.KindApp {
+			pb.addLog(ev)
+			continue
+		}
+		if ev.Kind != parser.KindRouter || len(ev.Router.Code) > 0 {
+			t := ev.Time.Unix()
+			restLines = binary.AppendVarint(restLines, t-prevSec)
+			restLines = binary.AppendUvarint(restLines, uint64(ev.Time.Nanosecond()))
+			prevSec = t
+			for _, b := range [][]byte{ev.AppName, ev.ProcID, ev.Message} {
+				restLines = binary.AppendUvarint(restLines, uint64(len(b)))
+				restLines = append(restLines, b...)
+			}
+			nrest++
+		}
 		if ev.Kind != parser.KindRouter {
 			continue
 		}
 		r := &ev.Router
 		t := ev.Time.Unix()
-		m := (t - t%60) * 1e6
-		if pb.lines == 0 || m < pb.first {
-			pb.first = m
-		}
-		if pb.lines == 0 || m > pb.last {
-			pb.last = m
-		}
 		pb.lines++
 		lines = binary.AppendVarint(lines, t-prev)
 		prev = t
-		lines = binary.AppendUvarint(lines, intern(string(ev.Dyno)))
-		lines = binary.AppendUvarint(lines, intern(PathTemplate(string(r.Path))))
+		lines = binary.AppendUvarint(lines, intern(ev.Dyno))
+		lines = binary.AppendUvarint(lines, template(r.Path))
 		code := uint64(0)
 		if len(r.Code) > 0 {
-			code = intern(string(r.Code)) + 1
+			code = intern(r.Code) + 1
 		}
 		lines = binary.AppendUvarint(lines, code)
 		lines = binary.AppendVarint(lines, int64(r.Status))
 		lines = binary.AppendVarint(lines, r.ServiceMS)
 		lines = binary.AppendVarint(lines, r.ConnectMS)
 		lines = binary.AppendVarint(lines, r.Bytes)
+	}
+	if nrest > 0 {
+		rest = binary.AppendUvarint(rest, uint64(nrest))
+		pb.rest = append(rest, restLines...)
 	}
 	if pb.lines == 0 {
 		return pb
@@ -105,11 +152,31 @@ func encodePending(events []parser.Event) pendingBatch {
 		body = append(body, s...)
 	}
 	body = binary.AppendUvarint(body, uint64(pb.lines))
-	pb.body = append(body, lines...)
+	pb.router = append(body, lines...)
 	return pb
 }
 
-var errPendingCorrupt = errors.New("store: corrupt pending_requests row")
+// addLog appends an app line to the batch's app_logs text.
+func (pb *pendingBatch) addLog(ev *parser.Event) {
+	t := ev.Time.UnixMicro()
+	if pb.logsLines == 0 || t < pb.logsFirst {
+		pb.logsFirst = t
+	}
+	if pb.logsLines == 0 || t > pb.logsLast {
+		pb.logsLast = t
+	}
+	pb.logsLines++
+	pb.logs = ev.Time.AppendFormat(pb.logs, time.RFC3339Nano)
+	pb.logs = append(pb.logs, ' ')
+	pb.logs = append(pb.logs, ev.ProcID...)
+	pb.logs = append(pb.logs, ' ')
+	pb.logs = append(pb.logs, ev.Message...)
+	pb.logs = append(pb.logs, '\n')
+}
+
+var slash = []byte("/")
+
+var errPendingCorrupt = errors.New("store: corrupt pending_batches row")
 
 // decodePending calls fn with each line of an encoded batch. The strings
 // of the lines are shared between lines; fn may keep them.
@@ -157,12 +224,14 @@ func decodePending(body []byte, fn func(*pendingLine) error) error {
 		}
 		return strs[i]
 	}
-	nlines := uv()
 	var l pendingLine
+	nlines := uv()
 	for i := uint64(0); i < nlines && !bad; i++ {
 		l.unix += sv()
-		l.dyno = str(uv())
-		l.path = str(uv())
+		l.dynoIdx = uv()
+		l.dyno = str(l.dynoIdx)
+		l.pathIdx = uv()
+		l.path = str(l.pathIdx)
 		l.code = ""
 		if c := uv(); c > 0 {
 			l.code = str(c - 1)
@@ -210,57 +279,58 @@ func (a *rollAcc) add(l *pendingLine) {
 	}
 }
 
-// querier is a *sql.DB or a *sql.Tx.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// pendingRollups rolls the pending router lines matching f with minute
-// starts in [from, to) (zero: unbounded) up into minute rows, as if they had
-// been flushed. q must be the transaction that reads the rollup rows, so that
-// a flush between the two reads cannot count a line twice or not at all.
-func pendingRollups(ctx context.Context, q querier, f Filter, from, to int64) (map[rollKey]*rollAcc, error) {
-	where, args := "", []any{}
-	if f.App != "" {
-		where += " AND app = ?"
-		args = append(args, f.App)
+// decodeRest calls fn with the header of each line of a rest section; its
+// byte fields are views into rest.
+func decodeRest(rest []byte, fn func(*parser.Header) error) error {
+	if len(rest) == 0 {
+		return nil
 	}
-	if from != 0 {
-		where += " AND last >= ?"
-		args = append(args, from)
+	if rest[0] != pendingVersion {
+		return errPendingCorrupt
 	}
-	if to != 0 {
-		where += " AND first < ?"
-		args = append(args, to)
+	p := rest[1:]
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)) {
+		return errPendingCorrupt
 	}
-	rows, err := q.QueryContext(ctx, `SELECT app, body FROM pending_requests WHERE 1`+where, args...)
-	if err != nil {
-		return nil, fmt.Errorf("pending requests: %w", err)
-	}
-	defer rows.Close()
-	out := map[rollKey]*rollAcc{}
-	for rows.Next() {
-		var app string
-		var body []byte
-		if err := rows.Scan(&app, &body); err != nil {
-			return nil, fmt.Errorf("pending requests: %w", err)
+	p = p[k:]
+	bytesOf := func() ([]byte, bool) {
+		l, k := binary.Uvarint(p)
+		if k <= 0 || l > uint64(len(p)-k) {
+			return nil, false
 		}
-		err := decodePending(body, func(l *pendingLine) error {
-			k := l.keyOf(app)
-			if (f.Dyno != "" && k.dyno != f.Dyno) || (from != 0 && k.start < from) || (to != 0 && k.start >= to) {
-				return nil
-			}
-			a := out[k]
-			if a == nil {
-				a = newRollAcc()
-				out[k] = a
-			}
-			a.add(l)
-			return nil
-		})
-		if err != nil {
-			return nil, err
+		b := p[k : k+int(l)]
+		p = p[k+int(l):]
+		return b, true
+	}
+	var h parser.Header
+	var t int64
+	for range n {
+		d, k := binary.Varint(p)
+		if k <= 0 {
+			return errPendingCorrupt
+		}
+		p = p[k:]
+		t += d
+		ns, k := binary.Uvarint(p)
+		if k <= 0 || ns >= 1e9 {
+			return errPendingCorrupt
+		}
+		p = p[k:]
+		var ok1, ok2, ok3 bool
+		h.AppName, ok1 = bytesOf()
+		h.ProcID, ok2 = bytesOf()
+		h.Message, ok3 = bytesOf()
+		if !ok1 || !ok2 || !ok3 {
+			return errPendingCorrupt
+		}
+		h.Time = time.Unix(t, int64(ns)).UTC()
+		if err := fn(&h); err != nil {
+			return err
 		}
 	}
-	return out, rows.Err()
+	if len(p) != 0 {
+		return errPendingCorrupt
+	}
+	return nil
 }

@@ -13,14 +13,17 @@ import (
 	"github.com/drainwatch/drainwatch/parser"
 )
 
-// answers is everything the queries say about router lines.
+// answers is what the queries say about an app's lines.
 type answers struct {
 	Stats   []RequestGroup
 	Status  []RequestGroup
 	Series  []SeriesPoint
 	PerMin  []MinuteCount
 	PerPath []PathMinuteCount
-	Routed  int64
+	Memory  []MemorySample
+	Errors  []ErrorEvent
+	Load    []LoadSample
+	Counts  map[string]int64
 }
 
 func queryAll(t *testing.T, db *DB, f Filter) answers {
@@ -28,44 +31,76 @@ func queryAll(t *testing.T, db *DB, f Filter) answers {
 	ctx := context.Background()
 	var a answers
 	var err error
-	if a.Stats, err = db.RequestStats(ctx, f, "path", 0); err != nil {
-		t.Fatal(err)
+	check := func(e error) {
+		t.Helper()
+		if e != nil {
+			t.Fatal(e)
+		}
 	}
-	if a.Status, err = db.RequestStats(ctx, f, "status", 0); err != nil {
-		t.Fatal(err)
-	}
-	if a.Series, err = db.RequestSeries(ctx, f, 10*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if a.PerMin, err = db.RequestsPerMinute(ctx, f); err != nil {
-		t.Fatal(err)
-	}
-	if a.PerPath, err = db.RequestsPerMinuteByPath(ctx, f); err != nil {
-		t.Fatal(err)
-	}
-	c, err := db.Counts(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Routed = c["router_lines"]
+	a.Stats, err = db.RequestStats(ctx, f, "path", 0)
+	check(err)
+	a.Status, err = db.RequestStats(ctx, f, "status", 0)
+	check(err)
+	a.Series, err = db.RequestSeries(ctx, f, 10*time.Minute)
+	check(err)
+	a.PerMin, err = db.RequestsPerMinute(ctx, f)
+	check(err)
+	a.PerPath, err = db.RequestsPerMinuteByPath(ctx, f)
+	check(err)
+	a.Memory, err = db.Memory(ctx, Filter{App: f.App})
+	check(err)
+	a.Errors, err = db.Errors(ctx, Filter{App: f.App})
+	check(err)
+	a.Load, err = db.Load(ctx, Filter{App: f.App})
+	check(err)
+	a.Counts, err = db.Counts(ctx)
+	check(err)
+	delete(a.Counts, "frames") // the crash test stores its batches without frame ids twice
 	return a
 }
 
 func pendingRows(t *testing.T, db *DB) int {
 	t.Helper()
 	var n int
-	if err := db.ro.QueryRow(`SELECT COUNT(*) FROM pending_requests`).Scan(&n); err != nil {
+	if err := db.ro.QueryRow(`SELECT COUNT(*) FROM pending_batches`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
 }
 
-// Router lines are rolled into the minute rows only every FlushEvery, but
-// every query answers the same before and after: the acknowledged lines
-// are read from the pending rows until then.
-func TestPendingLinesAreQueried(t *testing.T) {
+var pendT0 = time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
+
+// pendingBatches writes two hours of router lines and the fixture (memory
+// samples, errors, lifecycle, app lines) to w, the second hour after a
+// Flush, so that some minute rows hold flushed and later lines.
+func pendingBatches(t *testing.T, w *Writer) {
+	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{})
+	for d := time.Duration(0); d < time.Hour; d += 5 * time.Minute {
+		if _, err := w.Write(ctx, routerBatch(t, "p", pendT0, d, d+5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*Batch{routerBatch(t, "p", pendT0, 55*time.Minute, 90*time.Minute), fixtureBatch(t, "p", ""),
+		routerBatch(t, "p", pendT0, 90*time.Minute, 120*time.Minute)} {
+		if _, err := w.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var pendFilter = Filter{App: "p", Since: pendT0.Add(-time.Hour), Until: pendT0.Add(2 * time.Hour)}
+
+// Batches are stored as rows every FlushEvery; a query in the writer's
+// process flushes first and sees every acknowledged line, another process
+// sees them after the flush.
+func TestQueriesSeeAcknowledgedLines(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.db")
+	db, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,91 +110,76 @@ func TestPendingLinesAreQueried(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	t0 := time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
-	f := Filter{App: "p", Since: t0, Until: t0.Add(2 * time.Hour)}
-	// The first hour flushed; the second half-hour flushed and then added
-	// to (the same minute rows hold flushed and pending lines); the rest
-	// pending only.
-	for d := time.Duration(0); d < time.Hour; d += 5 * time.Minute {
-		w.Write(ctx, routerBatch(t, "p", t0, d, d+5*time.Minute))
-	}
-	if err := w.Flush(ctx); err != nil {
+	pendingBatches(t, w)
+
+	other, err := Open(ctx, path, Options{ReadOnly: true})
+	if err != nil {
 		t.Fatal(err)
 	}
-	w.Write(ctx, routerBatch(t, "p", t0, 60*time.Minute, 90*time.Minute))
-	if err := w.Flush(ctx); err != nil {
-		t.Fatal(err)
+	defer other.Close()
+	if n := pendingRows(t, other); n != 3 {
+		t.Fatalf("%d pending rows before the flush, want 3", n)
 	}
-	w.Write(ctx, routerBatch(t, "p", t0, 60*time.Minute, 90*time.Minute))
-	w.Write(ctx, routerBatch(t, "p", t0, 90*time.Minute, 120*time.Minute))
-	if n := pendingRows(t, db); n != 2 {
-		t.Fatalf("%d pending rows before the flush, want 2", n)
+	if mem, _ := other.Memory(ctx, Filter{App: "p"}); len(mem) != 0 {
+		t.Errorf("another process sees %d memory samples before the flush", len(mem))
 	}
-	before := queryAll(t, db, f)
-	if err := w.Flush(ctx); err != nil {
-		t.Fatal(err)
+
+	got := queryAll(t, db, pendFilter) // flushes
+	if n := pendingRows(t, other); n != 0 {
+		t.Fatalf("%d pending rows after a query", n)
 	}
-	if n := pendingRows(t, db); n != 0 {
-		t.Fatalf("%d pending rows after the flush", n)
-	}
-	after := queryAll(t, db, f)
-	if !reflect.DeepEqual(before, after) {
-		t.Errorf("answers differ:\nbefore %+v\nafter  %+v", before, after)
+	if again := queryAll(t, other, pendFilter); !reflect.DeepEqual(again, got) {
+		t.Errorf("another process after the flush:\n got %+v\nwant %+v", again, got)
 	}
 	// 120 minutes of /users (6 a minute) and /slow (1 a minute), the
-	// 60–90 minutes twice.
-	want := int64(120*7 + 30*7)
-	if after.Routed != want {
-		t.Errorf("router lines %d, want %d", after.Routed, want)
+	// 55–60 minutes twice; the fixture's 6 router lines.
+	want := int64(125*7 + 6)
+	if got.Counts["router_lines"] != want {
+		t.Errorf("router lines %d, want %d", got.Counts["router_lines"], want)
 	}
-	var got int64
-	for _, g := range after.Stats {
-		got += g.Count
+	if got.Stats[0].Key != "/users/:id" || got.Stats[0].Count != 6*125 {
+		t.Errorf("by path %+v", got.Stats)
 	}
-	if got != want || after.Stats[0].Key != "/users/:id" || after.Stats[0].Count != 6*150 {
-		t.Errorf("by path %+v", after.Stats)
-	}
-	if len(after.PerMin) != 2*120 {
-		t.Errorf("%d (dyno, minute) counts, want 240", len(after.PerMin))
+	// The fixture's rows, as TestWriteFixtureAndQuery finds them, plus
+	// 125 H12 router lines (errors).
+	for k, n := range map[string]int64{"memory": 3, "load": 1, "errors": 13 + 125, "events": 15, "app_lines": 4} {
+		if got.Counts[k] != n {
+			t.Errorf("%s: %d, want %d", k, got.Counts[k], n)
+		}
 	}
 }
 
-// A crash leaves pending rows; the next writer rolls them up before it
-// takes batches, once.
-func TestPendingRowsReplayedAfterCrash(t *testing.T) {
+// A crash leaves pending rows; the next writer stores them before it takes
+// batches, once, and the answers are those of a database that never
+// crashed.
+func TestPendingRowsStoredAfterCrash(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "c.db")
+	dir := t.TempDir()
+	control, _ := Open(ctx, filepath.Join(dir, "control.db"), Options{})
+	defer control.Close()
+	cw, _ := NewWriter(control, WriterOptions{})
+	pendingBatches(t, cw)
+	cw.Close()
+	want := queryAll(t, control, pendFilter)
+
+	path := filepath.Join(dir, "crash.db")
 	db, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
-	f := Filter{App: "c", Since: t0, Until: t0.Add(time.Hour)}
 	w, _ := NewWriter(db, WriterOptions{FlushEvery: time.Hour, crash: true})
-	w.Write(ctx, routerBatch(t, "c", t0, 0, 30*time.Minute))
-	w.Flush(ctx)
-	w.Write(ctx, routerBatch(t, "c", t0, 20*time.Minute, time.Hour))
-	want := queryAll(t, db, f)
-	w.Close()
-	db.Close()
-
-	db, err = Open(ctx, path, Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := pendingRows(t, db); n != 1 {
-		t.Fatalf("%d pending rows after the crash, want 1", n)
-	}
-	if got := queryAll(t, db, f); !reflect.DeepEqual(got, want) {
-		t.Errorf("read-only, before the replay:\n got %+v\nwant %+v", got, want)
-	}
+	pendingBatches(t, w)
+	w.Close() // as a crash: nothing flushed
 	db.Close()
 
 	var logs bytes.Buffer
 	db, _ = Open(ctx, path, Options{})
 	defer db.Close()
+	if n := pendingRows(t, db); n != 3 {
+		t.Fatalf("%d pending rows after the crash, want 3", n)
+	}
 	// A corrupt pending row is skipped, with an error in the log.
-	if _, err := db.rw.Exec(`INSERT INTO pending_requests (app, first, last, lines, body) VALUES ('c', 0, 0, 3, x'01ff')`); err != nil {
+	if _, err := db.rw.Exec(`INSERT INTO pending_batches (app, lines, router, rest) VALUES ('p', 3, x'01ff', x'0105')`); err != nil {
 		t.Fatal(err)
 	}
 	w, err = NewWriter(db, WriterOptions{FlushEvery: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -168,23 +188,33 @@ func TestPendingRowsReplayedAfterCrash(t *testing.T) {
 	}
 	defer w.Close()
 	if n := pendingRows(t, db); n != 0 {
-		t.Fatalf("%d pending rows after the replay", n)
+		t.Fatalf("%d pending rows after the restart", n)
 	}
-	if got := queryAll(t, db, f); !reflect.DeepEqual(got, want) {
-		t.Errorf("after the replay:\n got %+v\nwant %+v", got, want)
+	if got := queryAll(t, db, pendFilter); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the restart:\n got %+v\nwant %+v", got, want)
 	}
 	if !strings.Contains(logs.String(), "skipped") {
 		t.Errorf("log: %s", logs.String())
 	}
 }
 
-// Every router line of the real-format fixtures comes back from its
-// encoding as the rollups need it.
+// Every line of the real-format fixtures comes back from its encoding: the
+// router lines as the rollups need them, the app's lines as app_logs text,
+// the others (and router lines with an H-code) parsed again into the same
+// events.
 func TestPendingEncoding(t *testing.T) {
-	events := append(fixtureBatch(t, "x", "").Events, routerBatch(t, "x", time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC), 0, 5*time.Minute).Events...)
+	events := append(fixtureBatch(t, "x", "").Events, routerBatch(t, "x", pendT0, 0, 5*time.Minute).Events...)
 	p := encodePending(events)
 	var want []pendingLine
+	var wantRest []parser.Event
+	var wantLogs []string
 	for _, ev := range events {
+		switch {
+		case ev.Kind == parser.KindApp:
+			wantLogs = append(wantLogs, ev.Time.Format(time.RFC3339Nano)+" "+string(ev.ProcID)+" "+string(ev.Message)+"\n")
+		case ev.Kind != parser.KindRouter || len(ev.Router.Code) > 0:
+			wantRest = append(wantRest, ev)
+		}
 		if ev.Kind != parser.KindRouter {
 			continue
 		}
@@ -193,8 +223,10 @@ func TestPendingEncoding(t *testing.T) {
 			code: string(r.Code), status: int64(r.Status), service: r.ServiceMS, connect: r.ConnectMS, len: r.Bytes})
 	}
 	var got []pendingLine
-	if err := decodePending(p.body, func(l *pendingLine) error {
-		got = append(got, *l)
+	if err := decodePending(p.router, func(l *pendingLine) error {
+		c := *l
+		c.dynoIdx, c.pathIdx = 0, 0 // the batch's own
+		got = append(got, c)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -202,19 +234,58 @@ func TestPendingEncoding(t *testing.T) {
 	if p.lines != len(want) || !reflect.DeepEqual(got, want) {
 		t.Errorf("%d lines:\n got %+v\nwant %+v", p.lines, got, want)
 	}
-	for n := range len(p.body) { // every truncation is an error, not a panic
-		if decodePending(p.body[:n], func(*pendingLine) error { return nil }) == nil {
-			t.Errorf("truncated at %d of %d: no error", n, len(p.body))
+	if string(p.logs) != strings.Join(wantLogs, "") || p.logsLines != len(wantLogs) || len(wantLogs) != 4 {
+		t.Errorf("app lines %d:\n%s\nwant\n%s", p.logsLines, p.logs, strings.Join(wantLogs, ""))
+	}
+	var rest []parser.Event
+	if err := decodeRest(p.rest, func(h *parser.Header) error {
+		var ev parser.Event
+		parser.Parse(h, &ev)
+		rest = append(rest, ev)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != len(wantRest) || len(rest) < 30 {
+		t.Fatalf("%d other lines, want %d", len(rest), len(wantRest))
+	}
+	for i := range rest {
+		g, w := rest[i], wantRest[i]
+		if g.Kind != w.Kind || !g.Time.Equal(w.Time) || string(g.Message) != string(w.Message) || string(g.Dyno) != string(w.Dyno) ||
+			!reflect.DeepEqual(g.Memory, w.Memory) || !reflect.DeepEqual(g.Lifecycle, w.Lifecycle) || len(g.Samples) != len(w.Samples) {
+			t.Errorf("line %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+	for n := range len(p.router) { // every truncation is an error, not a panic
+		if decodePending(p.router[:n], func(*pendingLine) error { return nil }) == nil {
+			t.Errorf("router section truncated at %d of %d: no error", n, len(p.router))
+		}
+	}
+	for n := 1; n < len(p.rest); n++ {
+		if decodeRest(p.rest[:n], func(*parser.Header) error { return nil }) == nil {
+			t.Errorf("rest section truncated at %d of %d: no error", n, len(p.rest))
 		}
 	}
 }
 
 func FuzzDecodePending(f *testing.F) {
-	f.Add(encodePending(routerBatch(f, "x", time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC), 0, time.Minute).Events).body)
+	p := encodePending(append(fixtureBatch(f, "x", "").Events, routerBatch(f, "x", pendT0, 0, time.Minute).Events...))
+	f.Add(p.router)
+	f.Add(p.rest)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		n := 0
 		err := decodePending(body, func(l *pendingLine) error {
 			n++
+			return nil
+		})
+		if err == nil && n > len(body) {
+			t.Errorf("%d lines from %d bytes", n, len(body))
+		}
+		n = 0
+		err = decodeRest(body, func(h *parser.Header) error {
+			n++
+			var ev parser.Event
+			parser.Parse(h, &ev)
 			return nil
 		})
 		if err == nil && n > len(body) {

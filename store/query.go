@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 )
@@ -69,6 +68,7 @@ type MemorySample struct {
 
 // Memory returns memory samples matching f, oldest first.
 func (db *DB) Memory(ctx context.Context, f Filter) ([]MemorySample, error) {
+	db.sync(ctx)
 	where, args := f.where()
 	return db.memory(ctx, where, f.limit(), args)
 }
@@ -112,6 +112,7 @@ type ErrorEvent struct {
 // Errors returns error events matching f, oldest first. codes, when given,
 // keeps only those codes (e.g. "R14", "H12", "mem", "crash").
 func (db *DB) Errors(ctx context.Context, f Filter, codes ...string) ([]ErrorEvent, error) {
+	db.sync(ctx)
 	where, args := f.where()
 	if len(codes) > 0 {
 		ph := strings.TrimSuffix(strings.Repeat("?, ", len(codes)), ", ")
@@ -151,6 +152,7 @@ func (db *DB) Errors(ctx context.Context, f Filter, codes ...string) ([]ErrorEve
 // rollups hold ("router_lines") and how many app lines are kept
 // ("app_lines"): a summary for tests and health checks.
 func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
+	db.sync(ctx)
 	out := map[string]int64{}
 	for _, t := range []string{"memory", "load", "requests", "errors", "events", "samples", "logs", "frames"} {
 		var n int64
@@ -160,8 +162,7 @@ func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 		out[t] = n
 	}
 	var routed int64
-	if err := db.ro.QueryRowContext(ctx, `SELECT (SELECT COALESCE(SUM(count), 0) FROM request_rollups WHERE res = 60) +
-		(SELECT COALESCE(SUM(lines), 0) FROM pending_requests)`).Scan(&routed); err != nil {
+	if err := db.ro.QueryRowContext(ctx, "SELECT COALESCE(SUM(count), 0) FROM request_rollups WHERE res = 60").Scan(&routed); err != nil {
 		return nil, fmt.Errorf("count rollups: %w", err)
 	}
 	out["router_lines"] = routed
@@ -184,15 +185,25 @@ type MinuteCount struct {
 // RequestsPerMinute counts router requests per (app, dyno, minute) matching
 // f, oldest first, from the minute rollups.
 func (db *DB) RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, error) {
-	out, err := perMinute(ctx, db, f, false)
+	db.sync(ctx)
+	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
+	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, start, SUM(count) FROM request_rollups`+where+
+		` GROUP BY app, dyno, start ORDER BY start, app, dyno`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query requests per minute: %w", err)
 	}
-	counts := make([]MinuteCount, len(out))
-	for i, c := range out {
-		counts[i] = MinuteCount{App: c.App, Dyno: c.Dyno, T: c.T, N: c.N}
+	defer rows.Close()
+	var out []MinuteCount
+	for rows.Next() {
+		var c MinuteCount
+		var start int64
+		if err := rows.Scan(&c.App, &c.Dyno, &start, &c.N); err != nil {
+			return nil, fmt.Errorf("query requests per minute: %w", err)
+		}
+		c.T = time.UnixMicro(start).UTC()
+		out = append(out, c)
 	}
-	return counts, nil
+	return out, rows.Err()
 }
 
 // PathMinuteCount is how many requests one dyno served for one path
@@ -206,84 +217,25 @@ type PathMinuteCount struct {
 }
 
 // RequestsPerMinuteByPath counts router requests per (app, dyno, path
-// template, minute) matching f, oldest first, from the minute rollups (kept
-// 2 days).
+// template, minute) matching f, from the minute rollups (kept 2 days).
 func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f Filter) ([]PathMinuteCount, error) {
-	out, err := perMinute(ctx, db, f, true)
+	db.sync(ctx)
+	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
+	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, path, start, SUM(count) FROM request_rollups`+where+
+		` GROUP BY app, dyno, path, start ORDER BY start`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query requests per path: %w", err)
 	}
-	return out, nil
-}
-
-// perMinute counts router requests per (app, dyno, minute) — and path
-// template when byPath — from the minute rows and the pending lines, read
-// in one snapshot, ordered by minute, app, dyno, path.
-func perMinute(ctx context.Context, db *DB, f Filter, byPath bool) ([]PathMinuteCount, error) {
-	tx, err := db.ro.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	pathCol := "''"
-	if byPath {
-		pathCol = "path"
-	}
-	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
-	rows, err := tx.QueryContext(ctx, `SELECT app, dyno, `+pathCol+`, start, SUM(count) FROM request_rollups`+where+
-		` GROUP BY app, dyno, `+pathCol+`, start`, args...)
-	if err != nil {
-		return nil, err
-	}
 	defer rows.Close()
-	type key struct {
-		app, dyno, path string
-		start           int64
-	}
-	at := map[key]int{}
 	var out []PathMinuteCount
-	count := func(k key, n int) {
-		if i, ok := at[k]; ok {
-			out[i].N += n
-			return
-		}
-		at[k] = len(out)
-		out = append(out, PathMinuteCount{App: k.app, Dyno: k.dyno, Path: k.path, T: time.UnixMicro(k.start).UTC(), N: n})
-	}
 	for rows.Next() {
-		var k key
-		var n int
-		if err := rows.Scan(&k.app, &k.dyno, &k.path, &k.start, &n); err != nil {
-			return nil, err
+		var c PathMinuteCount
+		var start int64
+		if err := rows.Scan(&c.App, &c.Dyno, &c.Path, &start, &c.N); err != nil {
+			return nil, fmt.Errorf("query requests per path: %w", err)
 		}
-		count(k, n)
+		c.T = time.UnixMicro(start).UTC()
+		out = append(out, c)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	pending, err := pendingRollups(ctx, tx, f, micros(f.Since), micros(f.Until))
-	if err != nil {
-		return nil, err
-	}
-	for k, p := range pending {
-		path := ""
-		if byPath {
-			path = k.path
-		}
-		count(key{k.app, k.dyno, path, k.start}, int(p.count))
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if !a.T.Equal(b.T) {
-			return a.T.Before(b.T)
-		}
-		if a.App != b.App {
-			return a.App < b.App
-		}
-		if a.Dyno != b.Dyno {
-			return a.Dyno < b.Dyno
-		}
-		return a.Path < b.Path
-	})
-	return out, nil
+	return out, rows.Err()
 }

@@ -15,15 +15,30 @@ import (
 // that identify one thing become placeholders — /users/123 and /users/456
 // are both /users/:id.
 func PathTemplate(path string) string {
+	if t, same := pathTemplate(nil, path); !same {
+		return string(t)
+	}
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
 	if path == "" {
 		return "/"
 	}
-	// One pass; a new string only when a segment is replaced.
-	var b []byte
-	last := 0 // end of what has been copied to b
+	return path
+}
+
+// pathTemplate appends the template of path to dst, in one pass. same says
+// the template is path without its query string (or "/" for ""), and then
+// nothing is appended: the caller can use path itself.
+func pathTemplate(dst []byte, path string) (out []byte, same bool) {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" {
+		return dst, true
+	}
+	n := len(dst)
+	last := 0 // end of what has been copied to dst
 	for start := 0; start <= len(path); {
 		end := strings.IndexByte(path[start:], '/')
 		if end < 0 {
@@ -32,20 +47,16 @@ func PathTemplate(path string) string {
 			end += start
 		}
 		if rep := segmentTemplate(path[start:end]); rep != "" {
-			if b == nil {
-				b = make([]byte, 0, len(path))
-			}
-			b = append(b, path[last:start]...)
-			b = append(b, rep...)
+			dst = append(dst, path[last:start]...)
+			dst = append(dst, rep...)
 			last = end
 		}
 		start = end + 1
 	}
-	if b == nil {
-		return path
+	if len(dst) == n {
+		return dst, true
 	}
-	b = append(b, path[last:]...)
-	return string(b)
+	return append(dst, path[last:]...), false
 }
 
 // segmentTemplate returns the placeholder for a path segment that names one
@@ -175,6 +186,7 @@ func rollupRanges(f Filter) (hours bool, hourFrom, hourTo time.Time, minutes [][
 // groups by count (all when top is 0). Percentiles come from merged
 // DDSketches: within 1% of the true value.
 func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([]RequestGroup, error) {
+	db.sync(ctx)
 	var keyCol string
 	switch by {
 	case "path", "":
@@ -191,33 +203,9 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 		roll *rollAcc
 	}
 	groups := map[string]*acc{}
-	group := func(key string, start, res int64) *acc {
-		if key == "" {
-			key = "-"
-		}
-		a := groups[key]
-		if a == nil {
-			a = &acc{g: RequestGroup{Key: key}, roll: newRollAcc()}
-			groups[key] = a
-		}
-		first := time.UnixMicro(start).UTC()
-		last := first.Add(time.Duration(res) * time.Second)
-		if a.g.First.IsZero() || first.Before(a.g.First) {
-			a.g.First = first
-		}
-		if last.After(a.g.Last) {
-			a.g.Last = last
-		}
-		return a
-	}
-	tx, err := db.ro.BeginTx(ctx, nil) // one snapshot: rollup rows and pending lines
-	if err != nil {
-		return nil, fmt.Errorf("query requests: %w", err)
-	}
-	defer tx.Rollback()
 	read := func(res int64, from, to time.Time, unfoldedOnly bool) error {
 		where, args := rollupWhere(f, res, from, to, unfoldedOnly)
-		rows, err := tx.QueryContext(ctx, `SELECT `+keyCol+`, start, count, errors, bytes, codes, service, connect FROM request_rollups`+where, args...)
+		rows, err := db.ro.QueryContext(ctx, `SELECT `+keyCol+`, start, count, errors, bytes, codes, service, connect FROM request_rollups`+where, args...)
 		if err != nil {
 			return fmt.Errorf("query requests: %w", err)
 		}
@@ -229,7 +217,22 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 			if err := rows.Scan(&key, &start, &count, &errs, &nbytes, &codes, &service, &connect); err != nil {
 				return fmt.Errorf("query requests: %w", err)
 			}
-			a := group(key, start, res)
+			if key == "" {
+				key = "-"
+			}
+			a := groups[key]
+			if a == nil {
+				a = &acc{g: RequestGroup{Key: key}, roll: newRollAcc()}
+				groups[key] = a
+			}
+			first := time.UnixMicro(start).UTC()
+			last := first.Add(time.Duration(res) * time.Second)
+			if a.g.First.IsZero() || first.Before(a.g.First) {
+				a.g.First = first
+			}
+			if last.After(a.g.Last) {
+				a.g.Last = last
+			}
 			a.g.Count += count
 			a.g.Errors += errs
 			a.g.Bytes += nbytes
@@ -261,32 +264,6 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 			return nil, err
 		}
 	}
-	pending, err := pendingRollups(ctx, tx, f, micros(f.Since), micros(f.Until))
-	if err != nil {
-		return nil, fmt.Errorf("query requests: %w", err)
-	}
-	for k, p := range pending {
-		key := k.path
-		switch keyCol {
-		case "class":
-			key = k.class
-		case "dyno":
-			key = k.dyno
-		}
-		a := group(key, k.start, resMinute)
-		a.g.Count += p.count
-		a.g.Errors += p.errors
-		a.g.Bytes += p.bytes
-		for c, n := range p.codes {
-			if a.g.Codes == nil {
-				a.g.Codes = map[string]int64{}
-			}
-			a.g.Codes[c] += n
-		}
-		if err := a.roll.merge(p); err != nil {
-			return nil, fmt.Errorf("query requests: sketch: %w", err)
-		}
-	}
 	out := make([]RequestGroup, 0, len(groups))
 	for _, a := range groups {
 		g := a.g
@@ -308,14 +285,6 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 		out = out[:top]
 	}
 	return out, nil
-}
-
-// micros is t in Unix microseconds, 0 for the zero time (unbounded).
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
 }
 
 // quantiles returns p50, p95 and p99 of a sketch, rounded to 0.1 ms.
@@ -344,6 +313,7 @@ type SeriesPoint struct {
 // rollups when they cover the range, else from hour rollups. Buckets with
 // no requests are left out.
 func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) ([]SeriesPoint, error) {
+	db.sync(ctx)
 	if f.Since.IsZero() || f.Until.IsZero() || step <= 0 {
 		return nil, fmt.Errorf("request series: a range and a step are needed")
 	}
@@ -356,25 +326,9 @@ func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) (
 		s     *ddsketch.DDSketch
 	}
 	buckets := map[key]*acc{}
-	bucket := func(dyno string, start int64) *acc {
-		k := key{dyno, time.UnixMicro(start).Sub(f.Since).Nanoseconds() / int64(step)}
-		a := buckets[k]
-		if a == nil {
-			a = &acc{s: newSketch()}
-			buckets[k] = a
-		}
-		return a
-	}
-	tx, err := db.ro.BeginTx(ctx, nil) // one snapshot: rollup rows and pending lines
-	if err != nil {
-		return nil, fmt.Errorf("request series: %w", err)
-	}
-	defer tx.Rollback()
-	from := f.Since.Truncate(time.Minute)
 	read := func(res int64, unfoldedOnly bool) error {
-		from = f.Since.Truncate(time.Duration(res) * time.Second)
-		where, args := rollupWhere(f, res, from, f.Until, unfoldedOnly)
-		rows, err := tx.QueryContext(ctx, `SELECT dyno, start, count, service FROM request_rollups`+where, args...)
+		where, args := rollupWhere(f, res, f.Since.Truncate(time.Duration(res)*time.Second), f.Until, unfoldedOnly)
+		rows, err := db.ro.QueryContext(ctx, `SELECT dyno, start, count, service FROM request_rollups`+where, args...)
 		if err != nil {
 			return fmt.Errorf("request series: %w", err)
 		}
@@ -386,7 +340,13 @@ func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) (
 			if err := rows.Scan(&dyno, &start, &count, &service); err != nil {
 				return fmt.Errorf("request series: %w", err)
 			}
-			a := bucket(dyno, start)
+			t := time.UnixMicro(start)
+			k := key{dyno, t.Sub(f.Since).Nanoseconds() / int64(step)}
+			a := buckets[k]
+			if a == nil {
+				a = &acc{s: newSketch()}
+				buckets[k] = a
+			}
 			a.count += count
 			if len(service) > 0 {
 				if err := a.s.DecodeAndMergeWith(service); err != nil {
@@ -397,6 +357,7 @@ func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) (
 		return rows.Err()
 	}
 	// Minute rows live 2 days: use them when they reach back far enough.
+	var err error
 	if time.Since(f.Since) < 47*time.Hour || f.Until.Sub(f.Since) <= 2*time.Hour {
 		err = read(resMinute, false)
 	} else {
@@ -406,17 +367,6 @@ func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) (
 	}
 	if err != nil {
 		return nil, err
-	}
-	pending, err := pendingRollups(ctx, tx, f, from.UnixMicro(), f.Until.UnixMicro())
-	if err != nil {
-		return nil, fmt.Errorf("request series: %w", err)
-	}
-	for k, p := range pending {
-		a := bucket(k.dyno, k.start)
-		a.count += p.count
-		if err := a.s.MergeWith(p.service); err != nil {
-			return nil, fmt.Errorf("request series: %w", err)
-		}
 	}
 	out := make([]SeriesPoint, 0, len(buckets))
 	for k, a := range buckets {

@@ -6,18 +6,23 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/drainwatch/drainwatch/parser"
 )
 
-// roller is the goroutine that owns the rollup cache: it rolls the router
-// lines of committed batches into the cached minute rows, writes the rows
-// that changed every FlushEvery (deleting the pending rows they now hold),
-// and folds finished minutes into hours. It runs beside the writer, so that
-// this work is off the commit path: while the writer waits for an fsync the
-// roller rolls up the batches before.
+// roller is the goroutine that stores committed batches as rows: it rolls
+// their router lines into the cached minute rows as they come, and every
+// FlushEvery, in one transaction, writes the minute rows that changed,
+// stores every other line of the pending batches as its row, and deletes
+// those pending rows. It also folds finished minutes into hours. It runs
+// beside the writer, so this work is off the commit path that the drain's
+// acknowledgements wait for.
 type roller struct {
 	db    *DB
 	get   *sql.Stmt // loads a minute row; on the readers, not the writer's connection
 	put   *sql.Stmt
+	st    *statements
+	evs   []parser.Event // scratch: a batch's lines, parsed again
 	log   *slog.Logger
 	every time.Duration
 	in    chan rollItem
@@ -36,10 +41,10 @@ type roller struct {
 
 // rollItem is a committed batch's router lines, or a Flush to answer.
 type rollItem struct {
-	app   string
-	id    int64 // its pending_requests row
-	body  []byte
-	flush *request
+	app    string
+	id     int64 // its pending_batches row
+	router []byte
+	flush  *request
 }
 
 func newRoller(db *DB, every time.Duration, log *slog.Logger) (*roller, error) {
@@ -52,6 +57,11 @@ func newRoller(db *DB, every time.Duration, log *slog.Logger) (*roller, error) {
 		r.get.Close()
 		return nil, fmt.Errorf("store: prepare: %w", err)
 	}
+	if r.st, err = prepare(db.rw); err != nil {
+		r.get.Close()
+		r.put.Close()
+		return nil, err
+	}
 	// Roll up what a crash left pending, before new batches come.
 	if err := r.flush(); err != nil {
 		r.close()
@@ -61,7 +71,7 @@ func newRoller(db *DB, every time.Duration, log *slog.Logger) (*roller, error) {
 }
 
 func (r *roller) close() error {
-	return errors.Join(r.get.Close(), r.put.Close())
+	return errors.Join(r.get.Close(), r.put.Close(), r.st.close())
 }
 
 // run rolls up until in is closed, then flushes once more.
@@ -105,8 +115,29 @@ func (r *roller) absorb(it rollItem) {
 	if r.bad || it.id <= r.pendingMax {
 		return // the rebuild read it from the database, or will
 	}
-	err := decodePending(it.body, func(l *pendingLine) error {
-		return r.rolls.add(r.get, it.app, l)
+	if it.router == nil { // no router lines
+		r.pendingMax = it.id
+		return
+	}
+	// The batch's rows by string indexes first: hashing four strings a line
+	// into the cache's map took most of the roller's time.
+	type local struct {
+		start, dyno, path uint64
+		status            int64
+	}
+	rows := map[local]*rollAcc{}
+	err := decodePending(it.router, func(l *pendingLine) error {
+		k := local{uint64(l.unix - l.unix%60), l.dynoIdx, l.pathIdx, int64(statusClassIndex(int(l.status)))}
+		a := rows[k]
+		if a == nil {
+			var err error
+			if a, err = r.rolls.row(r.get, l.keyOf(it.app)); err != nil {
+				return err
+			}
+			rows[k] = a
+		}
+		a.add(l)
+		return nil
 	})
 	if err != nil {
 		r.logError("rollup cache", err)
@@ -116,8 +147,9 @@ func (r *roller) absorb(it rollItem) {
 	r.pendingMax = it.id
 }
 
-// flush writes the cached minute rows that changed since the last flush
-// and deletes the pending rows they now hold, in one transaction.
+// flush stores the pending batches up to pendingMax, in one transaction:
+// the cached minute rows that changed, every other line as its row, and
+// the deletion of the pending rows.
 func (r *roller) flush() error {
 	if r.bad {
 		if err := r.rebuild(); err != nil {
@@ -137,8 +169,11 @@ func (r *roller) flush() error {
 	if err := r.rolls.flush(put); err != nil {
 		return fmt.Errorf("store: rollups: %w", err)
 	}
-	if _, err := tx.Exec(`DELETE FROM pending_requests WHERE id <= ?`, r.pendingMax); err != nil {
-		return fmt.Errorf("store: rollups: %w", err)
+	if err := r.storeRest(tx); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`DELETE FROM pending_batches WHERE id > ? AND id <= ?`, r.flushedMax, r.pendingMax); err != nil {
+		return fmt.Errorf("store: pending batches: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: rollups: commit: %w", err)
@@ -152,14 +187,14 @@ func (r *roller) flush() error {
 // crash left) and after an error left the cache short.
 func (r *roller) rebuild() error {
 	r.rolls = rollupCache{}
-	rows, err := r.db.rw.Query(`SELECT id, app, body FROM pending_requests ORDER BY id`)
+	rows, err := r.db.rw.Query(`SELECT id, app, router FROM pending_batches ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("store: pending rows: %w", err)
 	}
 	var all []rollItem
 	for rows.Next() {
 		var it rollItem
-		if err := rows.Scan(&it.id, &it.app, &it.body); err != nil {
+		if err := rows.Scan(&it.id, &it.app, &it.router); err != nil {
 			rows.Close()
 			return fmt.Errorf("store: pending rows: %w", err)
 		}
@@ -171,10 +206,14 @@ func (r *roller) rebuild() error {
 	}
 	r.pendingMax, r.flushedMax = 0, 0
 	if len(all) > 0 {
-		r.flushedMax = -1 // the next flush deletes them, even corrupt ones
+		r.flushedMax = all[0].id - 1 // the next flush stores them
 	}
 	for _, it := range all {
-		err := decodePending(it.body, func(l *pendingLine) error {
+		if it.router == nil {
+			r.pendingMax = it.id
+			continue
+		}
+		err := decodePending(it.router, func(l *pendingLine) error {
 			return r.rolls.add(r.get, it.app, l)
 		})
 		if errors.Is(err, errPendingCorrupt) {
@@ -186,6 +225,69 @@ func (r *roller) rebuild() error {
 		r.pendingMax = it.id
 	}
 	r.bad = false
+	return nil
+}
+
+// storeRest stores the lines of the pending batches in (flushedMax,
+// pendingMax] other than the rolled-up router lines, a chunk of batches at
+// a time.
+func (r *roller) storeRest(tx *sql.Tx) error {
+	s := r.st.in(tx)
+	defer s.close()
+	type batch struct {
+		id                 int64
+		app                string
+		rest               []byte
+		logs               sql.NullString
+		first, last, nlogs int64
+	}
+	var chunk []batch
+	for from := r.flushedMax; from < r.pendingMax; {
+		rows, err := tx.Query(`SELECT id, app, rest, logs, COALESCE(logs_first, 0), COALESCE(logs_last, 0), logs_lines
+			FROM pending_batches WHERE id > ? AND id <= ? ORDER BY id LIMIT 64`, from, r.pendingMax)
+		if err != nil {
+			return fmt.Errorf("store: pending batches: %w", err)
+		}
+		chunk = chunk[:0]
+		for rows.Next() {
+			var b batch
+			if err := rows.Scan(&b.id, &b.app, &b.rest, &b.logs, &b.first, &b.last, &b.nlogs); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: pending batches: %w", err)
+			}
+			chunk = append(chunk, b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: pending batches: %w", err)
+		}
+		if len(chunk) == 0 {
+			break
+		}
+		for _, b := range chunk {
+			from = b.id
+			r.evs = r.evs[:0]
+			err := decodeRest(b.rest, func(h *parser.Header) error {
+				r.evs = append(r.evs, parser.Event{})
+				parser.Parse(h, &r.evs[len(r.evs)-1])
+				return nil
+			})
+			if errors.Is(err, errPendingCorrupt) {
+				r.logError("pending batch", fmt.Errorf("batch %d: lines other than router lines skipped: %w", b.id, err))
+				continue
+			}
+			for i := range r.evs {
+				if err := s.insert(b.app, &r.evs[i]); err != nil {
+					return fmt.Errorf("store: insert %s line: %w", r.evs[i].Kind, err)
+				}
+			}
+			if b.nlogs > 0 {
+				if _, err := s.appLogs.Exec(b.app, b.first, b.last, b.nlogs, b.logs.String); err != nil {
+					return fmt.Errorf("store: app lines: %w", err)
+				}
+			}
+		}
+	}
 	return nil
 }
 

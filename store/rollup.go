@@ -102,11 +102,13 @@ func decodeCodes(s string, into map[string]int64) map[string]int64 {
 
 var statusClasses = [...]string{"-", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
-func statusClass(status int) string {
+func statusClass(status int) string { return statusClasses[statusClassIndex(status)] }
+
+func statusClassIndex(status int) int {
 	if status < 100 || status > 599 {
-		return "-"
+		return 0
 	}
-	return statusClasses[status/100]
+	return status / 100
 }
 
 // rollupCache keeps the minute rows of recent buckets in memory, so that a
@@ -136,15 +138,25 @@ const cacheKeep = int64(15 * 60 * 1e6)
 // add rolls one router line of app into its minute row (loading the row
 // from the database the first time it is touched) and marks the row dirty.
 func (c *rollupCache) add(get *sql.Stmt, app string, l *pendingLine) error {
+	a, err := c.row(get, l.keyOf(app))
+	if err != nil {
+		return err
+	}
+	a.add(l)
+	return nil
+}
+
+// row returns the cached row of k (loading it from the database the first
+// time), marked dirty: the caller adds to it.
+func (c *rollupCache) row(get *sql.Stmt, k rollKey) (*rollAcc, error) {
 	if c.rows == nil {
 		c.rows, c.dirty = map[rollKey]*rollAcc{}, map[rollKey]bool{}
 	}
-	k := l.keyOf(app)
 	a := c.rows[k]
 	if a == nil {
 		var err error
 		if a, err = loadRollup(get, k); err != nil {
-			return err
+			return nil, err
 		}
 		c.rows[k] = a
 	}
@@ -152,8 +164,7 @@ func (c *rollupCache) add(get *sql.Stmt, app string, l *pendingLine) error {
 	if k.start > c.newest {
 		c.newest = k.start
 	}
-	a.add(l)
-	return nil
+	return a, nil
 }
 
 // flush writes the dirty rows with put; clean marks them written once the

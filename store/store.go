@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
 )
@@ -30,6 +31,22 @@ type DB struct {
 	rw   *sql.DB // one connection: the writer's and migrations'
 	ro   *sql.DB // readers; WAL lets them run beside the writer
 	ckpt *checkpointer
+
+	mu      sync.Mutex
+	flusher func(context.Context) error // the Writer's Flush, while one is open on db
+}
+
+// sync has this process's Writer, if any, store the batches it has
+// acknowledged (see Writer.Flush), so that a query sees every line
+// acknowledged before it began. Errors are left to the writer to report:
+// the query answers from what is stored.
+func (db *DB) sync(ctx context.Context) {
+	db.mu.Lock()
+	f := db.flusher
+	db.mu.Unlock()
+	if f != nil {
+		f(ctx)
+	}
 }
 
 // Options tune Open.

@@ -28,7 +28,9 @@ type Batch struct {
 	// was stored before is a retry: it is acknowledged, not stored again.
 	// Empty means no such check.
 	FrameID string
-	// Events are the parsed lines. Their byte fields are read only during
+	// Events are the parsed lines, as parser.Parse made them: the writer
+	// keeps each line's time, app name, proc id and message, and the rows
+	// are made from them again. Their byte fields are read only during
 	// Write, so they may be views into a request body that Write outlives.
 	Events []parser.Event
 }
@@ -57,9 +59,11 @@ type WriterOptions struct {
 	// Retention bounds the history; the writer deletes what is older, a
 	// few thousand rows at a time between batches.
 	Retention Retention
-	// FlushEvery is how often the router lines committed since the last
-	// flush are rolled into the minute rows (they are durable and queried
-	// from the moment they are committed). Default 1s.
+	// FlushEvery is how often the batches committed since the last flush
+	// are stored as rows (rollups, memory samples, errors, app lines, …).
+	// They are durable from their commit; queries in this process flush
+	// first, and other processes reading the file see them after the
+	// flush. Default 1s.
 	FlushEvery time.Duration
 	// Logger gets a line when retention deletes rows or fails.
 	Logger *slog.Logger
@@ -81,7 +85,6 @@ type Writer struct {
 
 	closed bool
 	stmts  *statements
-	logBuf []byte // app lines of the batch being written
 
 	roll *roller
 }
@@ -128,6 +131,9 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}), stmts: st, roll: roll}
 	go roll.run()
 	go w.run()
+	db.mu.Lock()
+	db.flusher = w.Flush
+	db.mu.Unlock()
 	return w, nil
 }
 
@@ -164,9 +170,10 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
 	}
 }
 
-// Flush rolls every committed router line into the minute rows now, rather
-// than within FlushEvery. Queries never need it: they read pending lines
-// too. It fails like Write when the writer is closed or ctx ends.
+// Flush stores every batch committed so far as rows now, rather than
+// within FlushEvery. The queries of db call it first, so they see every
+// line acknowledged before them. It fails like Write when the writer is
+// closed or ctx ends.
 func (w *Writer) Flush(ctx context.Context) error {
 	_, err := w.Write(ctx, nil)
 	return err
@@ -188,6 +195,9 @@ func (w *Writer) Close() error {
 	w.mu.Unlock()
 	<-w.done
 	<-w.roll.done
+	w.db.mu.Lock()
+	w.db.flusher = nil
+	w.db.mu.Unlock()
 	return errors.Join(w.stmts.close(), w.roll.close())
 }
 
@@ -245,7 +255,7 @@ func (w *Writer) run() {
 		if err == nil {
 			for _, r := range reqs {
 				if r.pendID != 0 {
-					w.roll.in <- rollItem{app: r.b.App, id: r.pendID, body: r.pend.body}
+					w.roll.in <- rollItem{app: r.b.App, id: r.pendID, router: r.pend.router}
 				}
 			}
 		}
@@ -314,28 +324,27 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 				continue
 			}
 		}
-		for i := range b.Events {
-			switch k := b.Events[i].Kind; {
-			case k == parser.KindRouter && !w.opts.RawRequests && len(b.Events[i].Router.Code) == 0:
-				continue // rolled up below
-			case k == parser.KindApp:
-				continue // one app_logs row below
+		if w.opts.RawRequests {
+			for i := range b.Events {
+				if ev := &b.Events[i]; ev.Kind == parser.KindRouter {
+					if err := s.rawRequest(b.App, ev); err != nil {
+						return fmt.Errorf("store: insert router line: %w", err)
+					}
+				}
 			}
-			if err := s.insert(b.App, &b.Events[i], w.opts.RawRequests); err != nil {
-				return fmt.Errorf("store: insert %s line: %w", b.Events[i].Kind, err)
-			}
-		}
-		if err := w.appLogs(s, b); err != nil {
-			return fmt.Errorf("store: app lines: %w", err)
 		}
 		r.pendID = 0
-		if p := r.pend; p.lines > 0 {
-			res, err := s.pending.Exec(b.App, p.first, p.last, p.lines, p.body)
+		if p := r.pend; p.lines > 0 || len(p.rest) > 0 || p.logsLines > 0 {
+			var logs any
+			if p.logsLines > 0 {
+				logs = text(p.logs)
+			}
+			res, err := s.pending.Exec(b.App, p.lines, p.router, p.rest, logs, p.logsFirst, p.logsLast, p.logsLines)
 			if err != nil {
-				return fmt.Errorf("store: router lines: %w", err)
+				return fmt.Errorf("store: batch: %w", err)
 			}
 			if r.pendID, err = res.LastInsertId(); err != nil {
-				return fmt.Errorf("store: router lines: %w", err)
+				return fmt.Errorf("store: batch: %w", err)
 			}
 		}
 		r.res = Result{Stored: len(b.Events)}
@@ -344,37 +353,6 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
-}
-
-// appLogs stores a batch's app lines as one row.
-func (w *Writer) appLogs(s *statements, b *Batch) error {
-	buf := w.logBuf[:0]
-	n := 0
-	var first, last int64
-	for i := range b.Events {
-		ev := &b.Events[i]
-		if ev.Kind != parser.KindApp {
-			continue
-		}
-		t := ev.Time.UnixMicro()
-		if n == 0 || t < first {
-			first = t
-		}
-		last = max(last, t)
-		buf = ev.Time.AppendFormat(buf, time.RFC3339Nano)
-		buf = append(buf, ' ')
-		buf = append(buf, ev.ProcID...)
-		buf = append(buf, ' ')
-		buf = append(buf, ev.Message...)
-		buf = append(buf, '\n')
-		n++
-	}
-	w.logBuf = buf
-	if n == 0 {
-		return nil
-	}
-	_, err := s.appLogs.Exec(b.App, first, last, n, text(buf))
-	return err
 }
 
 // statements are the writer's prepared inserts.
@@ -399,7 +377,8 @@ func prepare(db *sql.DB) (*statements, error) {
 	p(&s.sample, `INSERT INTO samples (app, time, source, type, name, value, unit, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	p(&s.log, `INSERT INTO logs (app, time, app_name, proc, message) VALUES (?, ?, ?, ?, ?)`)
 	p(&s.appLogs, `INSERT INTO app_logs (app, first, last, lines, body) VALUES (?, ?, ?, ?, ?)`)
-	p(&s.pending, `INSERT INTO pending_requests (app, first, last, lines, body) VALUES (?, ?, ?, ?, ?)`)
+	p(&s.pending, `INSERT INTO pending_batches (app, lines, router, rest, logs, logs_first, logs_last, logs_lines)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 
 	if err != nil {
 		s.close()
@@ -463,19 +442,24 @@ func nullNeg(f float64) any {
 	return nullFloat(f)
 }
 
-func (s *statements) insert(app string, ev *parser.Event, raw bool) error {
+// rawRequest stores a router line as a row of its own (RawRequests).
+func (s *statements) rawRequest(app string, ev *parser.Event) error {
+	r := &ev.Router
+	_, err := s.request.Exec(app, ev.Time.UnixMicro(), text(ev.Dyno), text(r.At), text(r.Code), text(r.Method), text(r.Path),
+		text(r.Host), text(r.RequestID), text(r.Fwd), nullInt(r.ConnectMS), nullInt(r.ServiceMS), nullInt(int64(r.Status)),
+		nullInt(r.Bytes), text(r.Protocol))
+	return err
+}
+
+// insert stores a line other than an app line (those go to app_logs, a
+// row a batch) as its row. A router line is a row only when it has an H-code: an errors row.
+func (s *statements) insert(app string, ev *parser.Event) error {
 	t := ev.Time.UnixMicro()
 	dyno := text(ev.Dyno)
 	var err error
 	switch ev.Kind {
 	case parser.KindRouter:
-		r := &ev.Router
-		if raw {
-			_, err = s.request.Exec(app, t, dyno, text(r.At), text(r.Code), text(r.Method), text(r.Path), text(r.Host),
-				text(r.RequestID), text(r.Fwd), nullInt(r.ConnectMS), nullInt(r.ServiceMS), nullInt(int64(r.Status)),
-				nullInt(r.Bytes), text(r.Protocol))
-		}
-		if err == nil && len(r.Code) > 0 {
+		if r := &ev.Router; len(r.Code) > 0 {
 			_, err = s.errorRow.Exec(app, t, dyno, text(r.Code), text(ev.Message), nil, nil, nil)
 		}
 	case parser.KindMemory:

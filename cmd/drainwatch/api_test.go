@@ -67,6 +67,11 @@ func startAPIServer(t *testing.T, token string) *server {
 		}
 	}
 	waitFor(t, "alerts recorded", func() bool { return s.alerts.Fired.Load() >= 5 })
+	// The tests read the file as another process would: it sees what the
+	// daemon acknowledged once the writer has stored it (within a second).
+	if err := s.writer.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 

@@ -83,15 +83,21 @@ func TestDrainToCLI(t *testing.T) {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	// Query while the daemon runs: the CLI reads the file beside it.
+	// Query while the daemon runs: the CLI reads the file beside it, and
+	// sees the acknowledged lines once the daemon has stored them as rows,
+	// within a second.
 	env := map[string]string{"DRAINWATCH_DB": dbPath}
-	code, out, errOut := run(t, env, "", "mem", "--app", "myapp", "--json")
-	if code != 0 {
-		t.Fatalf("mem: %d %s", code, errOut)
-	}
 	var mem []memRow
-	if err := json.Unmarshal([]byte(out), &mem); err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(2 * time.Second)
+	for len(mem) < 3 && time.Now().Before(deadline) {
+		code, out, errOut := run(t, env, "", "mem", "--app", "myapp", "--json")
+		if code != 0 {
+			t.Fatalf("mem: %d %s", code, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), &mem); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if len(mem) != 3 {
 		t.Fatalf("%d samples", len(mem))
@@ -105,7 +111,7 @@ func TestDrainToCLI(t *testing.T) {
 		t.Errorf("one-off dyno has a quota: %v", *mem[1].QuotaMB)
 	}
 
-	code, out, _ = run(t, env, "", "errors", "--dyno", "worker.1", "--code", "R14,R15", "--json")
+	code, out, _ := run(t, env, "", "errors", "--dyno", "worker.1", "--code", "R14,R15", "--json")
 	var errs []errRow
 	if err := json.Unmarshal([]byte(out), &errs); err != nil || code != 0 {
 		t.Fatalf("errors: %d %v", code, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -102,6 +103,11 @@ func TestSuspectsEndToEnd(t *testing.T) {
 				if code := post(t, "http://"+s.Addr()+"/logs/shop", b, map[string]string{"Logplex-Frame-Id": fmt.Sprintf("s%d", i)}); code != 200 {
 					t.Fatalf("body %d: %d", i, code)
 				}
+			}
+			// The CLI reads the file as another process: it sees what the
+			// daemon has stored as rows (within a second; now).
+			if err := s.writer.Flush(context.Background()); err != nil {
+				t.Fatal(err)
 			}
 			env := map[string]string{"DRAINWATCH_DB": s.cfg.DBPath}
 			code, out, errOut := run(t, env, "", "suspects", "--app", "shop", "--json")
