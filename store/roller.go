@@ -235,23 +235,21 @@ func (r *roller) storeRest(tx *sql.Tx) error {
 	s := r.st.in(tx)
 	defer s.close()
 	type batch struct {
-		id                 int64
-		app                string
-		rest               []byte
-		logs               sql.NullString
-		first, last, nlogs int64
+		id   int64
+		app  string
+		rest []byte
 	}
 	var chunk []batch
 	for from := r.flushedMax; from < r.pendingMax; {
-		rows, err := tx.Query(`SELECT id, app, rest, logs, COALESCE(logs_first, 0), COALESCE(logs_last, 0), logs_lines
-			FROM pending_batches WHERE id > ? AND id <= ? ORDER BY id LIMIT 64`, from, r.pendingMax)
+		rows, err := tx.Query(`SELECT id, app, rest FROM pending_batches WHERE id > ? AND id <= ? AND rest IS NOT NULL
+			ORDER BY id LIMIT 64`, from, r.pendingMax)
 		if err != nil {
 			return fmt.Errorf("store: pending batches: %w", err)
 		}
 		chunk = chunk[:0]
 		for rows.Next() {
 			var b batch
-			if err := rows.Scan(&b.id, &b.app, &b.rest, &b.logs, &b.first, &b.last, &b.nlogs); err != nil {
+			if err := rows.Scan(&b.id, &b.app, &b.rest); err != nil {
 				rows.Close()
 				return fmt.Errorf("store: pending batches: %w", err)
 			}
@@ -279,11 +277,6 @@ func (r *roller) storeRest(tx *sql.Tx) error {
 			for i := range r.evs {
 				if err := s.insert(b.app, &r.evs[i]); err != nil {
 					return fmt.Errorf("store: insert %s line: %w", r.evs[i].Kind, err)
-				}
-			}
-			if b.nlogs > 0 {
-				if _, err := s.appLogs.Exec(b.app, b.first, b.last, b.nlogs, b.logs.String); err != nil {
-					return fmt.Errorf("store: app lines: %w", err)
 				}
 			}
 		}

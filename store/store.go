@@ -27,10 +27,11 @@ var migrations embed.FS
 
 // DB is an open drainwatch database.
 type DB struct {
-	path string
-	rw   *sql.DB // one connection: the writer's and migrations'
-	ro   *sql.DB // readers; WAL lets them run beside the writer
-	ckpt *checkpointer
+	path   string
+	noSync bool
+	rw     *sql.DB // one connection: the writer's and migrations'
+	ro     *sql.DB // readers; WAL lets them run beside the writer
+	ckpt   *checkpointer
 
 	mu      sync.Mutex
 	flusher func(context.Context) error // the Writer's Flush, while one is open on db
@@ -54,8 +55,9 @@ type Options struct {
 	// ReadOnly opens an existing database for queries only: no migrations, no
 	// writer. The file must exist.
 	ReadOnly bool
-	// NoSync trades durability on power loss for speed (synchronous=NORMAL).
-	// A process crash still loses nothing that was committed.
+	// NoSync trades durability on power loss for speed: a batch is
+	// acknowledged once committed, without waiting for the disk (see
+	// syncer.go). A process crash still loses nothing that was committed.
 	NoSync bool
 	// MaxPages caps the file at this many pages (of 4 KiB); writes beyond it
 	// fail as on a full disk. 0: no cap.
@@ -75,17 +77,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	} else if err := checkWritableDir(path); err != nil {
 		return nil, err
 	}
-	sync := "FULL"
-	if opts.NoSync {
-		sync = "NORMAL"
-	}
 	q := url.Values{}
 	q.Set("_busy_timeout", "5000")
 	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", sync)
+	q.Set("_synchronous", "NORMAL") // the Writer syncs the WAL itself: syncer.go
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + url.PathEscape(path) + "?" + q.Encode()
-	db := &DB{path: path}
+	db := &DB{path: path, noSync: opts.NoSync}
 	var err error
 	if !opts.ReadOnly {
 		if db.rw, err = sql.Open("sqlite3", dsn); err != nil {

@@ -306,8 +306,8 @@ func TestMigrationsIdempotent(t *testing.T) {
 		}
 		var sync int
 		db.rw.QueryRow("PRAGMA synchronous").Scan(&sync)
-		if sync != 2 { // FULL: an acknowledged commit survives power loss
-			t.Errorf("synchronous = %d, want 2 (FULL)", sync)
+		if sync != 1 { // NORMAL: the writer fsyncs the WAL before it acknowledges
+			t.Errorf("synchronous = %d, want 1 (NORMAL)", sync)
 		}
 		db.Close()
 	}
@@ -476,5 +476,32 @@ func TestRetentionPrunesOldHistory(t *testing.T) {
 	}
 	if mem, _ := db.Memory(ctx, Filter{App: "new"}); len(mem) != 3 {
 		t.Errorf("new app keeps %d samples", len(mem))
+	}
+}
+
+// A batch is acknowledged only after an fsync of the WAL that holds it
+// (unless NoSync): an acknowledged line survives power loss.
+func TestWriteWaitsForTheDisk(t *testing.T) {
+	ctx := context.Background()
+	for _, noSync := range []bool{false, true} {
+		db, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{NoSync: noSync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := NewWriter(db, WriterOptions{})
+		before := w.wal.syncs.Load()
+		for i := range 3 {
+			if _, err := w.Write(ctx, fixtureBatch(t, "s", fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+			if got := w.wal.syncs.Load() - before; !noSync && got < int64(i+1) {
+				t.Errorf("%d batches acknowledged after %d fsyncs", i+1, got)
+			}
+		}
+		if got := w.wal.syncs.Load(); noSync && got != 0 {
+			t.Errorf("NoSync: %d fsyncs", got)
+		}
+		w.Close()
+		db.Close()
 	}
 }

@@ -87,6 +87,7 @@ type Writer struct {
 	stmts  *statements
 
 	roll *roller
+	wal  *walSyncer
 }
 
 type request struct {
@@ -128,8 +129,10 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		return nil, err
 	}
 	roll.crash = opts.crash
-	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}), stmts: st, roll: roll}
+	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}),
+		stmts: st, roll: roll, wal: newWALSyncer(db.path, db.noSync, opts.QueueLen)}
 	go roll.run()
+	go w.wal.run()
 	go w.run()
 	db.mu.Lock()
 	db.flusher = w.Flush
@@ -194,6 +197,7 @@ func (w *Writer) Close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
+	<-w.wal.done
 	<-w.roll.done
 	w.db.mu.Lock()
 	w.db.flusher = nil
@@ -204,6 +208,7 @@ func (w *Writer) Close() error {
 func (w *Writer) run() {
 	defer close(w.done)
 	defer close(w.roll.in) // the roller flushes once more and stops
+	defer close(w.wal.in)  // the syncer acknowledges the last commits and stops
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	pruneDue := false // the first pass comes with the first tick
@@ -246,13 +251,13 @@ func (w *Writer) run() {
 		}
 		now := w.opts.Now()
 		err := w.commit(reqs, now)
-		for _, r := range reqs {
-			if err != nil {
+		if err != nil {
+			for _, r := range reqs {
 				r.res, r.err = Result{}, err
+				close(r.done)
 			}
-			close(r.done)
-		}
-		if err == nil {
+		} else {
+			w.wal.in <- append([]*request(nil), reqs...) // acknowledged once on disk
 			for _, r := range reqs {
 				if r.pendID != 0 {
 					w.roll.in <- rollItem{app: r.b.App, id: r.pendID, router: r.pend.router}
@@ -334,12 +339,15 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 			}
 		}
 		r.pendID = 0
-		if p := r.pend; p.lines > 0 || len(p.rest) > 0 || p.logsLines > 0 {
-			var logs any
-			if p.logsLines > 0 {
-				logs = text(p.logs)
+		p := r.pend
+		if p.logsLines > 0 {
+			// Already in its final form: stored now, not copied by the roller.
+			if _, err := s.appLogs.Exec(b.App, p.logsFirst, p.logsLast, p.logsLines, text(p.logs)); err != nil {
+				return fmt.Errorf("store: app lines: %w", err)
 			}
-			res, err := s.pending.Exec(b.App, p.lines, p.router, p.rest, logs, p.logsFirst, p.logsLast, p.logsLines)
+		}
+		if p.lines > 0 || len(p.rest) > 0 {
+			res, err := s.pending.Exec(b.App, p.lines, p.router, p.rest)
 			if err != nil {
 				return fmt.Errorf("store: batch: %w", err)
 			}
@@ -377,8 +385,7 @@ func prepare(db *sql.DB) (*statements, error) {
 	p(&s.sample, `INSERT INTO samples (app, time, source, type, name, value, unit, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	p(&s.log, `INSERT INTO logs (app, time, app_name, proc, message) VALUES (?, ?, ?, ?, ?)`)
 	p(&s.appLogs, `INSERT INTO app_logs (app, first, last, lines, body) VALUES (?, ?, ?, ?, ?)`)
-	p(&s.pending, `INSERT INTO pending_batches (app, lines, router, rest, logs, logs_first, logs_last, logs_lines)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	p(&s.pending, `INSERT INTO pending_batches (app, lines, router, rest) VALUES (?, ?, ?, ?)`)
 
 	if err != nil {
 		s.close()

@@ -1,6 +1,6 @@
 -- Batches acknowledged but not yet stored as rows: one compact row per batch
 -- (see store/pending.go), written in the batch's own transaction beside its
--- frame id. The writer's roller stores them as rows every second or so, many
+-- frame id and its app_logs row. The writer's roller stores them as rows every second or so, many
 -- batches to a transaction, and deletes them in that same transaction; a
 -- restart after a crash stores what is left.
 CREATE TABLE pending_batches (
@@ -8,9 +8,5 @@ CREATE TABLE pending_batches (
     app    TEXT    NOT NULL,
     lines  INTEGER NOT NULL, -- router lines
     router BLOB,             -- router section: what the rollups need
-    rest   BLOB,             -- other lines that become rows (and router lines with an H-code)
-    logs   TEXT,             -- the app's own lines: the app_logs row to be
-    logs_first INTEGER,
-    logs_last  INTEGER,
-    logs_lines INTEGER NOT NULL DEFAULT 0
+    rest   BLOB              -- other lines that become rows (and router lines with an H-code)
 );
