@@ -312,11 +312,18 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Stats.Stored.Add(int64(res.Stored))
+	// Acknowledge first: the alert engine's look at the batch need not hold
+	// logplex up. The events stay valid until the handler returns.
+	ack := fmt.Sprintf("ok stored=%d skipped=%d\n", res.Stored, st.Skipped())
+	w.Header().Set("Content-Length", strconv.Itoa(len(ack)))
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, ack)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
 	if h.cfg.Observer != nil {
 		h.cfg.Observer.Observe(app, events)
 	}
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "ok stored=%d skipped=%d\n", res.Stored, st.Skipped())
 }
 
 var errFuture = errors.New("timestamp too far in the future")
