@@ -9,14 +9,15 @@ import (
 	"github.com/drainwatch/drainwatch/parser"
 )
 
-// A batch is committed as two rows: its Logplex-Frame-Id, and one
-// pending_batches row holding all its lines in compact form. That commit is
-// what the drain waits for, so it is kept small: the rows the lines become
-// (rollup rows with DDSketches rewritten whole, memory samples, errors,
-// app lines, …) are written by the roller every FlushEvery, many batches to
-// one transaction, which deletes the pending rows it has stored. Writing
-// them in every commit was most of the writer's time; see the README's
-// Performance section for the figures.
+// A batch is committed as three rows: its Logplex-Frame-Id, its app lines
+// as the text of their app_logs row, and one pending_batches row holding
+// every other line in compact form. That commit is what the drain's
+// acknowledgement waits for, so it is kept small: the rows the other lines
+// become (rollup rows with DDSketches rewritten whole, memory samples,
+// errors, events) are written by the roller every FlushEvery, many batches
+// to one transaction, which deletes the pending rows it has stored.
+// Writing them in every commit was most of the writer's time; see the
+// README's Performance section for the figures.
 //
 // The router section, version 1:
 //
@@ -28,9 +29,9 @@ import (
 // index + 1 (0: no H-code), then zigzag varints status, service ms, connect
 // ms and bytes (-1: absent).
 //
-// The app's own lines are kept as the text of their app_logs row. The rest
-// section holds every other line (and router lines with an H-code, which
-// are errors too), version 1:
+// The rest section holds the lines that are neither router lines nor the
+// app's own (and router lines with an H-code, which are errors too),
+// version 1:
 //
 //	byte 1 | uvarint #lines | #lines × (varint Unix seconds since the
 //	previous line, uvarint nanoseconds, then app name, proc id and message,

@@ -29,7 +29,7 @@ type roller struct {
 	done  chan struct{}
 
 	// rolls holds the minute rows of recent buckets: the rows in the
-	// database plus every pending_requests row up to pendingMax. When an
+	// database plus every pending_batches row up to pendingMax. When an
 	// error may have left it short of that, bad says it must be rebuilt
 	// from the database before the next flush.
 	rolls      rollupCache
@@ -62,7 +62,7 @@ func newRoller(db *DB, every time.Duration, log *slog.Logger) (*roller, error) {
 		r.put.Close()
 		return nil, err
 	}
-	// Roll up what a crash left pending, before new batches come.
+	// Store what a crash left pending, before new batches come.
 	if err := r.flush(); err != nil {
 		r.close()
 		return nil, err
@@ -74,7 +74,8 @@ func (r *roller) close() error {
 	return errors.Join(r.get.Close(), r.put.Close(), r.st.close())
 }
 
-// run rolls up until in is closed, then flushes once more.
+// run rolls up and stores batches until in is closed, then flushes once
+// more.
 func (r *roller) run() {
 	defer close(r.done)
 	flush := time.NewTicker(r.every)
@@ -87,7 +88,7 @@ func (r *roller) run() {
 		case it, ok := <-r.in:
 			if !ok {
 				if !r.crash {
-					r.logError("rollup flush", r.flush())
+					r.logError("storing batches", r.flush())
 				}
 				return
 			}
@@ -98,7 +99,7 @@ func (r *roller) run() {
 			}
 			r.absorb(it)
 		case <-flush.C:
-			r.logError("rollup flush", r.flush())
+			r.logError("storing batches", r.flush())
 		case <-fold.C:
 			foldDue = true
 		}
@@ -109,8 +110,8 @@ func (r *roller) run() {
 }
 
 // absorb rolls a committed batch's router lines into the cached minute
-// rows. They are already durable, and queries read them as pending rows
-// until the next flush writes the rows and deletes the pending ones.
+// rows. They are durable in the batch's pending row until the next flush
+// writes the rows and deletes it.
 func (r *roller) absorb(it rollItem) {
 	if r.bad || it.id <= r.pendingMax {
 		return // the rebuild read it from the database, or will
@@ -176,7 +177,7 @@ func (r *roller) flush() error {
 		return fmt.Errorf("store: pending batches: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: rollups: commit: %w", err)
+		return fmt.Errorf("store: storing batches: commit: %w", err)
 	}
 	r.rolls.clean()
 	r.flushedMax = r.pendingMax
@@ -266,7 +267,11 @@ func (r *roller) storeRest(tx *sql.Tx) error {
 			from = b.id
 			r.evs = r.evs[:0]
 			err := decodeRest(b.rest, func(h *parser.Header) error {
-				r.evs = append(r.evs, parser.Event{})
+				if len(r.evs) < cap(r.evs) {
+					r.evs = r.evs[:len(r.evs)+1] // reuse the event's buffers
+				} else {
+					r.evs = append(r.evs, parser.Event{})
+				}
 				parser.Parse(h, &r.evs[len(r.evs)-1])
 				return nil
 			})
@@ -287,7 +292,7 @@ func (r *roller) storeRest(tx *sql.Tx) error {
 // fold folds finished minutes into hours (the newest minutes' rows keep
 // coming) and reports whether more are left.
 func (r *roller) fold() bool {
-	r.logError("rollup flush", r.flush())
+	r.logError("storing batches", r.flush())
 	n, err := r.db.foldMinutes(time.UnixMicro(r.rolls.newest), 2*time.Minute, foldChunk)
 	r.logError("rollup folding", err)
 	return err == nil && n == foldChunk

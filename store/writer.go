@@ -72,9 +72,10 @@ type WriterOptions struct {
 	crash bool
 }
 
-// Writer is the one goroutine that writes to the database. Concurrent
-// Writes are grouped into one transaction (group commit): a Write returns
-// once its batch is committed.
+// Writer writes batches to the database. Concurrent Writes are grouped
+// into one transaction (group commit) by one goroutine, and a Write returns
+// once its batch's commit is on disk (syncer.go). The roller (roller.go)
+// then stores the batch's lines as the rows queries read.
 type Writer struct {
 	db      *DB
 	opts    WriterOptions
@@ -140,7 +141,7 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 	return w, nil
 }
 
-// Write stores b and returns once it is durably committed. When the writer
+// Write commits b and returns once the commit is on disk. When the writer
 // is behind it waits for a place in the queue; if ctx ends first it fails
 // with ErrQueueFull. It fails with ErrClosed once Close has begun. If ctx
 // ends while the batch is queued, Write returns ctx.Err(); the batch may
