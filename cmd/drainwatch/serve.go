@@ -84,7 +84,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	addr := fs.String("addr", ":"+port, "address to listen on (env PORT sets the port)")
 	db := fs.String("db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
 	noAuth := fs.Bool("no-auth", e.getenv("DRAINWATCH_NO_AUTH") == "1", "accept drains without a password: local testing only (env DRAINWATCH_NO_AUTH=1)")
-	noSync := fs.Bool("no-sync", e.getenv("DRAINWATCH_NO_SYNC") == "1", "don't fsync each commit: faster, but a power loss may lose acknowledged lines (env DRAINWATCH_NO_SYNC=1)")
+	noSync := fs.Bool("no-sync", e.getenv("DRAINWATCH_NO_SYNC") == "1", "acknowledge at commit, without waiting for the WAL's fsync: faster, but a power loss may lose acknowledged lines (env DRAINWATCH_NO_SYNC=1)")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	if err := parseFlags(fs, args, e.stdout, "serve [flags]\n\n"+serveHelp()); err != nil {
