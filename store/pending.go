@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"time"
@@ -77,18 +76,8 @@ func encodePending(events []parser.Event) pendingBatch {
 	}
 	var scratch []byte
 	template := func(path []byte) uint64 {
-		t, same := pathTemplate(scratch[:0], text(path))
-		if same {
-			if i := bytes.IndexAny(path, "?#"); i >= 0 {
-				path = path[:i]
-			}
-			if len(path) == 0 {
-				path = slash
-			}
-			return intern(path)
-		}
-		scratch = t
-		return intern(t)
+		scratch = appendPathTemplate(scratch[:0], text(path))
+		return intern(scratch)
 	}
 	var lines []byte
 	var pb pendingBatch
@@ -175,8 +164,6 @@ func (pb *pendingBatch) addLog(ev *parser.Event) {
 	pb.logs = append(pb.logs, '\n')
 }
 
-var slash = []byte("/")
-
 var errPendingCorrupt = errors.New("store: corrupt pending_batches row")
 
 // decodePending calls fn with each line of an encoded batch. The strings
@@ -185,67 +172,89 @@ func decodePending(body []byte, fn func(*pendingLine) error) error {
 	if len(body) == 0 || body[0] != pendingVersion {
 		return errPendingCorrupt
 	}
-	p := body[1:]
-	bad := false
-	uv := func() uint64 {
-		v, n := binary.Uvarint(p)
-		if n <= 0 {
-			bad = true
-			return 0
-		}
-		p = p[n:]
-		return v
-	}
-	sv := func() int64 {
-		v, n := binary.Varint(p)
-		if n <= 0 {
-			bad = true
-			return 0
-		}
-		p = p[n:]
-		return v
-	}
-	nstr := uv()
-	if bad || nstr > uint64(len(p)) {
+	r := sectionReader{p: body[1:]}
+	nstr := r.uvarint()
+	if nstr > uint64(len(r.p)) {
 		return errPendingCorrupt
 	}
 	strs := make([]string, nstr)
 	for i := range strs {
-		n := uv()
-		if bad || n > uint64(len(p)) {
-			return errPendingCorrupt
-		}
-		strs[i] = string(p[:n])
-		p = p[n:]
+		strs[i] = string(r.bytes())
 	}
 	str := func(i uint64) string {
 		if i >= uint64(len(strs)) {
-			bad = true
+			r.bad = true
 			return ""
 		}
 		return strs[i]
 	}
 	var l pendingLine
-	nlines := uv()
-	for i := uint64(0); i < nlines && !bad; i++ {
-		l.unix += sv()
-		l.dynoIdx = uv()
+	nlines := r.uvarint()
+	for i := uint64(0); i < nlines && !r.bad; i++ {
+		l.unix += r.varint()
+		l.dynoIdx = r.uvarint()
 		l.dyno = str(l.dynoIdx)
-		l.pathIdx = uv()
+		l.pathIdx = r.uvarint()
 		l.path = str(l.pathIdx)
 		l.code = ""
-		if c := uv(); c > 0 {
+		if c := r.uvarint(); c > 0 {
 			l.code = str(c - 1)
 		}
-		l.status, l.service, l.connect, l.len = sv(), sv(), sv(), sv()
-		if bad {
+		l.status, l.service, l.connect, l.len = r.varint(), r.varint(), r.varint(), r.varint()
+		if r.bad {
 			break
 		}
 		if err := fn(&l); err != nil {
 			return err
 		}
 	}
-	if bad || len(p) != 0 {
+	return r.end()
+}
+
+// sectionReader reads the varints and length-prefixed bytes of a pending
+// section. A read past the end or a bad varint sets bad, and reads after
+// it return zero values.
+type sectionReader struct {
+	p   []byte
+	bad bool
+}
+
+func (r *sectionReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.p)
+	if n <= 0 || r.bad {
+		r.bad = true
+		return 0
+	}
+	r.p = r.p[n:]
+	return v
+}
+
+func (r *sectionReader) varint() int64 {
+	v, n := binary.Varint(r.p)
+	if n <= 0 || r.bad {
+		r.bad = true
+		return 0
+	}
+	r.p = r.p[n:]
+	return v
+}
+
+// bytes reads a uvarint length and that many bytes, a view into the section.
+func (r *sectionReader) bytes() []byte {
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.p)) {
+		r.bad = true
+		return nil
+	}
+	b := r.p[:n]
+	r.p = r.p[n:]
+	return b
+}
+
+// end is the error of a whole read: nil only if nothing was bad and nothing
+// is left over.
+func (r *sectionReader) end() error {
+	if r.bad || len(r.p) != 0 {
 		return errPendingCorrupt
 	}
 	return nil
@@ -289,40 +298,18 @@ func decodeRest(rest []byte, fn func(*parser.Header) error) error {
 	if rest[0] != pendingVersion {
 		return errPendingCorrupt
 	}
-	p := rest[1:]
-	n, k := binary.Uvarint(p)
-	if k <= 0 || n > uint64(len(p)) {
+	r := sectionReader{p: rest[1:]}
+	n := r.uvarint()
+	if n > uint64(len(r.p)) {
 		return errPendingCorrupt
-	}
-	p = p[k:]
-	bytesOf := func() ([]byte, bool) {
-		l, k := binary.Uvarint(p)
-		if k <= 0 || l > uint64(len(p)-k) {
-			return nil, false
-		}
-		b := p[k : k+int(l)]
-		p = p[k+int(l):]
-		return b, true
 	}
 	var h parser.Header
 	var t int64
-	for range n {
-		d, k := binary.Varint(p)
-		if k <= 0 {
-			return errPendingCorrupt
-		}
-		p = p[k:]
-		t += d
-		ns, k := binary.Uvarint(p)
-		if k <= 0 || ns >= 1e9 {
-			return errPendingCorrupt
-		}
-		p = p[k:]
-		var ok1, ok2, ok3 bool
-		h.AppName, ok1 = bytesOf()
-		h.ProcID, ok2 = bytesOf()
-		h.Message, ok3 = bytesOf()
-		if !ok1 || !ok2 || !ok3 {
+	for i := uint64(0); i < n && !r.bad; i++ {
+		t += r.varint()
+		ns := r.uvarint()
+		h.AppName, h.ProcID, h.Message = r.bytes(), r.bytes(), r.bytes()
+		if r.bad || ns >= 1e9 {
 			return errPendingCorrupt
 		}
 		h.Time = time.Unix(t, int64(ns)).UTC()
@@ -330,8 +317,5 @@ func decodeRest(rest []byte, fn func(*parser.Header) error) error {
 			return err
 		}
 	}
-	if len(p) != 0 {
-		return errPendingCorrupt
-	}
-	return nil
+	return r.end()
 }

@@ -14,30 +14,16 @@ import (
 // PathTemplate groups request paths: the query string goes, and segments
 // that identify one thing become placeholders — /users/123 and /users/456
 // are both /users/:id.
-func PathTemplate(path string) string {
-	if t, same := pathTemplate(nil, path); !same {
-		return string(t)
-	}
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
-	if path == "" {
-		return "/"
-	}
-	return path
-}
+func PathTemplate(path string) string { return string(appendPathTemplate(nil, path)) }
 
-// pathTemplate appends the template of path to dst, in one pass. same says
-// the template is path without its query string (or "/" for ""), and then
-// nothing is appended: the caller can use path itself.
-func pathTemplate(dst []byte, path string) (out []byte, same bool) {
+// appendPathTemplate appends the template of path to dst, in one pass.
+func appendPathTemplate(dst []byte, path string) []byte {
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
 	if path == "" {
-		return dst, true
+		return append(dst, '/')
 	}
-	n := len(dst)
 	last := 0 // end of what has been copied to dst
 	for start := 0; start <= len(path); {
 		end := strings.IndexByte(path[start:], '/')
@@ -53,10 +39,7 @@ func pathTemplate(dst []byte, path string) (out []byte, same bool) {
 		}
 		start = end + 1
 	}
-	if len(dst) == n {
-		return dst, true
-	}
-	return append(dst, path[last:]...), false
+	return append(dst, path[last:]...)
 }
 
 // segmentTemplate returns the placeholder for a path segment that names one

@@ -116,9 +116,18 @@ func (r *roller) absorb(it rollItem) {
 	if r.bad || it.id <= r.pendingMax {
 		return // the rebuild read it from the database, or will
 	}
-	if it.router == nil { // no router lines
-		r.pendingMax = it.id
+	if err := r.rollIn(it.app, it.router); err != nil {
+		r.logError("rollup cache", err)
+		r.bad = true
 		return
+	}
+	r.pendingMax = it.id
+}
+
+// rollIn rolls the router section of a batch of app into the cache.
+func (r *roller) rollIn(app string, router []byte) error {
+	if router == nil { // no router lines
+		return nil
 	}
 	// The batch's rows by string indexes first: hashing four strings a line
 	// into the cache's map took most of the roller's time.
@@ -127,12 +136,12 @@ func (r *roller) absorb(it rollItem) {
 		status            int64
 	}
 	rows := map[local]*rollAcc{}
-	err := decodePending(it.router, func(l *pendingLine) error {
+	return decodePending(router, func(l *pendingLine) error {
 		k := local{uint64(l.unix - l.unix%60), l.dynoIdx, l.pathIdx, int64(statusClassIndex(int(l.status)))}
 		a := rows[k]
 		if a == nil {
 			var err error
-			if a, err = r.rolls.row(r.get, l.keyOf(it.app)); err != nil {
+			if a, err = r.rolls.row(r.get, l.keyOf(app)); err != nil {
 				return err
 			}
 			rows[k] = a
@@ -140,12 +149,6 @@ func (r *roller) absorb(it rollItem) {
 		a.add(l)
 		return nil
 	})
-	if err != nil {
-		r.logError("rollup cache", err)
-		r.bad = true
-		return
-	}
-	r.pendingMax = it.id
 }
 
 // flush stores the pending batches up to pendingMax, in one transaction:
@@ -210,13 +213,7 @@ func (r *roller) rebuild() error {
 		r.flushedMax = all[0].id - 1 // the next flush stores them
 	}
 	for _, it := range all {
-		if it.router == nil {
-			r.pendingMax = it.id
-			continue
-		}
-		err := decodePending(it.router, func(l *pendingLine) error {
-			return r.rolls.add(r.get, it.app, l)
-		})
+		err := r.rollIn(it.app, it.router)
 		if errors.Is(err, errPendingCorrupt) {
 			r.logError("rollup replay", fmt.Errorf("pending row %d skipped: %w", it.id, err))
 		} else if err != nil {

@@ -135,17 +135,6 @@ const rollupGet = `SELECT count, errors, bytes, codes, service, connect FROM req
 // cacheKeep is how long a minute bucket stays cached after the newest one.
 const cacheKeep = int64(15 * 60 * 1e6)
 
-// add rolls one router line of app into its minute row (loading the row
-// from the database the first time it is touched) and marks the row dirty.
-func (c *rollupCache) add(get *sql.Stmt, app string, l *pendingLine) error {
-	a, err := c.row(get, l.keyOf(app))
-	if err != nil {
-		return err
-	}
-	a.add(l)
-	return nil
-}
-
 // row returns the cached row of k (loading it from the database the first
 // time), marked dirty: the caller adds to it.
 func (c *rollupCache) row(get *sql.Stmt, k rollKey) (*rollAcc, error) {

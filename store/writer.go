@@ -316,7 +316,9 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 			tx.Rollback()
 		}
 	}()
-	s := w.stmts.in(tx)
+	// Only the statements a commit uses: the other lines' rows are the roller's.
+	s := &statements{frame: tx.Stmt(w.stmts.frame), request: tx.Stmt(w.stmts.request), appLogs: tx.Stmt(w.stmts.appLogs),
+		pending: tx.Stmt(w.stmts.pending)}
 	defer s.close()
 	for _, r := range reqs {
 		b := r.b
