@@ -45,7 +45,8 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 		"Posts realistic logplex bodies (mostly router lines, runtime metrics, app lines) to a fresh daemon started\n"+
 		"as a child process on 127.0.0.1 with its own database, then to a bare server that only reads bodies and\n"+
 		"counts frames (the machine's ceiling), and prints acknowledged lines/s, ack latency, failures, the daemon's\n"+
-		"peak and final RSS, its database size per million router lines, and its share of the ceiling."); err != nil {
+		"peak and final RSS, its database size per million router lines, and its share of the ceiling. Each post to\n"+
+		"the daemon carries the times of the moment it is sent, as a drain's batches do."); err != nil {
 		return err
 	}
 	if *duration <= 0 || *conns <= 0 || *bodyKB <= 0 {
@@ -67,14 +68,14 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		r := runLoad(ctx, sink.addr, "", bodies, *conns, *duration, nil)
+		r := runLoad(ctx, sink.addr, "", bodies, false, *conns, *duration, nil)
 		sink.stop()
 		ceiling = &r
 		fmt.Fprintf(e.stdout, "ceiling (bare server: read body, count frames):\n  %s\n\n", r)
 	}
 
 	if *target != "" {
-		r := runLoad(ctx, *target, *password, bodies, *conns, *duration, nil)
+		r := runLoad(ctx, *target, *password, bodies, true, *conns, *duration, nil)
 		fmt.Fprintf(e.stdout, "%s:\n  %s\n", *target, r)
 		if ceiling != nil && ceiling.rate() > 0 {
 			fmt.Fprintf(e.stdout, "\nshare of the ceiling: %.1f%%\n", 100*r.rate()/ceiling.rate())
@@ -98,7 +99,7 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 			rssSamples = append(rssSamples, mb)
 		}
 	}
-	r := runLoad(ctx, daemon.addr, secret, bodies, *conns, *duration, sample)
+	r := runLoad(ctx, daemon.addr, secret, bodies, true, *conns, *duration, sample)
 	peak, _ := procRSS(daemon.cmd.Process.Pid, "VmHWM")
 	daemon.stop()
 	fmt.Fprintf(e.stdout, "drainwatch serve (parse, store, rollups, alert engine; WAL fsync before each acknowledgement):\n  %s\n", r)
@@ -186,11 +187,16 @@ func (r loadResult) String() string {
 }
 
 // runLoad posts bodies round-robin from conns connections for d, and calls
-// tick (if set) once a second.
-func runLoad(ctx context.Context, addr, password string, bodies [][]byte, conns int, d time.Duration, tick func()) loadResult {
+// tick (if set) once a second. With restamp, each post carries the times of
+// the moment it is sent (restamp.go), as a drain's lines do.
+func runLoad(ctx context.Context, addr, password string, bodies [][]byte, restamp bool, conns int, d time.Duration, tick func()) loadResult {
 	counts := make([]int, len(bodies))
+	stamps := make([]*bodyStamps, len(bodies))
 	for i, b := range bodies {
 		counts[i] = bytes.Count(b, []byte("\n"))
+		if restamp {
+			stamps[i] = findStamps(b)
+		}
 	}
 	var seq, lines, failed atomic.Int64
 	var mu sync.Mutex
@@ -204,10 +210,17 @@ func runLoad(ctx context.Context, addr, password string, bodies [][]byte, conns 
 			defer wg.Done()
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 			var mine []time.Duration
+			var buf []byte
+			var sc stampCache
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				i := seq.Add(1)
 				b := int(i) % len(bodies)
-				req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/logs/bench", bytes.NewReader(bodies[b]))
+				body := bodies[b]
+				if stamps[b] != nil {
+					buf = stamps[b].restamp(append(buf[:0], body...), time.Now(), &sc)
+					body = buf
+				}
+				req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/logs/bench", bytes.NewReader(body))
 				req.SetBasicAuth("bench", password)
 				req.Header.Set("Content-Type", "application/logplex-1")
 				req.Header.Set("Logplex-Msg-Count", strconv.Itoa(counts[b]))
