@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -10,68 +11,65 @@ import (
 // its pages to the WAL without waiting for the disk. The writer's commits
 // are then made durable here, by an fsync of the WAL file — what
 // synchronous=FULL does inside every commit — before their batches are
-// acknowledged. Done by a goroutine of its own, one fsync covers every
-// commit made while the one before it ran, and the writer commits the next
-// batches meanwhile instead of waiting for the disk: with 4 connections
-// posting, `drainwatch bench` acknowledged about half again as many lines
-// (README, Performance). SQLite's recovery replays the WAL up to its last
-// whole commit, so a commit whose frames were written before a completed
-// fsync survives power loss; and in NORMAL mode SQLite itself syncs the WAL
-// before each checkpoint and its header when the WAL starts over.
+// acknowledged. The fsync is done by the goroutines waiting for their
+// acknowledgement, one at a time: one fsync covers every commit made
+// before it began, so the goroutines that waited behind it find their
+// commits on disk already; and the writer commits the next batches
+// meanwhile instead of waiting for the disk. SQLite's recovery replays the
+// WAL up to its last whole commit, so a commit whose frames were written
+// before a completed fsync survives power loss; and in NORMAL mode SQLite
+// itself syncs the WAL before each checkpoint and its header when the WAL
+// starts over.
 type walSyncer struct {
-	path   string // the WAL file
-	noSync bool   // Options.NoSync: acknowledge at commit
+	path   string        // the WAL file
+	noSync bool          // Options.NoSync: acknowledge at commit
+	lock   chan struct{} // held while syncing; a channel, so that waiting ends with its context
+
+	committed atomic.Int64 // commits made; the writer counts them
+	syncs     atomic.Int64 // fsyncs done, for tests
+
+	// Guarded by lock.
+	synced int64 // commits up to this one are on disk
 	f      *os.File
 	fi     os.FileInfo
-	in     chan []*request
-	done   chan struct{}
-	syncs  atomic.Int64 // fsyncs done, for tests
+	closed bool
 }
 
-func newWALSyncer(dbPath string, noSync bool, queue int) *walSyncer {
-	return &walSyncer{path: dbPath + "-wal", noSync: noSync, in: make(chan []*request, queue), done: make(chan struct{})}
+func newWALSyncer(dbPath string, noSync bool) *walSyncer {
+	return &walSyncer{path: dbPath + "-wal", noSync: noSync, lock: make(chan struct{}, 1)}
 }
 
-// run acknowledges committed requests once the WAL holding them is on disk,
-// until in is closed.
-func (s *walSyncer) run() {
-	defer close(s.done)
-	defer func() {
-		if s.f != nil {
-			s.f.Close()
-		}
-	}()
-	var group []*request
-	for reqs := range s.in {
-		group = append(group[:0], reqs...)
-	more:
-		for {
-			select {
-			case more, ok := <-s.in:
-				if !ok {
-					break more
-				}
-				group = append(group, more...)
-			default:
-				break more
-			}
-		}
-		err := s.sync()
-		for _, r := range group {
-			if err != nil {
-				r.res, r.err = Result{}, err
-			}
-			close(r.done)
-		}
+// commit is called by the writer once a commit has returned, and numbers it.
+func (s *walSyncer) commit() int64 { return s.committed.Add(1) }
+
+// wait returns once commit seq is on disk.
+func (s *walSyncer) wait(ctx context.Context, seq int64) error {
+	if s.noSync {
+		return nil
 	}
+	select {
+	case s.lock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.lock }()
+	if s.synced >= seq {
+		return nil
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	upTo := s.committed.Load()
+	if err := s.sync(); err != nil {
+		return err
+	}
+	s.synced = upTo
+	return nil
 }
 
 // sync fsyncs the WAL file, opening it again if it is not the one open
 // (SQLite deletes it only when its last connection closes).
 func (s *walSyncer) sync() error {
-	if s.noSync {
-		return nil
-	}
 	fi, err := os.Stat(s.path)
 	if err != nil {
 		return fmt.Errorf("store: sync: %w", err)
@@ -93,4 +91,16 @@ func (s *walSyncer) sync() error {
 	}
 	s.syncs.Add(1)
 	return nil
+}
+
+// close closes the WAL file once no fsync runs; commits not synced by then
+// are left to SQLite's own sync when the database closes.
+func (s *walSyncer) close() {
+	s.lock <- struct{}{}
+	defer func() { <-s.lock }()
+	s.closed = true
+	if s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
 }

@@ -97,6 +97,7 @@ type request struct {
 	pendID int64 // its pending_requests row, once committed
 	res    Result
 	err    error
+	seq    int64 // its commit, for walSyncer.wait
 	done   chan struct{}
 }
 
@@ -131,9 +132,8 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 	}
 	roll.crash = opts.crash
 	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}),
-		stmts: st, roll: roll, wal: newWALSyncer(db.path, db.noSync, opts.QueueLen)}
+		stmts: st, roll: roll, wal: newWALSyncer(db.path, db.noSync)}
 	go roll.run()
-	go w.wal.run()
 	go w.run()
 	db.mu.Lock()
 	db.flusher = w.Flush
@@ -168,10 +168,16 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
 	w.mu.RUnlock()
 	select {
 	case <-r.done:
-		return r.res, r.err
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
+	if r.err != nil {
+		return Result{}, r.err
+	}
+	if err := w.wal.wait(ctx, r.seq); err != nil {
+		return Result{}, err
+	}
+	return r.res, nil
 }
 
 // Flush stores every batch committed so far as rows now, rather than
@@ -198,8 +204,8 @@ func (w *Writer) Close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
-	<-w.wal.done
 	<-w.roll.done
+	w.wal.close()
 	w.db.mu.Lock()
 	w.db.flusher = nil
 	w.db.mu.Unlock()
@@ -209,7 +215,6 @@ func (w *Writer) Close() error {
 func (w *Writer) run() {
 	defer close(w.done)
 	defer close(w.roll.in) // the roller flushes once more and stops
-	defer close(w.wal.in)  // the syncer acknowledges the last commits and stops
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	pruneDue := false // the first pass comes with the first tick
@@ -258,7 +263,11 @@ func (w *Writer) run() {
 				close(r.done)
 			}
 		} else {
-			w.wal.in <- append([]*request(nil), reqs...) // acknowledged once on disk
+			seq := w.wal.commit()
+			for _, r := range reqs {
+				r.seq = seq // Write waits for its fsync
+				close(r.done)
+			}
 			for _, r := range reqs {
 				if r.pendID != 0 {
 					w.roll.in <- rollItem{app: r.b.App, id: r.pendID, router: r.pend.router}
