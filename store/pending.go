@@ -39,6 +39,10 @@ import (
 // The roller parses each message again (parser.Parse) to store it.
 const pendingVersion = 1
 
+// routerLineBytes is room enough for most router lines' encoding (eight
+// varints: 10-15 bytes for the bench's lines).
+const routerLineBytes = 16
+
 // pendingLine is one router line as the rollups need it.
 type pendingLine struct {
 	unix                  int64 // seconds
@@ -63,8 +67,30 @@ type pendingBatch struct {
 // runs in Write, on the caller's goroutine, so that this per-line work is
 // spread over the request goroutines rather than done by the one writer.
 func encodePending(events []parser.Event) pendingBatch {
+	// Each buffer at its final size, once: grown by appends, they were two
+	// thirds of the daemon's allocations (65 of 134 KB a 100 KiB body).
+	var nrouter, nlogs, nrest, nrestBytes int
+	for i := range events {
+		ev := &events[i]
+		switch {
+		case ev.Kind == parser.KindApp:
+			nlogs += len(time.RFC3339Nano) + len(ev.ProcID) + len(ev.Message) + 3
+		case ev.Kind == parser.KindRouter && len(ev.Router.Code) == 0:
+			nrouter++
+		default:
+			nrest++
+			nrestBytes += 2*binary.MaxVarintLen64 + len(ev.AppName) + len(ev.ProcID) + len(ev.Message) + 3*binary.MaxVarintLen64
+			if ev.Kind == parser.KindRouter {
+				nrouter++
+			}
+		}
+	}
+	var pb pendingBatch
+	if nlogs > 0 {
+		pb.logs = make([]byte, 0, nlogs)
+	}
 	var strs []string
-	index := map[string]uint64{}
+	index := make(map[string]uint64, 16)
 	intern := func(b []byte) uint64 {
 		if i, ok := index[string(b)]; ok { // no allocation for the lookup
 			return i
@@ -79,12 +105,13 @@ func encodePending(events []parser.Event) pendingBatch {
 		scratch = appendPathTemplate(scratch[:0], text(path))
 		return intern(scratch)
 	}
-	var lines []byte
-	var pb pendingBatch
+	lines := make([]byte, 0, nrouter*routerLineBytes)
 	var prev int64
-	rest := []byte{pendingVersion}
-	nrest := 0
-	var restLines []byte
+	var rest []byte
+	if nrest > 0 {
+		rest = make([]byte, 0, 1+binary.MaxVarintLen64+nrestBytes)
+		rest = binary.AppendUvarint(append(rest, pendingVersion), uint64(nrest))
+	}
 	var prevSec int64
 	for i := range events {
 		ev := &events[i]
@@ -94,14 +121,13 @@ func encodePending(events []parser.Event) pendingBatch {
 		}
 		if ev.Kind != parser.KindRouter || len(ev.Router.Code) > 0 {
 			t := ev.Time.Unix()
-			restLines = binary.AppendVarint(restLines, t-prevSec)
-			restLines = binary.AppendUvarint(restLines, uint64(ev.Time.Nanosecond()))
+			rest = binary.AppendVarint(rest, t-prevSec)
+			rest = binary.AppendUvarint(rest, uint64(ev.Time.Nanosecond()))
 			prevSec = t
 			for _, b := range [][]byte{ev.AppName, ev.ProcID, ev.Message} {
-				restLines = binary.AppendUvarint(restLines, uint64(len(b)))
-				restLines = append(restLines, b...)
+				rest = binary.AppendUvarint(rest, uint64(len(b)))
+				rest = append(rest, b...)
 			}
-			nrest++
 		}
 		if ev.Kind != parser.KindRouter {
 			continue
@@ -123,10 +149,7 @@ func encodePending(events []parser.Event) pendingBatch {
 		lines = binary.AppendVarint(lines, r.ConnectMS)
 		lines = binary.AppendVarint(lines, r.Bytes)
 	}
-	if nrest > 0 {
-		rest = binary.AppendUvarint(rest, uint64(nrest))
-		pb.rest = append(rest, restLines...)
-	}
+	pb.rest = rest
 	if pb.lines == 0 {
 		return pb
 	}

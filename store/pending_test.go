@@ -293,3 +293,16 @@ func FuzzDecodePending(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkEncodePending(b *testing.B) {
+	body, n := benchBody(b)
+	events, st := parser.ParseBody(body, 0, nil)
+	if st.Parsed != n {
+		b.Fatal("parse")
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		encodePending(events)
+	}
+}

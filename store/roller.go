@@ -37,6 +37,15 @@ type roller struct {
 	flushedMax int64 // pending rows up to this id are deleted
 	bad        bool
 	crash      bool // tests: no flush at the end
+
+	batchRows map[batchRowKey]*rollAcc // scratch of rollIn
+}
+
+// batchRowKey is a minute row of one batch, by the indexes of its strings
+// in the batch's string table.
+type batchRowKey struct {
+	start, dyno, path uint64
+	status            int64
 }
 
 // rollItem is a committed batch's router lines, or a Flush to answer.
@@ -131,13 +140,13 @@ func (r *roller) rollIn(app string, router []byte) error {
 	}
 	// The batch's rows by string indexes first: hashing four strings a line
 	// into the cache's map took most of the roller's time.
-	type local struct {
-		start, dyno, path uint64
-		status            int64
+	if r.batchRows == nil {
+		r.batchRows = map[batchRowKey]*rollAcc{}
 	}
-	rows := map[local]*rollAcc{}
+	rows := r.batchRows
+	clear(rows)
 	return decodePending(router, func(l *pendingLine) error {
-		k := local{uint64(l.unix - l.unix%60), l.dynoIdx, l.pathIdx, int64(statusClassIndex(int(l.status)))}
+		k := batchRowKey{uint64(l.unix - l.unix%60), l.dynoIdx, l.pathIdx, int64(statusClassIndex(int(l.status)))}
 		a := rows[k]
 		if a == nil {
 			var err error
