@@ -86,7 +86,7 @@ func (s *walSyncer) sync() error {
 			return fmt.Errorf("store: sync: the WAL file changed while opening it")
 		}
 	}
-	if err := s.f.Sync(); err != nil {
+	if err := syncData(s.f); err != nil {
 		return fmt.Errorf("store: sync: %w", err)
 	}
 	s.syncs.Add(1)
