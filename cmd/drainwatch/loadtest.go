@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/parser"
 )
 
@@ -93,10 +94,10 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var rssSamples []float64
+	var rssSamples []analyze.Point
 	sample := func() {
 		if mb, ok := procRSS(daemon.cmd.Process.Pid, "VmRSS"); ok {
-			rssSamples = append(rssSamples, mb)
+			rssSamples = append(rssSamples, analyze.Point{T: time.Now(), MB: mb})
 		}
 	}
 	r := runLoad(ctx, daemon.addr, secret, bodies, true, *conns, *duration, sample)
@@ -105,9 +106,10 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(e.stdout, "drainwatch serve (parse, store, rollups, alert engine; WAL fsync before each acknowledgement):\n  %s\n", r)
 	fmt.Fprintf(e.stdout, "  peak RSS %.1f MB", peak)
 	if len(rssSamples) >= 2 {
-		fmt.Fprintf(e.stdout, "; RSS after the first second %.1f MB, at the end %.1f MB", rssSamples[0], rssSamples[len(rssSamples)-1])
+		fmt.Fprintf(e.stdout, "; RSS after the first second %.1f MB, at the end %.1f MB", rssSamples[0].MB, rssSamples[len(rssSamples)-1].MB)
 	}
 	fmt.Fprintln(e.stdout)
+	fmt.Fprint(e.stdout, rssReport(rssSamples))
 	var size int64
 	for _, suffix := range []string{"", "-wal"} {
 		if st, err := os.Stat(dbPath + suffix); err == nil {
