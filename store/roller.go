@@ -37,6 +37,7 @@ type roller struct {
 	flushedMax int64 // pending rows up to this id are deleted
 	bad        bool
 	crash      bool // tests: no flush at the end
+	cacheRows  int  // tests: rolls.max
 
 	batchRows map[batchRowKey]*rollAcc // scratch of rollIn
 }
@@ -199,7 +200,7 @@ func (r *roller) flush() error {
 // rebuild reads every pending row into a fresh cache: at start-up (what a
 // crash left) and after an error left the cache short.
 func (r *roller) rebuild() error {
-	r.rolls = rollupCache{}
+	r.rolls = rollupCache{max: r.cacheRows}
 	rows, err := r.db.rw.Query(`SELECT id, app, router FROM pending_batches ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("store: pending rows: %w", err)
@@ -226,7 +227,7 @@ func (r *roller) rebuild() error {
 		if errors.Is(err, errPendingCorrupt) {
 			r.logError("rollup replay", fmt.Errorf("pending row %d skipped: %w", it.id, err))
 		} else if err != nil {
-			r.rolls = rollupCache{}
+			r.rolls = rollupCache{max: r.cacheRows}
 			return fmt.Errorf("store: pending rows: %w", err)
 		}
 		r.pendingMax = it.id

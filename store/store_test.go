@@ -505,3 +505,74 @@ func TestWriteWaitsForTheDisk(t *testing.T) {
 		db.Close()
 	}
 }
+
+// With more minute rows than the cache holds (paths that fold into no
+// template), a flush drops the oldest rows, and a late line for a dropped
+// row adds to what the database holds rather than starting it over.
+func TestRollupCacheIsBounded(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "bound.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w, err := NewWriter(db, WriterOptions{cacheRows: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	// 30 slugs in minute m, each once, at second s.
+	slugs := func(m, s int) *Batch {
+		var body strings.Builder
+		for i := 0; i < 30; i++ {
+			ts := t0.Add(time.Duration(m)*time.Minute + time.Duration(s)*time.Second).Format("2006-01-02T15:04:05.000000+00:00")
+			msg := fmt.Sprintf("<158>1 %s host heroku router - at=info method=GET path=\"/posts/post-%s\" dyno=web.1 connect=1ms service=%dms status=200 bytes=10 protocol=https", ts, strings.Repeat("x", i+1), 100+i)
+			fmt.Fprintf(&body, "%d %s\n", len(msg)+1, msg)
+		}
+		events, st := parser.ParseBody([]byte(body.String()), 0, nil)
+		if st.Skipped() != 0 || len(events) != 30 {
+			t.Fatalf("%+v", st)
+		}
+		return &Batch{App: "b", Events: events}
+	}
+	write := func(b *Batch) {
+		t.Helper()
+		if _, err := w.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(slugs(0, 5))
+	write(slugs(1, 5))
+	write(slugs(2, 5))
+	if n := len(w.roll.rolls.rows); n > 10 {
+		t.Fatalf("%d rows cached after a flush, bound 10", n)
+	}
+	write(slugs(0, 50)) // late: minute 0's rows were dropped
+	groups, err := db.RequestStats(ctx, Filter{App: "b", Since: t0, Until: t0.Add(time.Minute)}, "path", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 30 {
+		t.Fatalf("%d paths in minute 0, want 30", len(groups))
+	}
+	for _, g := range groups {
+		if g.Count != 2 {
+			t.Errorf("%s: %d lines in minute 0, want 2 (one on time, one late)", g.Key, g.Count)
+		}
+	}
+	all, err := db.RequestStats(ctx, Filter{App: "b"}, "path", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, g := range all {
+		total += g.Count
+	}
+	if total != 120 {
+		t.Errorf("%d lines in all, want 120", total)
+	}
+}

@@ -70,6 +70,9 @@ type WriterOptions struct {
 
 	// crash, in tests, makes Close leave the pending rows as a crash would.
 	crash bool
+	// cacheRows, in tests, bounds the roller's cache of rollup rows
+	// (default cacheMaxRows).
+	cacheRows int
 }
 
 // Writer writes batches to the database. Concurrent Writes are grouped
@@ -131,6 +134,7 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		return nil, err
 	}
 	roll.crash = opts.crash
+	roll.cacheRows, roll.rolls.max = opts.cacheRows, opts.cacheRows
 	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}),
 		stmts: st, roll: roll, wal: newWALSyncer(db.path, db.noSync)}
 	go roll.run()
