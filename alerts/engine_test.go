@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -266,6 +267,22 @@ func TestFromEvents(t *testing.T) {
 	// web.1 and web.2 in one minute each.
 	if count[ObsMemory] != 3 || count[ObsMemError] != 6 || count[ObsRestart] != 5 || count[ObsRequests] != 2 {
 		t.Errorf("counts %v", count)
+	}
+	// Each request observation counts its dyno's router lines in its minute.
+	want := map[string]int{}
+	for _, ev := range events {
+		if ev.Kind == parser.KindRouter && len(ev.Dyno) > 0 {
+			want[string(ev.Dyno)+" "+ev.Time.Truncate(time.Minute).UTC().Format(time.RFC3339)]++
+		}
+	}
+	got := map[string]int{}
+	for _, o := range obs {
+		if o.Kind == ObsRequests {
+			got[o.Dyno+" "+o.Time.Format(time.RFC3339)] += o.N
+		}
+	}
+	if !maps.Equal(got, want) || len(want) != 2 {
+		t.Errorf("requests per dyno and minute: %v, want %v", got, want)
 	}
 	// The observations are copies: reusing the body does not change them.
 	for i := range body {
