@@ -306,3 +306,30 @@ func BenchmarkEncodePending(b *testing.B) {
 		encodePending(events)
 	}
 }
+
+// BenchmarkRollIn: the roller rolling one committed batch's router lines
+// into its cached minute rows (the rows are cached after the first round).
+func BenchmarkRollIn(b *testing.B) {
+	body, n := benchBody(b)
+	events, st := parser.ParseBody(body, 0, nil)
+	if st.Parsed != n {
+		b.Fatal("parse")
+	}
+	pb := encodePending(events)
+	db, err := Open(context.Background(), filepath.Join(b.TempDir(), "roll.db"), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	r, err := newRoller(db, time.Second, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.rollIn("bench", pb.router); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
