@@ -103,7 +103,7 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	r := runLoad(ctx, daemon.addr, secret, bodies, true, *conns, *duration, sample)
 	peak, _ := procRSS(daemon.cmd.Process.Pid, "VmHWM")
 	daemon.stop()
-	fmt.Fprintf(e.stdout, "drainwatch serve (parse, store, rollups, alert engine; WAL fsync before each acknowledgement):\n  %s\n", r)
+	fmt.Fprintf(e.stdout, "drainwatch serve (parse, store, rollups, alert engine; WAL synced to disk before each acknowledgement):\n  %s\n", r)
 	fmt.Fprintf(e.stdout, "  peak RSS %.1f MB", peak)
 	if len(rssSamples) >= 2 {
 		fmt.Fprintf(e.stdout, "; RSS after the first second %.1f MB, at the end %.1f MB", rssSamples[0].MB, rssSamples[len(rssSamples)-1].MB)
