@@ -141,10 +141,14 @@ const cacheKeep = int64(3 * 60 * 1e6)
 
 // cacheMaxRows bounds the cache whatever the number of apps, dynos and path
 // templates: a minute row with its two sketches takes about 4 KB once it has
-// seen a few thousand lines. With 15 minutes kept, as before, the bench's
-// 800 rows a minute grew the daemon's RSS from 45 MB after the first minute
-// to 96 MB after ten. Past the bound, a flush drops the oldest rows first.
-const cacheMaxRows = 4000
+// seen a few thousand lines, so the bound is about 10 MB of heap. With 15
+// minutes kept, as before, the bench's 800 rows a minute grew the daemon's
+// RSS from 45 MB after the first minute to 96 MB after ten; with 3 minutes
+// and 4000 rows it stayed at 58-59 MB from the third minute on, peak 61 MB,
+// too near the 64 MB target for an app with more rows. Past the bound, a
+// flush drops the oldest rows first: the rows of the last two minutes, where
+// lines still arrive, stay unless an app makes over 1250 rows a minute.
+const cacheMaxRows = 2500
 
 // row returns the cached row of k (loading it from the database the first
 // time), marked dirty: the caller adds to it.
