@@ -200,10 +200,10 @@ func upsertRollup(stmt *sql.Stmt, k rollKey, a *rollAcc, buf *[]byte) error {
 }
 
 // evict drops buckets that no longer receive lines, then the oldest rows
-// past the bound. Only clean rows (all of them, after a flush) are dropped.
+// past the bound. It runs in clean, after a flush, when no row is dirty.
 func (c *rollupCache) evict() {
 	for k := range c.rows {
-		if k.start < c.newest-cacheKeep && !c.dirty[k] {
+		if k.start < c.newest-cacheKeep {
 			delete(c.rows, k)
 		}
 	}
@@ -216,12 +216,10 @@ func (c *rollupCache) evict() {
 	}
 	keys := make([]rollKey, 0, len(c.rows))
 	for k := range c.rows {
-		if !c.dirty[k] {
-			keys = append(keys, k)
-		}
+		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].start < keys[j].start })
-	for _, k := range keys[:min(len(keys), len(c.rows)-limit)] {
+	for _, k := range keys[:len(keys)-limit] {
 		delete(c.rows, k)
 	}
 }
