@@ -2,7 +2,10 @@ package alerts
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +28,7 @@ type State string
 // Alert states.
 const (
 	Firing   State = "firing"
+	Worse    State = "worse" // an open episode got materially worse: a follow-up, not a new episode
 	Resolved State = "resolved"
 )
 
@@ -42,6 +46,7 @@ type Alert struct {
 	Summary  string    `json:"summary"`
 	Reason   string    `json:"reason,omitempty"` // what resolved it, or the analysis' words
 	MemoryMB float64   `json:"memory_mb,omitempty"`
+	SwapMB   float64   `json:"swap_mb,omitempty"`
 	QuotaMB  float64   `json:"quota_mb,omitempty"`
 	Percent  float64   `json:"percent_of_quota,omitempty"`
 	Codes    []string  `json:"codes,omitempty"` // R14, R15, mem seen in the episode
@@ -61,8 +66,16 @@ type Config struct {
 	Cooldown     time.Duration // after a resolve, the same episode may not fire again for this long; default 30m
 	Window       time.Duration // leak analysis window; default 3h
 	EvalEvery    time.Duration // leak analysis cadence (log time); default 5m
-	StaleAfter   time.Duration // a dyno silent this long ages out; default 30m
-	Analysis     analyze.BootOptions
+	StaleAfter   time.Duration // a dyno silent this long (by its app's log time) ages out; default 30m
+	// AppSilentAfter: an app none of whose lines arrived for this long by
+	// the wall clock has its episodes resolved ("no logs from myapp"); the
+	// log clock cannot tell, since it stops with the app. Default 30m.
+	AppSilentAfter time.Duration
+	// EvalLag: the leak rule judges samples up to this long before the
+	// app's latest line, so that the router lines of those minutes, which
+	// may arrive in later batches, are in. Default 2m.
+	EvalLag  time.Duration
+	Analysis analyze.BootOptions
 }
 
 func (c Config) withDefaults() Config {
@@ -80,11 +93,17 @@ func (c Config) withDefaults() Config {
 	def(&c.Window, 3*time.Hour)
 	def(&c.EvalEvery, 5*time.Minute)
 	def(&c.StaleAfter, 30*time.Minute)
+	def(&c.AppSilentAfter, 30*time.Minute)
+	def(&c.EvalLag, 2*time.Minute)
 	return c
 }
 
 // maxSeriesPoints bounds one dyno's series in memory.
 const maxSeriesPoints = 4096
+
+// leakStreak is how many evaluations in a row must say "leak" before the
+// alert fires: one noisy window is not enough to wake anyone.
+const leakStreak = 2
 
 type dynoKey struct{ app, dyno string }
 
@@ -94,36 +113,49 @@ type episodeKey struct {
 }
 
 type dynoState struct {
-	boot       string
-	points     []analyze.Point // current boot, within the window
-	requests   []analyze.Count // per minute, within the window
-	quota      float64
-	lastMB     float64
-	lastSeen   time.Time
-	nearSince  time.Time // above the near line since; zero when below
-	overBelow  time.Time // back at or under the quota since; zero when over
-	nearBelow  time.Time // back under the near line since
-	lastEval   time.Time
-	lastReport *analyze.Report
+	boot        string
+	bootStarted time.Time       // the boot's first sample
+	ended       []string        // the last few boots that ended: their late samples are ignored
+	points      []analyze.Point // current boot, within the window
+	requests    []analyze.Count // per minute, within the window
+	quota       float64
+	lastMB      float64
+	lastSwap    float64
+	lastSeen    time.Time
+	nearSince   time.Time // above the near line since; zero when below
+	overBelow   time.Time // back at or under the quota since; zero when over
+	nearBelow   time.Time // back under the near line since
+	lastEval    time.Time
+	leakStreak  int
+	lastReport  *analyze.Report
+}
+
+// appState is one app's clock and dynos. Each app's time advances with its
+// own lines only, so an app's alerts never depend on other apps' drains.
+type appState struct {
+	now       time.Time // the latest log time seen from this app
+	lastSweep time.Time
+	lastWall  time.Time // wall time of its latest observation
+	dynos     map[string]*dynoState
 }
 
 // Engine applies the rules to observations in log-time order. It is
-// deterministic: the same observations give the same alerts, live or
-// replayed. It is not safe for concurrent use.
+// deterministic: the same observations of an app give the same alerts for
+// it, live or replayed, whatever other apps send. It is not safe for
+// concurrent use.
 type Engine struct {
 	cfg          Config
-	dynos        map[dynoKey]*dynoState
+	apps         map[string]*appState
 	open         map[episodeKey]*Alert
 	lastResolved map[episodeKey]time.Time
-	now          time.Time // latest log time seen
-	lastSweep    time.Time
+	wall         time.Time // the wall clock, as last told by Tick
 }
 
 // NewEngine returns an engine with no history.
 func NewEngine(cfg Config) *Engine {
 	return &Engine{
 		cfg:          cfg.withDefaults(),
-		dynos:        map[dynoKey]*dynoState{},
+		apps:         map[string]*appState{},
 		open:         map[episodeKey]*Alert{},
 		lastResolved: map[episodeKey]time.Time{},
 	}
@@ -159,6 +191,30 @@ func (e *Engine) Open() []Alert {
 	return out
 }
 
+// Tick tells the engine the wall-clock time. An app none of whose lines
+// arrived for AppSilentAfter has its open episodes resolved, saying so, and
+// its state forgotten.
+func (e *Engine) Tick(wall time.Time) []Alert {
+	if wall.After(e.wall) {
+		e.wall = wall
+	}
+	var silent []string
+	for name, a := range e.apps {
+		if !a.lastWall.IsZero() && e.wall.Sub(a.lastWall) >= e.cfg.AppSilentAfter {
+			silent = append(silent, name)
+		}
+	}
+	sort.Strings(silent)
+	var out []Alert
+	for _, name := range silent {
+		a := e.apps[name]
+		why := fmt.Sprintf("no logs from %s for %s (by the wall clock): the app stopped, or its drain did", name, FormatDuration(e.wall.Sub(a.lastWall)))
+		out = e.resolveApp(name, a, a.now, why, func(*dynoState) bool { return true }, out)
+		delete(e.apps, name)
+	}
+	return out
+}
+
 // Observe applies one observation and returns the alerts it fires or
 // resolves, in order.
 func (e *Engine) Observe(o Observation) []Alert {
@@ -166,21 +222,27 @@ func (e *Engine) Observe(o Observation) []Alert {
 		return nil
 	}
 	var out []Alert
-	if o.Time.After(e.now) {
-		e.now = o.Time
+	app := e.apps[o.App]
+	if app == nil {
+		app = &appState{dynos: map[string]*dynoState{}}
+		e.apps[o.App] = app
+	}
+	app.lastWall = e.wall
+	if o.Time.After(app.now) {
+		app.now = o.Time
 	}
 	k := dynoKey{o.App, o.Dyno}
-	d := e.dynos[k]
+	d := app.dynos[o.Dyno]
 	if d == nil {
 		d = &dynoState{}
-		e.dynos[k] = d
+		app.dynos[o.Dyno] = d
 	}
 	if o.Time.After(d.lastSeen) {
 		d.lastSeen = o.Time
 	}
 	switch o.Kind {
 	case ObsMemory:
-		out = e.memory(k, d, o, out)
+		out = e.memory(k, d, app.now, o, out)
 	case ObsMemError:
 		out = e.memError(k, d, o, out)
 	case ObsRequests:
@@ -188,24 +250,32 @@ func (e *Engine) Observe(o Observation) []Alert {
 	case ObsRestart:
 		out = e.restart(k, d, o.Time, "dyno restarted ("+o.Code+")", out)
 	}
-	if e.now.Sub(e.lastSweep) >= time.Minute {
-		e.lastSweep = e.now
-		out = e.sweep(out)
+	if app.now.Sub(app.lastSweep) >= time.Minute {
+		app.lastSweep = app.now
+		out = e.sweep(o.App, app, out)
 	}
 	return out
 }
 
-func (e *Engine) memory(k dynoKey, d *dynoState, o Observation, out []Alert) []Alert {
+func (e *Engine) memory(k dynoKey, d *dynoState, now time.Time, o Observation, out []Alert) []Alert {
+	if o.Boot != "" && slices.Contains(d.ended, o.Boot) {
+		return out // a late sample of a boot that has ended
+	}
 	if d.boot != "" && o.Boot != "" && o.Boot != d.boot {
 		out = e.restart(k, d, o.Time, "dyno restarted (new boot)", out)
 	}
-	if o.Boot != "" {
+	if o.Boot != "" && o.Boot != d.boot {
 		d.boot = o.Boot
+		d.bootStarted = o.Time
+	}
+	if d.bootStarted.IsZero() {
+		d.bootStarted = o.Time
 	}
 	if o.QuotaMB > 0 {
 		d.quota = o.QuotaMB
 	}
 	d.lastMB = o.TotalMB
+	d.lastSwap = o.SwapMB
 	d.points = append(d.points, analyze.Point{T: o.Time, MB: o.TotalMB})
 	cut := o.Time.Add(-e.cfg.Window)
 	i := 0
@@ -227,8 +297,11 @@ func (e *Engine) memory(k dynoKey, d *dynoState, o Observation, out []Alert) []A
 		over := episodeKey{k.app, k.dyno, RuleOverQuota}
 		if share > 1 {
 			d.overBelow = time.Time{}
+			if a := e.open[over]; a != nil {
+				out = e.worse(a, d, o.Time, out)
+			}
 			out = e.fire(over, d, o.Time, out, func(a *Alert) {
-				a.Summary = fmt.Sprintf("%s of %s is over its memory quota: %.0f MB of %.0f MB (%.0f%%)", k.dyno, k.app, o.TotalMB, d.quota, share*100)
+				a.Summary = fmt.Sprintf("%s of %s is over its memory quota: %s", k.dyno, k.app, memText(o.TotalMB, o.SwapMB, d.quota))
 			})
 		} else if e.open[over] != nil {
 			if d.overBelow.IsZero() {
@@ -245,11 +318,14 @@ func (e *Engine) memory(k dynoKey, d *dynoState, o Observation, out []Alert) []A
 			if d.nearSince.IsZero() {
 				d.nearSince = o.Time
 			}
+			if a := e.open[near]; a != nil && e.open[over] == nil {
+				out = e.worse(a, d, o.Time, out)
+			}
 			if o.Time.Sub(d.nearSince) >= e.cfg.NearFor && e.open[over] == nil {
 				out = e.fire(near, d, o.Time, out, func(a *Alert) {
 					a.Started = d.nearSince
-					a.Summary = fmt.Sprintf("%s of %s has been above %.0f%% of its memory quota for %s: %.0f MB of %.0f MB (%.0f%%)",
-						k.dyno, k.app, e.cfg.NearShare*100, FormatDuration(o.Time.Sub(d.nearSince)), o.TotalMB, d.quota, share*100)
+					a.Summary = fmt.Sprintf("%s of %s has been above %.0f%% of its memory quota for %s: %s",
+						k.dyno, k.app, e.cfg.NearShare*100, FormatDuration(o.Time.Sub(d.nearSince)), memText(o.TotalMB, o.SwapMB, d.quota))
 				})
 			}
 		} else {
@@ -265,27 +341,61 @@ func (e *Engine) memory(k dynoKey, d *dynoState, o Observation, out []Alert) []A
 		}
 	}
 
-	if o.Time.Sub(d.lastEval) >= e.cfg.EvalEvery {
-		d.lastEval = o.Time
-		out = e.evaluateLeak(k, d, o.Time, out)
+	if now.Sub(d.lastEval) >= e.cfg.EvalEvery {
+		d.lastEval = now
+		out = e.evaluateLeak(k, d, now, out)
 	}
 	return out
 }
 
+// memText says how much memory: "514 MB of 512 MB (100.4%), 80 MB in swap".
+func memText(mb, swap, quota float64) string {
+	s := fmt.Sprintf("%.0f MB", mb)
+	if quota > 0 {
+		s += fmt.Sprintf(" of %.0f MB (%s)", quota, Percent(100*mb/quota))
+	}
+	if swap >= 1 {
+		s += fmt.Sprintf(", %.0f MB in swap", swap)
+	}
+	return s
+}
+
+// Percent prints a share of the quota so that over 100% never reads as
+// 100%: "100.4%", "93%".
+func Percent(p float64) string {
+	if p > 99.5 && p < 1000 {
+		return strconv.FormatFloat(math.Floor(p*10)/10, 'f', 1, 64) + "%"
+	}
+	return strconv.FormatFloat(math.Round(p), 'f', 0, 64) + "%"
+}
+
+// evaluateLeak judges the boot on the samples up to EvalLag before the
+// app's clock, so the router lines of those minutes are in.
 func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Alert) []Alert {
-	r := analyze.AnalyzeBoot(analyze.Boot{App: k.app, Dyno: k.dyno, Boot: d.boot, Points: d.points, QuotaMB: d.quota, Requests: d.requests}, e.cfg.Analysis)
+	cut := now.Add(-e.cfg.EvalLag)
+	n := sort.Search(len(d.points), func(i int) bool { return d.points[i].T.After(cut) })
+	r := analyze.AnalyzeBoot(analyze.Boot{App: k.app, Dyno: k.dyno, Boot: d.boot, Started: d.bootStarted, Points: d.points[:n],
+		QuotaMB: d.quota, Requests: d.requests}, e.cfg.Analysis)
 	d.lastReport = &r
 	key := episodeKey{k.app, k.dyno, RuleLeak}
+	if r.Verdict != analyze.Leak {
+		d.leakStreak = 0
+	}
 	switch r.Verdict {
 	case analyze.Leak:
+		d.leakStreak++
+		if a := e.open[key]; a != nil {
+			out = e.worse(a, d, now, out)
+			return out
+		}
+		if d.leakStreak < leakStreak {
+			return out
+		}
 		out = e.fire(key, d, now, out, func(a *Alert) {
 			a.Report = &r
 			a.Reason = r.Reason
-			rest := fmt.Sprintf("at rest %.0f%% of the last %s", r.RestShare*100, FormatDuration(r.To.Sub(r.From)))
-			if r.WholeWindow {
-				rest = fmt.Sprintf("over the last %s (no router traffic by design: judged on the whole window)", FormatDuration(r.To.Sub(r.From)))
-			}
-			a.Summary = fmt.Sprintf("%s of %s is leaking memory: +%.1f MB/h, %s", k.dyno, k.app, r.SlopeMBPerHour, rest)
+			a.Started = firstQuiet(r)
+			a.Summary = fmt.Sprintf("%s of %s is leaking memory: %+.1f MB/h %s", k.dyno, k.app, r.SlopeMBPerHour, restText(r))
 			if r.HoursToQuota != nil {
 				a.Summary += fmt.Sprintf("; reaches its %.0f MB quota in about %s", r.QuotaMB, fmtHours(*r.HoursToQuota))
 			}
@@ -296,6 +406,64 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 		}
 	}
 	return out
+}
+
+// firstQuiet is when the quiet growth a leak report is about began.
+func firstQuiet(r analyze.Report) time.Time {
+	if r.AtRest != nil && len(r.AtRest.Stretches) > 0 {
+		return r.AtRest.Stretches[0].From
+	}
+	return r.From
+}
+
+func restText(r analyze.Report) string {
+	if r.WholeWindow {
+		return fmt.Sprintf("over %s past its warm-up (no router traffic by design: judged on the whole window)", FormatDuration(r.To.Sub(r.WarmUpUntil)))
+	}
+	if r.AtRest != nil {
+		return fmt.Sprintf("at rest (%s of quiet time, serving under %d requests a minute)", FormatDuration(time.Duration(r.AtRest.Minutes*float64(time.Minute))), 3)
+	}
+	return ""
+}
+
+// worse follows up an open episode that got materially worse: memory up
+// another tenth of the quota since the last message, or, for a leak, the
+// time to the quota halved.
+func (e *Engine) worse(a *Alert, d *dynoState, t time.Time, out []Alert) []Alert {
+	switch a.Rule {
+	case RuleOverQuota, RuleNearQuota:
+		if a.MemoryMB <= 0 { // fired by an R14 line: the first sample is the baseline
+			a.MemoryMB = d.lastMB
+			return out
+		}
+		if d.quota <= 0 || d.lastMB < a.MemoryMB+0.1*d.quota {
+			return out
+		}
+		a.MemoryMB, a.SwapMB = d.lastMB, d.lastSwap
+		a.Percent = 100 * d.lastMB / d.quota
+		a.Summary = fmt.Sprintf("Worse: %s of %s is now at %s (episode since %s)", a.Dyno, a.App, memText(d.lastMB, d.lastSwap, d.quota), a.Started.UTC().Format("15:04 UTC"))
+	case RuleLeak:
+		// The quota arrives in half the time the last message said (from
+		// now), not merely because time passed.
+		r := d.lastReport
+		if r == nil || r.HoursToQuota == nil || a.Report == nil || a.Report.HoursToQuota == nil {
+			return out
+		}
+		said := a.Time.Add(time.Duration(*a.Report.HoursToQuota * float64(time.Hour))).Sub(t)
+		now := time.Duration(*r.HoursToQuota * float64(time.Hour))
+		if said <= 10*time.Minute || now > said/2 {
+			return out
+		}
+		a.Report = r
+		a.MemoryMB, a.SwapMB = d.lastMB, d.lastSwap
+		a.Summary = fmt.Sprintf("Worse: %s of %s now reaches its quota in about %s (%+.1f MB/h at rest)", a.Dyno, a.App, fmtHours(*r.HoursToQuota), r.SlopeMBPerHour)
+	default:
+		return out
+	}
+	a.Time = t
+	u := *a
+	u.State, u.Spark = Worse, spark(d.points, 24)
+	return append(out, u)
 }
 
 // FormatDuration prints a duration to the minute: "3h0m", "45m", "0m".
@@ -337,7 +505,7 @@ func (e *Engine) memError(k dynoKey, d *dynoState, o Observation, out []Alert) [
 		case "R14":
 			a.Summary = fmt.Sprintf("%s of %s: Error R14 (Memory quota exceeded) — the dyno is swapping", k.dyno, k.app)
 		default:
-			a.Summary = fmt.Sprintf("%s of %s is over its memory quota: %.0f MB (%.1f%%)", k.dyno, k.app, o.TotalMB, o.Percent)
+			a.Summary = fmt.Sprintf("%s of %s is over its memory quota: %.0f MB (%s)", k.dyno, k.app, o.TotalMB, Percent(o.Percent))
 		}
 		if o.Percent > 0 {
 			a.MemoryMB, a.Percent = o.TotalMB, o.Percent
@@ -379,49 +547,66 @@ func (e *Engine) trimRequests(d *dynoState) {
 	}
 }
 
-// restart resolves the quota episodes (a restart frees the memory) and starts
-// a new series. A leak episode stays open: a restart's drop is not a fix.
+// restart ends the boot: its episodes are resolved (the restart freed the
+// memory; a leak will be found again in the new boot if it is still there)
+// and the new boot is judged from nothing.
 func (e *Engine) restart(k dynoKey, d *dynoState, t time.Time, why string, out []Alert) []Alert {
-	for _, r := range []Rule{RuleOverQuota, RuleNearQuota} {
+	for _, r := range []Rule{RuleOverQuota, RuleNearQuota, RuleLeak} {
 		if key := (episodeKey{k.app, k.dyno, r}); e.open[key] != nil {
-			out = e.resolve(key, t, why, d, out)
+			w := why
+			if r == RuleLeak {
+				w += ": the leaked memory was freed; the new boot is watched from scratch"
+			}
+			out = e.resolve(key, t, w, d, out)
 		}
 	}
+	if d.boot != "" {
+		d.ended = append(d.ended, d.boot)
+		if len(d.ended) > 4 {
+			d.ended = d.ended[1:]
+		}
+		d.boot = ""
+	}
+	d.bootStarted = time.Time{}
 	d.points = d.points[:0]
 	d.nearSince, d.overBelow, d.nearBelow = time.Time{}, time.Time{}, time.Time{}
-	d.lastEval = t
+	d.lastEval, d.leakStreak, d.lastReport = t, 0, nil
 	return out
 }
 
-// sweep ages out dynos that stopped reporting, resolving their episodes.
-func (e *Engine) sweep(out []Alert) []Alert {
-	var stale []dynoKey
-	for k, d := range e.dynos {
-		if e.now.Sub(d.lastSeen) > e.cfg.StaleAfter {
-			stale = append(stale, k)
-		}
-	}
-	sort.Slice(stale, func(i, j int) bool {
-		if stale[i].app != stale[j].app {
-			return stale[i].app < stale[j].app
-		}
-		return stale[i].dyno < stale[j].dyno
-	})
-	for _, k := range stale {
-		d := e.dynos[k]
-		for _, r := range []Rule{RuleOverQuota, RuleNearQuota, RuleLeak} {
-			if key := (episodeKey{k.app, k.dyno, r}); e.open[key] != nil {
-				out = e.resolve(key, e.now, fmt.Sprintf("dyno stopped reporting (silent for over %s)", FormatDuration(e.cfg.StaleAfter)), d, out)
-			}
-		}
-		delete(e.dynos, k)
-	}
+// sweep ages out the app's dynos that stopped reporting while the app's
+// clock moved on, resolving their episodes.
+func (e *Engine) sweep(name string, app *appState, out []Alert) []Alert {
+	why := fmt.Sprintf("dyno stopped reporting (silent for over %s while %s's other dynos logged)", FormatDuration(e.cfg.StaleAfter), name)
+	out = e.resolveApp(name, app, app.now, why, func(d *dynoState) bool { return app.now.Sub(d.lastSeen) > e.cfg.StaleAfter }, out)
 	// Cooldowns that have run out are forgotten, or one-off dynos (run.N,
 	// a new name each time) would grow this map forever.
 	for k, t := range e.lastResolved {
-		if e.now.Sub(t) > e.cfg.Cooldown {
+		if k.app == name && app.now.Sub(t) > e.cfg.Cooldown {
 			delete(e.lastResolved, k)
 		}
+	}
+	return out
+}
+
+// resolveApp resolves the episodes of the app's dynos for which gone is
+// true, at log time t, and forgets those dynos.
+func (e *Engine) resolveApp(name string, app *appState, t time.Time, why string, gone func(*dynoState) bool, out []Alert) []Alert {
+	var names []string
+	for dyno, d := range app.dynos {
+		if gone(d) {
+			names = append(names, dyno)
+		}
+	}
+	sort.Strings(names)
+	for _, dyno := range names {
+		d := app.dynos[dyno]
+		for _, r := range []Rule{RuleOverQuota, RuleNearQuota, RuleLeak} {
+			if key := (episodeKey{name, dyno, r}); e.open[key] != nil {
+				out = e.resolve(key, t, why, d, out)
+			}
+		}
+		delete(app.dynos, dyno)
 	}
 	return out
 }
@@ -434,7 +619,7 @@ func (e *Engine) fire(key episodeKey, d *dynoState, t time.Time, out []Alert, fi
 		return out
 	}
 	a := &Alert{App: key.app, Dyno: key.dyno, Boot: d.boot, Rule: key.rule, State: Firing, Time: t, Started: t,
-		MemoryMB: d.lastMB, QuotaMB: d.quota, Spark: spark(d.points, 24)}
+		MemoryMB: d.lastMB, SwapMB: d.lastSwap, QuotaMB: d.quota, Spark: spark(d.points, 24)}
 	if d.quota > 0 && d.lastMB > 0 {
 		a.Percent = 100 * d.lastMB / d.quota
 	}
@@ -448,7 +633,7 @@ func (e *Engine) resolve(key episodeKey, t time.Time, why string, d *dynoState, 
 	delete(e.open, key)
 	e.lastResolved[key] = t
 	r := Alert{App: a.App, Dyno: a.Dyno, Boot: d.boot, Rule: a.Rule, State: Resolved, Time: t, Started: a.Started,
-		Reason: why, MemoryMB: d.lastMB, QuotaMB: d.quota, Codes: a.Codes, Spark: spark(d.points, 24), Report: d.lastReport}
+		Reason: why, MemoryMB: d.lastMB, SwapMB: d.lastSwap, QuotaMB: d.quota, Codes: a.Codes, Spark: spark(d.points, 24), Report: d.lastReport}
 	if d.quota > 0 && d.lastMB > 0 {
 		r.Percent = 100 * d.lastMB / d.quota
 	}

@@ -89,11 +89,12 @@ func TestLinearLeakAtRest(t *testing.T) {
 	if a.Report == nil || math.Abs(a.Report.SlopeMBPerHour-20) > 3 || a.Report.RestShare < 0.99 {
 		t.Fatalf("report %+v", a.Report)
 	}
-	// Fires once the window holds enough history (1 h), not before.
-	if a.Time.Before(t0.Add(time.Hour)) || a.Time.After(t0.Add(75*time.Minute)) {
+	// Fires once an hour of quiet growth past the 20-minute warm-up is
+	// in, and within the hour after.
+	if a.Time.Before(t0.Add(80*time.Minute)) || a.Time.After(t0.Add(2*time.Hour)) {
 		t.Errorf("fired at %v", a.Time.Sub(t0))
 	}
-	for _, want := range []string{"web.1 of app is leaking memory: +", "MB/h, at rest 100%", "reaches its 512 MB quota in about"} {
+	for _, want := range []string{"web.1 of app is leaking memory: +", "MB/h at rest (1h", "reaches its 512 MB quota in about"} {
 		if !strings.Contains(a.Summary, want) {
 			t.Errorf("summary %q lacks %q", a.Summary, want)
 		}
@@ -139,8 +140,8 @@ func TestWorkerLeakJudgedOnWholeWindow(t *testing.T) {
 }
 
 // TestLeakHiddenUnderRestarts: R15 kills the dyno every 2 h; each boot
-// climbs again. The leak is found within a boot, the quota episodes resolve at
-// each restart, and the restart's drop does not resolve the leak.
+// climbs again. The leak is found within each boot, and every episode of a
+// boot, the leak's too, is resolved by its restart.
 func TestLeakHiddenUnderRestarts(t *testing.T) {
 	var obs []Observation
 	for b := 0; b < 4; b++ {
@@ -149,13 +150,16 @@ func TestLeakHiddenUnderRestarts(t *testing.T) {
 		obs = append(obs, memSeries("worker.1", boot, start, 2*time.Hour-time.Minute, 3, func(h float64) float64 { return 250 + 150*h })...)
 	}
 	got := feed(Config{}, obs)
-	var leaks, overFired, overResolved int
+	var leaks, leaksResolved, overFired, overResolved int
 	for _, a := range got {
 		switch {
 		case a.Rule == RuleLeak && a.State == Firing:
 			leaks++
 		case a.Rule == RuleLeak && a.State == Resolved:
-			t.Errorf("leak resolved by a restart at %v: %s", a.Time.Sub(t0), a.Reason)
+			leaksResolved++
+			if !strings.Contains(a.Reason, "restarted") {
+				t.Errorf("leak resolved by %q", a.Reason)
+			}
 		case a.Rule == RuleOverQuota && a.State == Firing:
 			overFired++
 		case a.Rule == RuleOverQuota && a.State == Resolved:
@@ -166,8 +170,8 @@ func TestLeakHiddenUnderRestarts(t *testing.T) {
 		}
 	}
 	// 250 + 150 h passes 512 MB at 1.75 h into each boot.
-	if leaks != 1 || overFired != 4 || overResolved != 3 {
-		t.Errorf("leaks %d, over-quota fired %d resolved %d: %v", leaks, overFired, overResolved, rulesOf(got))
+	if leaks != 4 || leaksResolved != 3 || overFired != 4 || overResolved != 3 {
+		t.Errorf("leaks fired %d resolved %d, over-quota fired %d resolved %d: %v", leaks, leaksResolved, overFired, overResolved, rulesOf(got))
 	}
 }
 
@@ -190,7 +194,7 @@ func TestOverQuotaFromSamplesAndResolve(t *testing.T) {
 	if d := got[0].Time.Sub(t0); d != 20*time.Minute {
 		t.Errorf("warning after %v, want 20m (10m above 90%%)", d)
 	}
-	if !strings.Contains(got[1].Summary, "530 MB of 512 MB (104%)") {
+	if !strings.Contains(got[1].Summary, "530 MB of 512 MB (103.5%)") {
 		t.Errorf("over summary %q", got[1].Summary)
 	}
 	if d := got[2].Time.Sub(got[1].Time); d < 10*time.Minute || d > 15*time.Minute {
@@ -303,14 +307,14 @@ func TestEngineStateIsBounded(t *testing.T) {
 	}
 	// 30 min of silence ages a dyno out; its cooldown runs 30 min more: at 10 s
 	// a dyno, at most ~180 + ~180 entries remain.
-	if len(e.dynos) > 200 || len(e.open) > 200 || len(e.lastResolved) > 200 {
-		t.Errorf("state grows: %d dynos, %d open, %d cooldowns", len(e.dynos), len(e.open), len(e.lastResolved))
+	if n := len(e.apps["app"].dynos); n > 200 || len(e.open) > 200 || len(e.lastResolved) > 200 {
+		t.Errorf("state grows: %d dynos, %d open, %d cooldowns", n, len(e.open), len(e.lastResolved))
 	}
 	// Repeated timestamps (the same lines twice) do not grow a series forever.
 	for i := 0; i < 10000; i++ {
 		e.Observe(mem("web.1", "b", t0, 100, 512))
 	}
-	if n := len(e.dynos[dynoKey{"app", "web.1"}].points); n > maxSeriesPoints {
+	if n := len(e.apps["app"].dynos["web.1"].points); n > maxSeriesPoints {
 		t.Errorf("series of %d points", n)
 	}
 }

@@ -31,6 +31,7 @@ type Observation struct {
 	Boot    string
 	Time    time.Time
 	TotalMB float64 // ObsMemory; ObsMemError from a mem= line
+	SwapMB  float64 // ObsMemory
 	QuotaMB float64 // ObsMemory; 0 when the line has none
 	Code    string  // ObsMemError: R14, R15, mem; ObsRestart: what happened
 	Percent float64 // ObsMemError from a mem= line
@@ -51,6 +52,7 @@ func FromEvents(app string, events []parser.Event, out []Observation) []Observat
 		n    int
 	}
 	var counts []minuteCount
+	start := len(out)
 	for i := range events {
 		ev := &events[i]
 		switch ev.Kind {
@@ -61,7 +63,7 @@ func FromEvents(app string, events []parser.Event, out []Observation) []Observat
 				quota = 0
 			}
 			out = append(out, Observation{Kind: ObsMemory, App: app, Dyno: string(ev.Dyno), Boot: string(m.Boot),
-				Time: ev.Time, TotalMB: m.TotalMB, QuotaMB: quota})
+				Time: ev.Time, TotalMB: m.TotalMB, SwapMB: max(m.SwapMB, 0), QuotaMB: quota})
 		case parser.KindError:
 			code := string(ev.Error.Code)
 			if code == "R14" || code == "R15" {
@@ -101,8 +103,15 @@ func FromEvents(app string, events []parser.Event, out []Observation) []Observat
 			}
 		}
 	}
+	if len(counts) == 0 {
+		return out
+	}
+	// The request counts go first: the leak rule judges memory against the
+	// requests served around it, so they must be in before the samples.
+	rest := append([]Observation(nil), out[start:]...)
+	out = out[:start]
 	for _, c := range counts {
 		out = append(out, Observation{Kind: ObsRequests, App: app, Dyno: string(c.dyno), Time: time.Unix(c.min, 0).UTC(), N: c.n})
 	}
-	return out
+	return append(out, rest...)
 }

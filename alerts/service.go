@@ -171,9 +171,24 @@ func (s *Service) Close() error {
 
 func (s *Service) runEngine() {
 	defer close(s.engineDone)
-	for batch := range s.in {
-		for _, o := range batch {
-			for _, a := range s.engine.Observe(o) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case batch, ok := <-s.in:
+			if !ok {
+				return
+			}
+			for _, a := range s.engine.Tick(s.cfg.Now()) {
+				s.record(a)
+			}
+			for _, o := range batch {
+				for _, a := range s.engine.Observe(o) {
+					s.record(a)
+				}
+			}
+		case <-tick.C:
+			for _, a := range s.engine.Tick(s.cfg.Now()) {
 				s.record(a)
 			}
 		}

@@ -41,8 +41,8 @@ func TestAlertsQuoteSuspects(t *testing.T) {
 		Suspects: func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
 			asked = append(asked, at)
 			return []analyze.Suspect{
-				{Path: "/leaky/:id", MBPer1k: 48.2, Confidence: 0.99, Named: true},
-				{Path: "/", MBPer1k: 3, Confidence: 0.6},
+				{Path: "/leaky/:id", MBPer1k: 48.2, T: 6.2, Named: true},
+				{Path: "/", MBPer1k: 3, T: 1.1},
 			}, nil
 		},
 	}, db, n)

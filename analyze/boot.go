@@ -1,6 +1,9 @@
 package analyze
 
 import (
+	"fmt"
+	"math"
+	"sort"
 	"strings"
 	"time"
 )
@@ -15,9 +18,12 @@ type Count struct {
 // dyno=heroku.<app>.<uuid>): a restart starts a new Boot.
 type Boot struct {
 	App, Dyno, Boot string
-	Points          []Point // memory_total, sorted by time
-	QuotaMB         float64 // the latest quota seen; 0 when unknown
-	Requests        []Count // requests served, per minute, sorted; only web dynos get any
+	// Started is when the boot began (its first memory sample); zero means
+	// the first of Points. The warm-up after it is not judged as a leak.
+	Started  time.Time
+	Points   []Point // memory_total, sorted by time
+	QuotaMB  float64 // the latest quota seen; 0 when unknown
+	Requests []Count // requests served, per minute, sorted; only web dynos get any
 }
 
 // BootOptions tune AnalyzeBoot. Zero values take the defaults.
@@ -25,17 +31,51 @@ type BootOptions struct {
 	Trend Options
 	// RestRPM: a minute with fewer requests than this is "at rest". Default 3.
 	RestRPM float64
-	// MinRestShare: a web dyno's rise is judged a leak only if it was at
-	// rest at least this share of the time. Default 0.8.
-	MinRestShare float64
+	// Settle: a sample is at rest only when the minutes this long before it
+	// were at rest too (memory takes a while to settle after a burst).
+	// Default 5m.
+	Settle time.Duration
+	// WarmUp: memory rising this soon after a boot is the warm-up (caches,
+	// pools, workers filling up), never judged a leak. Default 20m.
+	WarmUp time.Duration
+	// MinRest: a leak at rest is judged on at least this much quiet time
+	// (after the warm-up); less, and a web dyno is judged as a busy one.
+	// Default: Trend.MinDuration (1h).
+	MinRest time.Duration
+	// MinStretch: quiet stretches shorter than this are not used. Default 15m.
+	MinStretch time.Duration
+	// LeakAlpha is the significance a rise at rest needs to be called a
+	// leak (a stratified Mann–Kendall test). Default 0.001: the rule is
+	// evaluated every few minutes for weeks, and a false alarm costs more
+	// than a late one.
+	LeakAlpha float64
+	// MinRiseMB: a leak must have raised memory's floor (its low tenth,
+	// which a GC sawtooth keeps returning to) by at least this much. Default 10.
+	MinRiseMB float64
 }
 
 func (o BootOptions) withDefaults() BootOptions {
+	o.Trend = o.Trend.withDefaults()
 	if o.RestRPM <= 0 {
 		o.RestRPM = 3
 	}
-	if o.MinRestShare <= 0 {
-		o.MinRestShare = 0.8
+	if o.Settle <= 0 {
+		o.Settle = 5 * time.Minute
+	}
+	if o.WarmUp <= 0 {
+		o.WarmUp = 20 * time.Minute
+	}
+	if o.MinRest <= 0 {
+		o.MinRest = o.Trend.MinDuration
+	}
+	if o.MinStretch <= 0 {
+		o.MinStretch = 15 * time.Minute
+	}
+	if o.LeakAlpha <= 0 {
+		o.LeakAlpha = 0.001
+	}
+	if o.MinRiseMB <= 0 {
+		o.MinRiseMB = 10
 	}
 	return o
 }
@@ -43,11 +83,13 @@ func (o BootOptions) withDefaults() BootOptions {
 // Report is the analysis of one boot, as `drainwatch analyze` prints it and
 // alerts quote it.
 type Report struct {
-	App            string        `json:"app"`
-	Dyno           string        `json:"dyno"`
-	Boot           string        `json:"boot"`
-	Verdict        Verdict       `json:"verdict"`
-	Reason         string        `json:"reason"`
+	App     string  `json:"app"`
+	Dyno    string  `json:"dyno"`
+	Boot    string  `json:"boot"`
+	Verdict Verdict `json:"verdict"`
+	Reason  string  `json:"reason"`
+	// SlopeMBPerHour is the rate the verdict is about: at rest for a leak,
+	// over the whole window otherwise.
 	SlopeMBPerHour float64       `json:"slope_mb_per_hour"`
 	EarlySlope     float64       `json:"early_slope_mb_per_hour"`
 	LateSlope      float64       `json:"late_slope_mb_per_hour"`
@@ -55,6 +97,7 @@ type Report struct {
 	Points         int           `json:"samples"`
 	From           time.Time     `json:"from"`
 	To             time.Time     `json:"to"`
+	WarmUpUntil    time.Time     `json:"warm_up_until"` // samples before this were the boot's warm-up
 	WholeWindow    bool          `json:"whole_window"`  // no router traffic by design (worker, clock…): judged on all of it
 	RestShare      float64       `json:"at_rest_share"` // share of minutes at rest; 1 for WholeWindow dynos
 	RestDuration   time.Duration `json:"-"`
@@ -66,14 +109,45 @@ type Report struct {
 	// HoursToQuota is how long until the quota at the current slope; absent
 	// when memory is not rising or the quota is unknown; 0 when over it.
 	HoursToQuota *float64 `json:"hours_to_quota,omitempty"`
+	// AtRest is the judgment on the quiet stretches, when there were enough.
+	AtRest *RestReport `json:"at_rest,omitempty"`
+	// Traffic is memory against requests served, for a dyno that keeps
+	// rising while busy.
+	Traffic *TrafficReport `json:"traffic,omitempty"`
+}
+
+// Stretch is one run of at-rest samples used for the leak test.
+type Stretch struct {
+	From           time.Time `json:"from"`
+	To             time.Time `json:"to"`
+	Samples        int       `json:"samples"`
+	SlopeMBPerHour float64   `json:"slope_mb_per_hour"`
+}
+
+// RestReport says how memory moved while the dyno was at rest. Only growth
+// within quiet stretches counts: a rise during a busy stretch (load, warm-up)
+// moves the level between stretches and is not growth at rest.
+type RestReport struct {
+	Stretches      []Stretch `json:"stretches"`
+	Minutes        float64   `json:"minutes"`
+	SlopeMBPerHour float64   `json:"slope_mb_per_hour"` // Theil–Sen over pairs within a stretch
+	EarlySlope     float64   `json:"early_slope_mb_per_hour"`
+	LateSlope      float64   `json:"late_slope_mb_per_hour"`
+	P              float64   `json:"p_value"`        // stratified Mann–Kendall, one-sided "rising"
+	FloorRiseMB    float64   `json:"floor_rise_mb"`  // rise of each stretch's low tenth, second half over first, summed
+	ExpectedRiseMB float64   `json:"expected_rise_mb"` // what the slope predicts for that
+	Leak           bool      `json:"leak"`
+	Why            string    `json:"why"`
 }
 
 // GetsRouterTraffic reports whether a dyno serves HTTP (web.N): only those
 // have an "at rest" signal.
 func GetsRouterTraffic(dyno string) bool { return strings.HasPrefix(dyno, "web.") }
 
-// AnalyzeBoot judges one boot: a leak (rising at rest without levelling
-// off), bloat (rose, then levelled off), stable, or not enough to say.
+// AnalyzeBoot judges one boot. A leak is memory that keeps rising while the
+// dyno is at rest (a worker: over its whole window), past the warm-up after
+// the boot. A dyno that rises only while busy is judged on its requests:
+// grows with traffic, levelled off (bloat), or rising, not yet explained.
 func AnalyzeBoot(b Boot, o BootOptions) Report {
 	o = o.withDefaults()
 	r := Report{App: b.App, Dyno: b.Dyno, Boot: b.Boot, QuotaMB: b.QuotaMB, Points: len(b.Points)}
@@ -89,6 +163,11 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 	if b.QuotaMB > 0 {
 		r.PeakShare = r.PeakMB / b.QuotaMB
 	}
+	started := b.Started
+	if started.IsZero() || started.After(r.From) {
+		started = r.From
+	}
+	r.WarmUpUntil = started.Add(o.WarmUp)
 	r.WholeWindow = !GetsRouterTraffic(b.Dyno)
 	if r.WholeWindow {
 		r.RestShare = 1
@@ -98,21 +177,288 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 	}
 	r.RestMinutes = r.RestDuration.Minutes()
 
-	t := Trend(b.Points, o.Trend)
-	r.Verdict, r.Reason = t.Verdict, t.Reason
-	r.SlopeMBPerHour, r.EarlySlope, r.LateSlope, r.P = t.Slope, t.EarlySlope, t.LateSlope, t.P
-	if r.Verdict == Leak && !r.WholeWindow && r.RestShare < o.MinRestShare {
-		r.Verdict = InsufficientData
-		r.Reason = "memory rises, but the dyno was busy most of the time: growth under load is not judged a leak"
+	whole := Trend(b.Points, o.Trend)
+	r.SlopeMBPerHour, r.EarlySlope, r.LateSlope, r.P = whole.Slope, whole.EarlySlope, whole.LateSlope, whole.P
+	if whole.Verdict == InsufficientData {
+		r.Verdict, r.Reason = InsufficientData, whole.Reason
+		return r
 	}
-	if r.WholeWindow && r.Verdict == Leak {
-		r.Reason += " (no router traffic by design: judged on the whole window)"
+
+	stretches := quietStretches(b, r.WarmUpUntil, o)
+	var quiet time.Duration
+	for _, s := range stretches {
+		quiet += s[len(s)-1].T.Sub(s[0].T)
 	}
-	if b.QuotaMB > 0 && r.SlopeMBPerHour > 0 && (r.Verdict == Leak || r.Verdict == InsufficientData) {
-		h := max((b.QuotaMB-r.LastMB)/r.SlopeMBPerHour, 0)
-		r.HoursToQuota = &h
+	if quiet >= o.MinRest {
+		rest := judgeRest(stretches, o)
+		r.AtRest = &rest
+		if rest.Leak {
+			r.Verdict = Leak
+			r.SlopeMBPerHour, r.EarlySlope, r.LateSlope, r.P = rest.SlopeMBPerHour, rest.EarlySlope, rest.LateSlope, rest.P
+			r.Reason = fmt.Sprintf("keeps rising at rest: %+.1f MB/h over %s of quiet time in %d stretch(es), past the warm-up", rest.SlopeMBPerHour, fmtMinutes(rest.Minutes), len(rest.Stretches))
+			if r.WholeWindow {
+				r.Reason = fmt.Sprintf("keeps rising: %+.1f MB/h over %s past the warm-up (no router traffic by design: judged on the whole window)", rest.SlopeMBPerHour, fmtMinutes(rest.Minutes))
+			}
+			r.HoursToQuota = hoursToQuota(b.QuotaMB, r.LastMB, rest.SlopeMBPerHour)
+			return r
+		}
+	}
+
+	switch whole.Verdict {
+	case Stable:
+		r.Verdict, r.Reason = Stable, "no significant rise"
+	case Bloat:
+		r.Verdict, r.Reason = Bloat, "rose, then levelled off (bloat, not a leak)"
+	default: // keeps rising over the whole window, but not at rest
+		switch {
+		case r.AtRest != nil:
+			r.Reason = "flat at rest (" + r.AtRest.Why + "); rises while busy"
+		case r.WholeWindow:
+			r.Reason = "rises, but not steadily enough past the warm-up to call it a leak"
+		default:
+			r.Reason = fmt.Sprintf("busy most of the time (%s at rest, %s needed to judge a leak)", fmtMinutes(quiet.Minutes()), fmtMinutes(o.MinRest.Minutes()))
+		}
+		r.Verdict = Rising
+		if !r.WholeWindow {
+			tr := trafficFit(b, o)
+			r.Traffic = &tr
+			if tr.Grows {
+				r.Verdict = GrowsWithTraffic
+				r.Reason = fmt.Sprintf("grows with traffic: %.2f MB per 1000 requests (%s)", tr.MBPer1k, r.Reason)
+			}
+		}
+		if r.Verdict == Rising {
+			r.Reason = "rising, not yet explained: " + r.Reason
+		}
+		r.HoursToQuota = hoursToQuota(b.QuotaMB, r.LastMB, r.SlopeMBPerHour)
 	}
 	return r
+}
+
+func hoursToQuota(quota, last, slope float64) *float64 {
+	if quota <= 0 || slope <= 0 {
+		return nil
+	}
+	h := max((quota-last)/slope, 0)
+	return &h
+}
+
+func fmtMinutes(m float64) string {
+	if m < 90 {
+		return fmt.Sprintf("%.0f min", m)
+	}
+	return fmt.Sprintf("%.1f h", m/60)
+}
+
+// quietStretches returns the runs of samples after warmEnd taken while the
+// dyno was at rest: no minute with RestRPM requests or more within Settle
+// before the sample, and no gap in the samples longer than Settle. Runs
+// shorter than MinStretch are left out. A dyno without router traffic is
+// at rest all the time.
+func quietStretches(b Boot, warmEnd time.Time, o BootOptions) [][]Point {
+	busy := map[int64]bool{}
+	if GetsRouterTraffic(b.Dyno) {
+		for _, c := range b.Requests {
+			if float64(c.N) >= o.RestRPM {
+				busy[c.T.Unix()/60] = true
+			}
+		}
+	}
+	settle := int64(o.Settle / time.Minute)
+	quiet := func(t time.Time) bool {
+		m := t.Unix() / 60
+		for k := m - settle; k <= m; k++ {
+			if busy[k] {
+				return false
+			}
+		}
+		return true
+	}
+	var out [][]Point
+	var cur []Point
+	flush := func() {
+		if len(cur) > 1 && cur[len(cur)-1].T.Sub(cur[0].T) >= o.MinStretch {
+			out = append(out, cur)
+		}
+		cur = nil
+	}
+	for _, p := range b.Points {
+		if p.T.Before(warmEnd) {
+			continue
+		}
+		if !quiet(p.T) || (len(cur) > 0 && p.T.Sub(cur[len(cur)-1].T) > o.Settle) {
+			flush()
+			if !quiet(p.T) {
+				continue
+			}
+		}
+		cur = append(cur, p)
+	}
+	flush()
+	return out
+}
+
+// judgeRest decides whether memory rises at rest. Every statistic is taken
+// within stretches and pooled, so a level change between two quiet
+// stretches (a busy hour's bloat) is not growth at rest. A leak needs all
+// of: a robust slope above the minimum, a significant monotonic rise, a
+// floor that rises with it (a GC sawtooth keeps falling back to its floor),
+// and a later half rising about as fast as the earlier one.
+func judgeRest(stretches [][]Point, o BootOptions) RestReport {
+	var r RestReport
+	total := 0
+	for _, s := range stretches {
+		total += len(s)
+	}
+	// Thin each stretch so the pooled pairs stay about maxPoints² / 2.
+	thinned := make([][]Point, len(stretches))
+	for i, s := range stretches {
+		n := len(s)
+		if total > maxPoints {
+			n = max(2, len(s)*maxPoints/total)
+		}
+		thinned[i] = thinTo(s, n)
+		d := s[len(s)-1].T.Sub(s[0].T)
+		r.Minutes += d.Minutes()
+		r.Stretches = append(r.Stretches, Stretch{From: s[0].T, To: s[len(s)-1].T, Samples: len(s), SlopeMBPerHour: TheilSen(thinned[i])})
+	}
+	r.SlopeMBPerHour = pooledTheilSen(thinned)
+	r.P = stratifiedMannKendall(thinned)
+	for _, s := range stretches {
+		mid := s[0].T.Add(s[len(s)-1].T.Sub(s[0].T) / 2)
+		var first, second []float64
+		for _, p := range s {
+			if p.T.Before(mid) {
+				first = append(first, p.MB)
+			} else {
+				second = append(second, p.MB)
+			}
+		}
+		if len(first) < 3 || len(second) < 3 {
+			continue
+		}
+		r.FloorRiseMB += quantile(second, 0.1) - quantile(first, 0.1)
+		r.ExpectedRiseMB += r.SlopeMBPerHour * s[len(s)-1].T.Sub(s[0].T).Hours() / 2
+	}
+	early, late := splitByQuietTime(thinned)
+	r.EarlySlope, r.LateSlope = pooledTheilSen(early), pooledTheilSen(late)
+
+	to := o.Trend
+	switch {
+	case r.SlopeMBPerHour < to.MinSlope:
+		r.Why = fmt.Sprintf("%+.1f MB/h at rest, under the %.0f MB/h that counts", r.SlopeMBPerHour, to.MinSlope)
+	case r.P > o.LeakAlpha:
+		r.Why = fmt.Sprintf("no significant rise at rest (p=%.2g)", r.P)
+	case r.FloorRiseMB < o.MinRiseMB || r.FloorRiseMB < 0.5*r.ExpectedRiseMB:
+		r.Why = fmt.Sprintf("the floor rose %.0f MB where a leak would raise it %.0f MB: memory keeps falling back (GC)", r.FloorRiseMB, max(r.ExpectedRiseMB, o.MinRiseMB))
+	case r.LateSlope < to.LevelRatio*r.EarlySlope:
+		r.Why = fmt.Sprintf("levelling off at rest (%+.1f then %+.1f MB/h)", r.EarlySlope, r.LateSlope)
+	default:
+		r.Leak = true
+		r.Why = "keeps rising at rest"
+	}
+	return r
+}
+
+// thinTo returns at most n points evenly through pts.
+func thinTo(pts []Point, n int) []Point {
+	if len(pts) <= n {
+		return pts
+	}
+	out := make([]Point, n)
+	for i := range out {
+		out[i] = pts[i*(len(pts)-1)/(n-1)]
+	}
+	return out
+}
+
+// pooledTheilSen is the median slope (MB/h) over pairs of points within the
+// same group.
+func pooledTheilSen(groups [][]Point) float64 {
+	var slopes []float64
+	for _, g := range groups {
+		for i := 0; i < len(g); i++ {
+			for j := i + 1; j < len(g); j++ {
+				if dt := g[j].T.Sub(g[i].T).Hours(); dt > 0 {
+					slopes = append(slopes, (g[j].MB-g[i].MB)/dt)
+				}
+			}
+		}
+	}
+	if len(slopes) == 0 {
+		return 0
+	}
+	sort.Float64s(slopes)
+	n := len(slopes)
+	if n%2 == 1 {
+		return slopes[n/2]
+	}
+	return (slopes[n/2-1] + slopes[n/2]) / 2
+}
+
+// stratifiedMannKendall is the one-sided p-value of "rising" from
+// Mann–Kendall statistics summed over groups (the seasonal Kendall test):
+// only order within a group counts.
+func stratifiedMannKendall(groups [][]Point) float64 {
+	var s, v float64
+	for _, g := range groups {
+		gs, gv := mkStat(g)
+		s += gs
+		v += gv
+	}
+	if v <= 0 {
+		return 1
+	}
+	var z float64
+	switch {
+	case s > 0:
+		z = (s - 1) / math.Sqrt(v)
+	case s < 0:
+		z = (s + 1) / math.Sqrt(v)
+	}
+	return 0.5 * math.Erfc(z/math.Sqrt2)
+}
+
+// splitByQuietTime cuts the stretches at half of their total duration.
+func splitByQuietTime(groups [][]Point) (early, late [][]Point) {
+	var total time.Duration
+	for _, g := range groups {
+		total += g[len(g)-1].T.Sub(g[0].T)
+	}
+	half := total / 2
+	var seen time.Duration
+	for _, g := range groups {
+		d := g[len(g)-1].T.Sub(g[0].T)
+		switch {
+		case seen+d <= half:
+			early = append(early, g)
+		case seen >= half:
+			late = append(late, g)
+		default:
+			cut := g[0].T.Add(half - seen)
+			i := sort.Search(len(g), func(i int) bool { return g[i].T.After(cut) })
+			if i > 1 {
+				early = append(early, g[:i])
+			}
+			if len(g)-i > 1 {
+				late = append(late, g[i:])
+			}
+		}
+		seen += d
+	}
+	return early, late
+}
+
+// quantile returns the q-quantile of vals (reordering them).
+func quantile(vals []float64, q float64) float64 {
+	sort.Float64s(vals)
+	pos := q * float64(len(vals)-1)
+	i := int(pos)
+	if i+1 >= len(vals) {
+		return vals[len(vals)-1]
+	}
+	f := pos - float64(i)
+	return vals[i]*(1-f) + vals[i+1]*f
 }
 
 // restShare returns the share of minutes in [from, to] with fewer than rpm

@@ -107,12 +107,27 @@ func nth(a []float64, k int) float64 {
 // rising series) and the one-sided p-value of "rising", with the normal
 // approximation and the correction for ties.
 func MannKendall(pts []Point) (z, pRising float64) {
+	s, v := mkStat(pts)
+	if v <= 0 {
+		return 0, 1
+	}
+	switch {
+	case s > 0:
+		z = (s - 1) / math.Sqrt(v)
+	case s < 0:
+		z = (s + 1) / math.Sqrt(v)
+	}
+	return z, 0.5 * math.Erfc(z/math.Sqrt2)
+}
+
+// mkStat returns the Mann–Kendall statistic S of pts (thinned) and its
+// variance with the correction for ties; 0, 0 for fewer than 3 points.
+func mkStat(pts []Point) (s, v float64) {
 	pts = thin(pts)
 	n := len(pts)
 	if n < 3 {
-		return 0, 1
+		return 0, 0
 	}
-	s := 0.0
 	for i := 0; i < n; i++ {
 		for j := i + 1; j < n; j++ {
 			d := pts[j].MB - pts[i].MB
@@ -142,17 +157,7 @@ func MannKendall(pts []Point) (z, pRising float64) {
 		i = j
 	}
 	nf := float64(n)
-	v := (nf*(nf-1)*(2*nf+5) - ties) / 18
-	if v <= 0 {
-		return 0, 1
-	}
-	switch {
-	case s > 0:
-		z = (s - 1) / math.Sqrt(v)
-	case s < 0:
-		z = (s + 1) / math.Sqrt(v)
-	}
-	return z, 0.5 * math.Erfc(z/math.Sqrt2)
+	return s, (nf*(nf-1)*(2*nf+5) - ties) / 18
 }
 
 // Verdict is what a series says.
@@ -163,7 +168,12 @@ const (
 	Leak             Verdict = "leak"              // keeps rising, about as fast late as early
 	Bloat            Verdict = "bloat"             // rose, then levelled off
 	Stable           Verdict = "stable"            // no significant rise
-	InsufficientData Verdict = "insufficient-data" // too short, too few samples, or busy
+	InsufficientData Verdict = "insufficient-data" // too short or too few samples
+	// GrowsWithTraffic: a busy dyno whose memory rises with the requests it
+	// serves (Report.Traffic says how much per 1000).
+	GrowsWithTraffic Verdict = "grows-with-traffic"
+	// Rising: memory keeps rising, but neither at rest nor with requests.
+	Rising Verdict = "rising"
 )
 
 // Options tune Trend. Zero values take the defaults.

@@ -202,7 +202,7 @@ func Message(a alerts.Alert, dashboardURL string) (string, []slack.Block) {
 	if len(a.Suspects) > 0 {
 		var lines []string
 		for _, x := range a.Suspects {
-			lines = append(lines, fmt.Sprintf("%s: %.1f MB per 1000 requests (%.0f%% confident)", x.Path, x.MBPer1k, x.Confidence*100))
+			lines = append(lines, fmt.Sprintf("%s: %.1f MB per 1000 requests, on %d dyno(s)", x.Path, x.MBPer1k, x.Dynos))
 		}
 		field("Suspect paths", strings.Join(lines, "\n"))
 	}

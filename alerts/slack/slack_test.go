@@ -206,10 +206,10 @@ func TestSparkline(t *testing.T) {
 
 func TestMessageQuotesSuspects(t *testing.T) {
 	a := leakAlert()
-	a.Suspects = []analyze.Suspect{{Path: "/leaky/:id", MBPer1k: 48.2, Confidence: 0.99, Named: true}}
+	a.Suspects = []analyze.Suspect{{Path: "/leaky/:id", MBPer1k: 48.2, T: 6.2, Dynos: 3, Named: true}}
 	_, blocks := Message(a, "")
 	raw, _ := json.Marshal(blocks)
-	if !strings.Contains(string(raw), "Suspect paths") || !strings.Contains(string(raw), "/leaky/:id: 48.2 MB per 1000 requests (99% confident)") {
+	if !strings.Contains(string(raw), "Suspect paths") || !strings.Contains(string(raw), "/leaky/:id: 48.2 MB per 1000 requests, on 3 dyno(s)") {
 		t.Errorf("%s", raw)
 	}
 }

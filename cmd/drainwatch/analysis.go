@@ -35,9 +35,12 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	var q queryFlags
 	q.register(fs, c.env)
 	f, err := q.parse(fs, args, "analyze [--app A] [--dyno D] [--since 24h] [--json]\n\n"+
-		"Per dyno boot: leak (rises without levelling off, at rest), bloat (rose, then levelled off), stable,\n"+
-		"or insufficient-data; the slope, the share of time at rest, the peak against the quota, and when the\n"+
-		"quota is reached at that rate. Settings: LEAK_MIN_SLOPE, LEAK_REST_RPM, LEAK_MIN_REST_SHARE (see serve -h).")
+		"Per dyno boot: leak (keeps rising at rest, past the warm-up), bloat (rose, then levelled off), stable,\n"+
+		"grows-with-traffic (a busy dyno whose memory rises with the requests it serves), rising (not yet\n"+
+		"explained), or insufficient-data (under an hour or 30 samples); the slope, the share of time at rest,\n"+
+		"the peak against the quota, and when the quota is reached at that rate. --json adds the quiet stretches\n"+
+		"used, the warm-up, and the traffic fit. Settings: LEAK_MIN_SLOPE, LEAK_REST_RPM, LEAK_MIN_REST,\n"+
+		"LEAK_WARM_UP (see serve -h).")
 	if err != nil {
 		return err
 	}
@@ -70,10 +73,12 @@ func (c *suspectsCommand) Run(ctx context.Context, args []string) error {
 	q.register(fs, c.env)
 	f, err := q.parse(fs, args, "suspects --app A [--since 24h] [--json]\n\n"+
 		"Which requests make memory grow: fits each dyno's memory change over 5-minute windows (never across a\n"+
-		"restart) against the requests per path template it served, across all dynos of the app, and ranks paths\n"+
-		"by MB per 1000 requests. Only paths confidently positive in a bootstrap, of at least 0.5 MB/1k, that\n"+
-		"explain at least 10% of the growth are named. Needs runtime metrics and router lines; minute-level\n"+
-		"request counts are kept 2 days.")
+		"restart, never in the 20 minutes after a boot) against the requests it served, across all dynos of the\n"+
+		"app, and adds the paths whose requests cost clearly more than the average request (t >= 4). A path is\n"+
+		"named only if that holds without any one dyno (or in each half of the time, with one dyno), on every\n"+
+		"dyno that served a tenth of it, at 0.5 MB/1k or more, explaining 10% of the growth, with a fit that\n"+
+		"explains 5% of the variance and no falling drift. --json shows every test. Needs runtime metrics and\n"+
+		"router lines; minute-level request counts are kept 2 days.")
 	if err != nil {
 		return err
 	}
@@ -93,13 +98,13 @@ func (c *suspectsCommand) Run(ctx context.Context, args []string) error {
 		return writeJSON(c.env.stdout, r)
 	}
 	fmt.Fprintf(c.env.stdout, "%s: %s\n", r.Verdict, r.Reason)
-	fmt.Fprintf(c.env.stdout, "fit: %d windows, %d paths, growth %.0f MB, drift at rest %+.1f MB/h, R² %.2f\n",
-		r.Windows, r.Paths, r.GrowthMB, r.DriftMBPerH, r.R2)
+	fmt.Fprintf(c.env.stdout, "fit: %d windows of %s on %d dynos, %d paths, growth %.0f MB, drift with no requests %+.1f MB/h, an average request %.2f MB/1k, R² %.2f\n",
+		r.Windows, r.Window, r.Dynos, r.Paths, r.GrowthMB, r.DriftMBPerH, r.PerRequestMBPer1k, r.R2)
 	if len(r.Suspects) == 0 {
 		return nil
 	}
 	tw := newTable(c.env.stdout)
-	fmt.Fprintln(tw, "\nPATH\tMB/1K REQUESTS\tREQUESTS\tGROWTH MB\tCONFIDENCE\tNAMED")
+	fmt.Fprintln(tw, "\nPATH\tMB/1K REQUESTS\tREQUESTS\tGROWTH MB\tT\tDYNOS\tNAMED\tWHY")
 	for i, s := range r.Suspects {
 		if i >= 10 {
 			break
@@ -108,7 +113,7 @@ func (c *suspectsCommand) Run(ctx context.Context, args []string) error {
 		if s.Named {
 			named = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%d\t%.0f\t%.0f%%\t%s\n", clip(s.Path, 60), s.MBPer1k, s.Requests, s.GrowthMB, s.Confidence*100, named)
+		fmt.Fprintf(tw, "%s\t%.2f\t%d\t%.0f\t%.1f\t%d\t%s\t%s\n", clip(s.Path, 60), s.MBPer1k, s.Requests, s.GrowthMB, s.T, s.Dynos, named, clip(s.Why, 100))
 	}
 	return tw.Flush()
 }

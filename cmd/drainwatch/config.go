@@ -23,7 +23,9 @@ var alertEnv = []struct{ name, def, help string }{
 	{"LEAK_WINDOW", "3h", "leak analysis window, per dyno boot"},
 	{"LEAK_MIN_SLOPE", "5", "MB/h below which a rise is not a leak"},
 	{"LEAK_REST_RPM", "3", "a minute with fewer requests than this is at rest"},
-	{"LEAK_MIN_REST_SHARE", "0.8", "a web dyno must be at rest this share of the window for a leak alert"},
+	{"LEAK_MIN_REST", "1h", "quiet time (past a boot's warm-up) a web dyno needs in the window for a leak verdict"},
+	{"LEAK_WARM_UP", "20m", "memory rising this soon after a boot is its warm-up, never a leak"},
+	{"ALERT_APP_SILENT_AFTER", "30m", "an app with no lines for this long (wall clock) has its alerts resolved"},
 }
 
 // alertSettings reads the alert settings; a malformed value is an error
@@ -70,12 +72,14 @@ func alertSettings(getenv func(string) string) (alerts.ServiceConfig, error) {
 		NearFor:      dur("ALERT_NEAR_FOR"),
 		ResolveAfter: dur("ALERT_RESOLVE_AFTER"),
 		Cooldown:     dur("ALERT_COOLDOWN"),
-		StaleAfter:   dur("ALERT_STALE_AFTER"),
-		Window:       dur("LEAK_WINDOW"),
+		StaleAfter:     dur("ALERT_STALE_AFTER"),
+		AppSilentAfter: dur("ALERT_APP_SILENT_AFTER"),
+		Window:         dur("LEAK_WINDOW"),
 		Analysis: analyze.BootOptions{
-			Trend:        analyze.Options{MinSlope: num("LEAK_MIN_SLOPE", false)},
-			RestRPM:      num("LEAK_REST_RPM", false),
-			MinRestShare: num("LEAK_MIN_REST_SHARE", true),
+			Trend:   analyze.Options{MinSlope: num("LEAK_MIN_SLOPE", false)},
+			RestRPM: num("LEAK_REST_RPM", false),
+			MinRest: dur("LEAK_MIN_REST"),
+			WarmUp:  dur("LEAK_WARM_UP"),
 		},
 	}
 	cfg.MaxAge = dur("ALERT_GIVE_UP_AFTER")
