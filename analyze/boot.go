@@ -133,8 +133,8 @@ type RestReport struct {
 	SlopeMBPerHour float64   `json:"slope_mb_per_hour"` // Theil–Sen over pairs within a stretch
 	EarlySlope     float64   `json:"early_slope_mb_per_hour"`
 	LateSlope      float64   `json:"late_slope_mb_per_hour"`
-	P              float64   `json:"p_value"`        // stratified Mann–Kendall, one-sided "rising"
-	FloorRiseMB    float64   `json:"floor_rise_mb"`  // rise of each stretch's low tenth, second half over first, summed
+	P              float64   `json:"p_value"`          // stratified Mann–Kendall, one-sided "rising"
+	FloorRiseMB    float64   `json:"floor_rise_mb"`    // rise of each stretch's low tenth, second half over first, summed
 	ExpectedRiseMB float64   `json:"expected_rise_mb"` // what the slope predicts for that
 	Leak           bool      `json:"leak"`
 	Why            string    `json:"why"`

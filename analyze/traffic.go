@@ -14,8 +14,8 @@ type TrafficReport struct {
 	MBPer1k        float64 `json:"mb_per_1k_requests"`
 	T              float64 `json:"t_stat"` // MB-per-request over its standard error
 	DriftMBPerHour float64 `json:"drift_mb_per_hour"`
-	RiseMB         float64 `json:"rise_mb"`         // the summed change over the windows
-	ExplainedMB    float64 `json:"explained_mb"`    // the part the requests account for
+	RiseMB         float64 `json:"rise_mb"`      // the summed change over the windows
+	ExplainedMB    float64 `json:"explained_mb"` // the part the requests account for
 	Grows          bool    `json:"grows_with_traffic"`
 }
 

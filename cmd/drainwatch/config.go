@@ -68,10 +68,10 @@ func alertSettings(getenv func(string) string) (alerts.ServiceConfig, error) {
 		return f
 	}
 	cfg.Rules = alerts.Config{
-		NearShare:    num("ALERT_NEAR_QUOTA", true),
-		NearFor:      dur("ALERT_NEAR_FOR"),
-		ResolveAfter: dur("ALERT_RESOLVE_AFTER"),
-		Cooldown:     dur("ALERT_COOLDOWN"),
+		NearShare:      num("ALERT_NEAR_QUOTA", true),
+		NearFor:        dur("ALERT_NEAR_FOR"),
+		ResolveAfter:   dur("ALERT_RESOLVE_AFTER"),
+		Cooldown:       dur("ALERT_COOLDOWN"),
 		StaleAfter:     dur("ALERT_STALE_AFTER"),
 		AppSilentAfter: dur("ALERT_APP_SILENT_AFTER"),
 		Window:         dur("LEAK_WINDOW"),
