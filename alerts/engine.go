@@ -499,6 +499,9 @@ func (e *Engine) memError(k dynoKey, d *dynoState, o Observation, out []Alert) [
 	}
 	return e.fire(key, d, o.Time, out, func(a *Alert) {
 		a.Codes = []string{o.Code}
+		// The line says nothing of how much: the next sample sets the
+		// baseline for follow-ups.
+		a.MemoryMB, a.SwapMB, a.Percent = 0, 0, 0
 		switch o.Code {
 		case "R15":
 			a.Summary = fmt.Sprintf("%s of %s: Error R15 (Memory quota vastly exceeded) — Heroku kills the process", k.dyno, k.app)
@@ -623,6 +626,7 @@ func (e *Engine) fire(key episodeKey, d *dynoState, t time.Time, out []Alert, fi
 	if d.quota > 0 && d.lastMB > 0 {
 		a.Percent = 100 * d.lastMB / d.quota
 	}
+	a.Report = d.lastReport // what the boot's analysis said last, for the advice
 	fill(a)
 	e.open[key] = a
 	return append(out, *a)

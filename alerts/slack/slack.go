@@ -15,6 +15,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/drainwatch/drainwatch/alerts"
+	"github.com/drainwatch/drainwatch/analyze"
 )
 
 // Config says where alerts go. Set WebhookURL, or Token and Channel.
@@ -149,13 +150,39 @@ var titles = map[alerts.Rule]string{
 	alerts.RuleLeak:      ":chart_with_upwards_trend: Memory leak at rest",
 }
 
-// Advice is what to try for each rule, from what Heroku teams do.
+// advice is what to try, from what Heroku teams do, given what drainwatch
+// already knows of the dyno: it points to `drainwatch analyze` only when
+// that has a verdict to give.
+func advice(a alerts.Alert) string {
+	if a.Rule == alerts.RuleLeak {
+		return Advice[a.Rule]
+	}
+	var s strings.Builder
+	s.WriteString("*What to try:* ")
+	if a.Rule == alerts.RuleNearQuota {
+		if a.SwapMB >= 1 {
+			fmt.Fprintf(&s, "this dyno is already swapping (%.0f MB): R14s are close. ", a.SwapMB)
+		} else {
+			s.WriteString("this dyno will swap (R14) soon. ")
+		}
+	}
+	s.WriteString("Fewer web workers (`WEB_CONCURRENCY`, Puma `workers`, gunicorn `-w`) so they fit the quota; " +
+		"a worker killer (puma_worker_killer, gunicorn `--max-requests`) as a stop-gap. ")
+	r := a.Report
+	switch {
+	case r == nil || r.Verdict == analyze.InsufficientData:
+		s.WriteString("This boot has too little history to tell a leak from bloat yet (an hour of samples); `drainwatch mem --dyno " + a.Dyno + " --chart` shows its memory.")
+	case r.Verdict == analyze.Bloat || r.Verdict == analyze.Stable:
+		s.WriteString("drainwatch judges this boot *" + string(r.Verdict) + "*, not a leak: trim workers or threads, or tune GC (`MALLOC_ARENA_MAX=2` for Ruby), before paying for a bigger dyno.")
+	default:
+		s.WriteString("drainwatch judges this boot *" + string(r.Verdict) + "* (" + r.Reason + "): `drainwatch analyze --dyno " + a.Dyno + "` and `drainwatch suspects` say more.")
+	}
+	return s.String()
+}
+
+// Advice is what to try for each rule, from what Heroku teams do; advice
+// adds what drainwatch knows of the dyno.
 var Advice = map[alerts.Rule]string{
-	alerts.RuleOverQuota: "*What to try:* fewer web workers (`WEB_CONCURRENCY`, Puma `workers`, gunicorn `-w`) so they fit the quota; " +
-		"a worker killer (puma_worker_killer, gunicorn `--max-requests`) as a stop-gap; " +
-		"`drainwatch analyze --dyno` to tell a leak from bloat before paying for a bigger dyno.",
-	alerts.RuleNearQuota: "*What to try:* this dyno will swap (R14) soon. Check `drainwatch analyze` for a leak; " +
-		"if it is bloat that levels off, trim workers or threads, or tune GC (`MALLOC_ARENA_MAX=2` for Ruby).",
 	alerts.RuleLeak: "*What to try:* find the leaking page: `drainwatch suspects` ranks paths by memory growth; " +
 		"load-test a suspect alone and watch it climb (`derailed exec perf:mem_over_time`); " +
 		"restart on a schedule or use a worker killer meanwhile.",
@@ -164,8 +191,11 @@ var Advice = map[alerts.Rule]string{
 // Message builds an alert's fallback text and Block Kit blocks.
 func Message(a alerts.Alert, dashboardURL string) (string, []slack.Block) {
 	title := titles[a.Rule]
-	if a.State == alerts.Resolved {
+	switch a.State {
+	case alerts.Resolved:
 		title = ":white_check_mark: Resolved: " + strings.TrimLeft(strings.SplitN(title, " ", 2)[1], " ")
+	case alerts.Worse:
+		title = ":arrow_double_up: Worse: " + strings.TrimLeft(strings.SplitN(title, " ", 2)[1], " ")
 	}
 	title += ": " + a.Dyno + " of " + a.App
 	blocks := []slack.Block{
@@ -178,10 +208,14 @@ func Message(a alerts.Alert, dashboardURL string) (string, []slack.Block) {
 	}
 	field("App", a.App)
 	field("Dyno", a.Dyno)
+	field("Since", a.Started.UTC().Format("2006-01-02 15:04 UTC")+" (log time)")
 	if a.MemoryMB > 0 {
 		m := fmt.Sprintf("%.0f MB", a.MemoryMB)
 		if a.QuotaMB > 0 {
-			m += fmt.Sprintf(" of %.0f MB (%.0f%%)", a.QuotaMB, a.Percent)
+			m += fmt.Sprintf(" of %.0f MB (%s)", a.QuotaMB, alerts.Percent(100*a.MemoryMB/a.QuotaMB))
+		}
+		if a.SwapMB >= 1 {
+			m += fmt.Sprintf(", %.0f MB in swap", a.SwapMB)
 		}
 		field("Memory", m)
 	}
@@ -189,8 +223,9 @@ func Message(a alerts.Alert, dashboardURL string) (string, []slack.Block) {
 		field("Slope", fmt.Sprintf("%+.1f MB/h (%s)", r.SlopeMBPerHour, r.Verdict))
 		if r.WholeWindow {
 			field("At rest", "no router traffic by design: judged on the whole window")
-		} else {
-			field("At rest", fmt.Sprintf("%.0f%% of %s", r.RestShare*100, alerts.FormatDuration(r.To.Sub(r.From))))
+		} else if r.AtRest != nil {
+			field("At rest", fmt.Sprintf("%s of quiet time in %d stretch(es) since %s", alerts.FormatDuration(time.Duration(r.AtRest.Minutes*float64(time.Minute))),
+				len(r.AtRest.Stretches), r.AtRest.Stretches[0].From.UTC().Format("15:04 UTC")))
 		}
 		if r.HoursToQuota != nil {
 			field("Quota reached in", fmt.Sprintf("about %.1f h at this rate", *r.HoursToQuota))
@@ -216,7 +251,7 @@ func Message(a alerts.Alert, dashboardURL string) (string, []slack.Block) {
 		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, line, false, false)))
 	}
 	if a.State == alerts.Firing {
-		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, Advice[a.Rule], false, false), nil, nil))
+		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, advice(a), false, false), nil, nil))
 	}
 	if dashboardURL != "" {
 		link := fmt.Sprintf("%s/?app=%s&dyno=%s&from=%s&to=%s", strings.TrimRight(dashboardURL, "/"), url.QueryEscape(a.App), url.QueryEscape(a.Dyno),

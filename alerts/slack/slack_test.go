@@ -59,7 +59,8 @@ func leakAlert() alerts.Alert {
 		Summary:  "web.1 of myapp is leaking memory: +20.1 MB/h, at rest 100% of the last 3h0m",
 		MemoryMB: 310, QuotaMB: 512, Percent: 60.5, Spark: []float64{250, 260, 270, 290, 310},
 		Report: &analyze.Report{SlopeMBPerHour: 20.1, Verdict: analyze.Leak, RestShare: 1, HoursToQuota: &h,
-			From: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)},
+			From: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC),
+			AtRest: &analyze.RestReport{Minutes: 160, Stretches: []analyze.Stretch{{From: time.Date(2026, 11, 20, 0, 20, 0, 0, time.UTC)}}}},
 	}
 }
 
@@ -89,7 +90,8 @@ func TestWebhookMessage(t *testing.T) {
 	body := fake.bodies[0]
 	for _, want := range []string{
 		"Memory leak at rest: web.1 of myapp", // header
-		"+20.1 MB/h (leak)", "100% of 3h0m", "about 10.2 h at this rate", "310 MB of 512 MB (60%)",
+		"+20.1 MB/h (leak)", "2h40m of quiet time in 1 stretch(es) since 00:20 UTC", "about 10.2 h at this rate", "310 MB of 512 MB (61%)",
+		"2026-11-20 03:00 UTC (log time)", // since
 		"▁▂▃▅█", "250 → 310 MB", // sparkline
 		"drainwatch suspects", // what to try
 		"https://dw.example.com/?app=myapp\\u0026dyno=web.1\\u0026from=2026-11-20T02%3A00%3A00Z",
@@ -211,5 +213,37 @@ func TestMessageQuotesSuspects(t *testing.T) {
 	raw, _ := json.Marshal(blocks)
 	if !strings.Contains(string(raw), "Suspect paths") || !strings.Contains(string(raw), "/leaky/:id: 48.2 MB per 1000 requests, on 3 dyno(s)") {
 		t.Errorf("%s", raw)
+	}
+}
+
+// TestMessageAdvice: the advice points to `drainwatch analyze` only when it
+// has a verdict to give, says "already swapping" when swap is in use, and a
+// follow-up reads as one.
+func TestMessageAdvice(t *testing.T) {
+	near := alerts.Alert{App: "myapp", Dyno: "web.2", Rule: alerts.RuleNearQuota, State: alerts.Firing,
+		Time: time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC), Started: time.Date(2026, 11, 20, 2, 50, 0, 0, time.UTC),
+		MemoryMB: 500, SwapMB: 80, QuotaMB: 512}
+	raw := func(a alerts.Alert) string {
+		text, blocks := Message(a, "")
+		b, _ := json.Marshal(blocks)
+		return text + string(b)
+	}
+	got := raw(near)
+	for _, want := range []string{"already swapping (80 MB)", "too little history", "500 MB of 512 MB (98%), 80 MB in swap"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("near-quota message lacks %q: %s", want, got)
+		}
+	}
+	if strings.Contains(got, "will swap") || strings.Contains(got, "analyze --dyno") {
+		t.Errorf("near-quota advice: %s", got)
+	}
+	near.Report = &analyze.Report{Verdict: analyze.GrowsWithTraffic, Reason: "grows with traffic: 1.80 MB per 1000 requests"}
+	if got := raw(near); !strings.Contains(got, "analyze --dyno web.2") || !strings.Contains(got, "grows-with-traffic") {
+		t.Errorf("with a verdict: %s", got)
+	}
+	over := near
+	over.Rule, over.State, over.MemoryMB, over.SwapMB = alerts.RuleOverQuota, alerts.Worse, 514, 2
+	if got := raw(over); !strings.Contains(got, "Worse: Over memory quota: web.2 of myapp") || !strings.Contains(got, "(100.3%)") {
+		t.Errorf("follow-up: %s", got)
 	}
 }
