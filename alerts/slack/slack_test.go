@@ -92,7 +92,7 @@ func TestWebhookMessage(t *testing.T) {
 		"Memory leak at rest: web.1 of myapp", // header
 		"+20.1 MB/h (leak)", "2h40m of quiet time in 1 stretch(es) since 00:20 UTC", "about 10.2 h at this rate", "310 MB of 512 MB (61%)",
 		"2026-11-20 03:00 UTC (log time)", // since
-		"▁▂▃▅█", "250 → 310 MB", // sparkline
+		"▁▂▃▅█", "250 → 310 MB",           // sparkline
 		"drainwatch suspects", // what to try
 		"https://dw.example.com/?app=myapp\\u0026dyno=web.1\\u0026from=2026-11-20T02%3A00%3A00Z",
 	} {
