@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -31,6 +32,13 @@ var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"fmtTime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04Z") },
 	"pct":     func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	"mb":      func(f float64) string { return fmt.Sprintf("%.0f", f) },
+	"hours": func(h *float64) string {
+		if h == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f h", *h)
+	},
+	"dur": alerts.FormatDuration,
 }).ParseFS(pageFS, "page.html"))
 
 // Source is what the page reads; *store.DB is one. The verdicts come from
@@ -46,12 +54,16 @@ type Source interface {
 // Analyzer runs the boot analysis over a range (api.Local does).
 type Analyzer func(ctx context.Context, app string, since, until time.Time) ([]analyze.Report, error)
 
+// Suspecter fits the suspects over a range (api.Local does).
+type Suspecter func(ctx context.Context, app string, since, until time.Time) (analyze.SuspectReport, error)
+
 // Config configures the dashboard.
 type Config struct {
-	Token   string // the API token; "" turns the page off (404)
-	RestRPM float64
-	Now     func() time.Time
-	Logger  *slog.Logger
+	Token    string // the API token; "" turns the page off (404)
+	RestRPM  float64
+	Suspects Suspecter // optional: the page shows the named suspects
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Handler serves GET / (the page) and POST /login.
@@ -151,8 +163,9 @@ type view struct {
 	Ranges   []string
 	From, To time.Time
 	Charts   []chart
-	Alerts   []alerts.Alert
+	Episodes []episode
 	Reports  []analyze.Report
+	Suspects *analyze.SuspectReport
 	Problem  string
 }
 
@@ -213,12 +226,20 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, err)
 			return
 		}
-		v.Alerts = recentAlerts(recs, v.From)
+		v.Episodes = episodes(recs, v.From)
 		if h.analyze != nil {
 			if v.Reports, err = h.analyze(ctx, v.App, v.From, v.To); err != nil {
 				h.fail(w, err)
 				return
 			}
+		}
+		if h.cfg.Suspects != nil {
+			r, err := h.cfg.Suspects(ctx, v.App, v.From, v.To)
+			if err != nil {
+				h.fail(w, err)
+				return
+			}
+			v.Suspects = &r
 		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -240,21 +261,71 @@ func parseTime(s string) time.Time {
 	return t
 }
 
-// recentAlerts decodes the alerts: the ones still open and the ones of the range.
-func recentAlerts(recs []store.AlertRecord, from time.Time) []alerts.Alert {
-	var out []alerts.Alert
-	open := map[string]bool{}
-	for _, r := range recs {
-		key := r.Dyno + "/" + r.Rule
-		open[key] = r.State == string(alerts.Firing)
+// An episode is one alert's life: fired, maybe followed up, resolved.
+type episode struct {
+	Dyno     string
+	Rule     alerts.Rule
+	Started  time.Time
+	Fired    time.Time
+	Resolved time.Time // zero while open
+	Summary  string    // the firing message
+	Latest   string    // the last follow-up, if any
+	Reason   string    // why it resolved
+	Worse    int       // follow-ups
+}
+
+// Open reports whether the episode is still firing.
+func (e episode) Open() bool { return e.Resolved.IsZero() }
+
+// Lasted is how long the episode lasted, or has lasted until at.
+func (e episode) Lasted(at time.Time) time.Duration {
+	if e.Open() {
+		return at.Sub(e.Started)
 	}
-	for i := len(recs) - 1; i >= 0 && len(out) < 50; i-- {
-		r := recs[i]
-		if r.Time.Before(from) && !(r.State == string(alerts.Firing) && open[r.Dyno+"/"+r.Rule]) {
-			continue
+	return e.Resolved.Sub(e.Started)
+}
+
+// episodes groups the alert records (oldest first) into episodes: the ones
+// still open and the ones that overlap the range, newest first, at most 50.
+func episodes(recs []store.AlertRecord, from time.Time) []episode {
+	type key struct {
+		dyno string
+		rule string
+	}
+	var all []episode
+	open := map[key]int{}
+	for _, r := range recs {
+		k := key{r.Dyno, r.Rule}
+		var a alerts.Alert
+		json.Unmarshal([]byte(r.Details), &a) // the record's own fields stand when details are absent
+		switch alerts.State(r.State) {
+		case alerts.Firing:
+			started := a.Started
+			if started.IsZero() {
+				started = r.Time
+			}
+			open[k] = len(all)
+			all = append(all, episode{Dyno: r.Dyno, Rule: alerts.Rule(r.Rule), Started: started, Fired: r.Time, Summary: r.Summary})
+		case alerts.Worse:
+			if i, ok := open[k]; ok {
+				all[i].Worse++
+				all[i].Latest = r.Summary
+			}
+		case alerts.Resolved:
+			i, ok := open[k]
+			if !ok { // fired before the records read: show the end alone
+				i = len(all)
+				all = append(all, episode{Dyno: r.Dyno, Rule: alerts.Rule(r.Rule), Started: a.Started, Summary: r.Summary})
+			}
+			all[i].Resolved, all[i].Reason = r.Time, a.Reason
+			delete(open, k)
 		}
-		a := alerts.Alert{ID: r.ID, App: r.App, Dyno: r.Dyno, Rule: alerts.Rule(r.Rule), State: alerts.State(r.State), Time: r.Time, Summary: r.Summary}
-		out = append(out, a)
+	}
+	var out []episode
+	for i := len(all) - 1; i >= 0 && len(out) < 50; i-- {
+		if e := all[i]; e.Open() || !e.Resolved.Before(from) {
+			out = append(out, e)
+		}
 	}
 	return out
 }
@@ -331,9 +402,9 @@ func (h *Handler) charts(ctx context.Context, f store.Filter) ([]chart, error) {
 // bucketed downsamples samples to one point per step: the highest total and
 // RSS of the bucket.
 type memPoint struct {
-	t          time.Time
-	total, rss float64
-	boot       string
+	t                time.Time
+	total, rss, swap float64
+	boot             string
 }
 
 func bucketed(samples []store.MemorySample, since time.Time, step time.Duration) []memPoint {
@@ -343,16 +414,20 @@ func bucketed(samples []store.MemorySample, since time.Time, step time.Duration)
 			continue
 		}
 		b := since.Add(s.Time.Sub(since).Truncate(step))
-		rss := 0.0
+		rss, swap := 0.0, 0.0
 		if s.RSSMB != nil {
 			rss = *s.RSSMB
+		}
+		if s.SwapMB != nil {
+			swap = *s.SwapMB
 		}
 		if n := len(out); n > 0 && out[n-1].t.Equal(b) && out[n-1].boot == s.Boot {
 			out[n-1].total = math.Max(out[n-1].total, *s.TotalMB)
 			out[n-1].rss = math.Max(out[n-1].rss, rss)
+			out[n-1].swap = math.Max(out[n-1].swap, swap)
 			continue
 		}
-		out = append(out, memPoint{t: b, total: *s.TotalMB, rss: rss, boot: s.Boot})
+		out = append(out, memPoint{t: b, total: *s.TotalMB, rss: rss, swap: swap, boot: s.Boot})
 	}
 	return out
 }
@@ -366,9 +441,14 @@ func memorySVG(dyno string, samples []store.MemorySample, errs []store.ErrorEven
 			quota = *s.QuotaMB
 		}
 	}
+	maxSwap := 0.0
 	for _, p := range pts {
 		top = math.Max(top, p.total)
 		bottom = math.Min(bottom, math.Min(p.total, p.rss))
+		maxSwap = math.Max(maxSwap, p.swap)
+	}
+	if maxSwap > 0 {
+		bottom = math.Min(bottom, 0)
 	}
 	top = math.Max(top, quota) * 1.05
 	bottom = math.Max(0, bottom*0.9)
@@ -426,12 +506,15 @@ func memorySVG(dyno string, samples []store.MemorySample, errs []store.ErrorEven
 	}
 	if len(pts) > 0 {
 		line("rss", func(p memPoint) float64 { return p.rss })
+		if maxSwap > 0 {
+			line("swap", func(p memPoint) float64 { return p.swap })
+		}
 		line("total", func(p memPoint) float64 { return p.total })
 	}
 	// Hover values, one per point (at most maxCols).
 	for _, p := range pts {
-		fmt.Fprintf(&b, `<circle class="pt" cx="%.1f" cy="%.1f" r="3"><title>%s: %.0f MB total, %.0f MB RSS</title></circle>`,
-			x(p.t), y(p.total), p.t.UTC().Format("Jan 2 15:04Z"), p.total, p.rss)
+		fmt.Fprintf(&b, `<circle class="pt" cx="%.1f" cy="%.1f" r="3"><title>%s: %.0f MB total, %.0f MB RSS, %.0f MB swap</title></circle>`,
+			x(p.t), y(p.total), p.t.UTC().Format("Jan 2 15:04Z"), p.total, p.rss, p.swap)
 	}
 	r14, r15 := 0, 0
 	for _, e := range errs {
@@ -447,6 +530,9 @@ func memorySVG(dyno string, samples []store.MemorySample, errs []store.ErrorEven
 	}
 	b.WriteString(`</svg>`)
 	summary := fmt.Sprintf("%d samples, %d restarts, %d R14, %d R15", len(samples), restarts, r14, r15)
+	if maxSwap > 0 {
+		summary += fmt.Sprintf(", up to %.0f MB swap", maxSwap)
+	}
 	if quota > 0 {
 		summary += fmt.Sprintf(", quota %.0f MB", quota)
 	}

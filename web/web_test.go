@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drainwatch/drainwatch/alerts"
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/store"
 )
@@ -76,5 +77,35 @@ func TestDashboardAuth(t *testing.T) {
 	}
 	if w := get(h, "GET", "/other", nil, cookies[0]); w.Code != 404 {
 		t.Errorf("other path: %d", w.Code)
+	}
+}
+
+// TestEpisodes: alert records become episodes — fired, followed up,
+// resolved — newest first; an open episode from before the range is kept,
+// a resolved one from before it is not.
+func TestEpisodes(t *testing.T) {
+	at := func(m int) time.Time { return time.Date(2026, 11, 20, 0, m, 0, 0, time.UTC) }
+	rec := func(m int, dyno, rule string, state alerts.State, summary, details string) store.AlertRecord {
+		return store.AlertRecord{App: "a", Dyno: dyno, Rule: rule, State: string(state), Time: at(m), Summary: summary, Details: details}
+	}
+	recs := []store.AlertRecord{
+		rec(1, "web.1", "near-quota", alerts.Firing, "old near", `{"started":"2026-11-20T00:01:00Z"}`),
+		rec(5, "web.1", "near-quota", alerts.Resolved, "old near resolved", `{"reason":"back under"}`),
+		rec(10, "web.2", "leak", alerts.Firing, "leaking", `{"started":"2026-11-20T00:02:00Z"}`),
+		rec(20, "web.1", "over-quota", alerts.Firing, "over", `{"started":"2026-11-20T00:20:00Z"}`),
+		rec(25, "web.1", "over-quota", alerts.Worse, "Worse: 600 MB", `{}`),
+		rec(40, "web.1", "over-quota", alerts.Resolved, "resolved", `{"reason":"dyno restarted"}`),
+	}
+	got := episodes(recs, at(15))
+	if len(got) != 2 {
+		t.Fatalf("%d episodes: %+v", len(got), got)
+	}
+	over, leak := got[0], got[1]
+	if over.Rule != "over-quota" || over.Open() || over.Worse != 1 || over.Latest != "Worse: 600 MB" || over.Reason != "dyno restarted" ||
+		over.Lasted(at(60)) != 20*time.Minute || over.Summary != "over" {
+		t.Errorf("over-quota episode %+v", over)
+	}
+	if leak.Rule != "leak" || !leak.Open() || !leak.Started.Equal(at(2)) || leak.Lasted(at(60)) != 58*time.Minute {
+		t.Errorf("leak episode %+v", leak)
 	}
 }

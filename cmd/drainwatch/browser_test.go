@@ -92,7 +92,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alertsText, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#alerts")))
+	alertsText, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#episodes")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +110,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(verdicts, "leak") || !strings.Contains(verdicts, "worker.1") {
 		t.Errorf("verdicts: %q", verdicts)
 	}
-	if !strings.Contains(alertsText, "over-quota") || !strings.Contains(alertsText, "leak") {
-		t.Errorf("alerts: %q", alertsText)
+	// Episodes, not a log: the over-quota episode reads "resolved", once.
+	if !strings.Contains(alertsText, "over-quota") || !strings.Contains(alertsText, "leak") ||
+		!strings.Contains(alertsText, "resolved 2026-11-20") || strings.Count(alertsText, "over-quota") != 1 {
+		t.Errorf("episodes: %q", alertsText)
 	}
 	out := filepath.Join(t.TempDir(), "dashboard.png")
 	if p := os.Getenv("DRAINWATCH_SCREENSHOT"); p != "" {

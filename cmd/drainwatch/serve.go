@@ -309,7 +309,10 @@ func (s *server) Open(ctx context.Context) error {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	local := &api.Local{DB: s.db, Analysis: s.cfg.Alerts.Rules.Analysis}
 	mux.Handle("/api/", api.Handler(local, s.cfg.APIToken, s.log))
-	mux.Handle("/", web.New(web.Config{Token: s.cfg.APIToken, RestRPM: s.cfg.Alerts.Rules.Analysis.RestRPM, Logger: s.log}, s.db,
+	suspects := func(ctx context.Context, app string, since, until time.Time) (analyze.SuspectReport, error) {
+		return local.Suspects(ctx, api.Query{App: app, Since: since, Until: until})
+	}
+	mux.Handle("/", web.New(web.Config{Token: s.cfg.APIToken, RestRPM: s.cfg.Alerts.Rules.Analysis.RestRPM, Suspects: suspects, Logger: s.log}, s.db,
 		func(ctx context.Context, app string, since, until time.Time) ([]analyze.Report, error) {
 			return local.Analyze(ctx, api.Query{App: app, Since: since, Until: until})
 		}))
