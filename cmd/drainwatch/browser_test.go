@@ -110,9 +110,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(verdicts, "leak") || !strings.Contains(verdicts, "worker.1") {
 		t.Errorf("verdicts: %q", verdicts)
 	}
-	// Episodes, not a log: the over-quota episode reads "resolved", once.
+	// Episodes, not a log: each over-quota episode is one row that reads
+	// "resolved", with why.
 	if !strings.Contains(alertsText, "over-quota") || !strings.Contains(alertsText, "leak") ||
-		!strings.Contains(alertsText, "resolved 2026-11-20") || strings.Count(alertsText, "over-quota") != 1 {
+		!strings.Contains(alertsText, "resolved 2026-11-20 01:27Z") || strings.Count(alertsText, "over-quota") != 2 ||
+		!strings.Contains(alertsText, "Resolved: back under the quota for 10m") {
 		t.Errorf("episodes: %q", alertsText)
 	}
 	out := filepath.Join(t.TempDir(), "dashboard.png")
