@@ -32,7 +32,8 @@ type SuspectOptions struct {
 	MinShare   float64 // and explains at least this share of the memory growth; default 0.1
 	MinR2      float64 // and the fit explains at least this share of the variance; default 0.05
 	// MaxFallMBPerH: a fit whose drift (memory change with no requests)
-	// falls faster than this is not physical: it names nothing. Default 10.
+	// falls clearly faster than this (by two standard errors) is not
+	// physical: it names nothing. Default 10.
 	MaxFallMBPerH float64
 }
 
@@ -168,7 +169,9 @@ func Suspects(boots []Boot, counts []PathCount, o SuspectOptions) SuspectReport 
 	switch {
 	case r.R2 < o.MinR2:
 		gate = fmt.Sprintf("the fit explains %.0f%% of the memory changes (%.0f%% needed)", r.R2*100, o.MinR2*100)
-	case r.DriftMBPerH < -o.MaxFallMBPerH:
+	case r.DriftMBPerH+2*math.Sqrt(final.cov[0][0]) < -o.MaxFallMBPerH:
+		// Clearly below, not merely uncertain: when traffic never
+		// stops, drift and the cost of an average request trade off.
 		gate = fmt.Sprintf("the fit needs memory to fall %.0f MB/h with no requests, which is not physical", -r.DriftMBPerH)
 	case ds.growth <= 0:
 		gate = "memory did not grow"
