@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -158,5 +159,23 @@ func TestLateSampleOfAnEndedBoot(t *testing.T) {
 	}
 	if d := e.apps["app"].dynos["web.1"]; d.boot != "new" || len(d.points) != 2 {
 		t.Errorf("boot %s with %d points", d.boot, len(d.points))
+	}
+}
+
+// TestDynosPerAppAreCapped: 100,000 one-off dynos keep at most MaxDynos in
+// the engine, the quietest forgotten first; a dyno with an open episode
+// stays.
+func TestDynosPerAppAreCapped(t *testing.T) {
+	e := NewEngine(Config{MaxDynos: 100})
+	got := e.Observe(mem("web.1", "b", t0, 600, 512))
+	expect(t, got, "over-quota:firing:web.1")
+	for i := 0; i < 100000; i++ {
+		e.Observe(Observation{Kind: ObsRequests, App: "app", Dyno: fmt.Sprintf("run.%d", i), Time: t0.Add(time.Duration(i) * time.Millisecond), N: 1})
+	}
+	if n := len(e.apps["app"].dynos); n != 100 || e.Evicted != 100000-99 {
+		t.Errorf("%d dynos, %d evicted", n, e.Evicted)
+	}
+	if e.apps["app"].dynos["web.1"] == nil || e.apps["app"].dynos["run.99999"] == nil || e.apps["app"].dynos["run.0"] != nil {
+		t.Error("evicted the wrong dynos")
 	}
 }

@@ -74,7 +74,12 @@ type Config struct {
 	// EvalLag: the leak rule judges samples up to this long before the
 	// app's latest line, so that the router lines of those minutes, which
 	// may arrive in later batches, are in. Default 2m.
-	EvalLag  time.Duration
+	EvalLag time.Duration
+	// MaxDynos bounds the dynos followed per app (one-off run.N dynos, or
+	// forged names, must not grow the engine without end): past it, the
+	// dyno heard from longest ago with no open episode is forgotten.
+	// Default 1000.
+	MaxDynos int
 	Analysis analyze.BootOptions
 }
 
@@ -95,6 +100,9 @@ func (c Config) withDefaults() Config {
 	def(&c.StaleAfter, 30*time.Minute)
 	def(&c.AppSilentAfter, 30*time.Minute)
 	def(&c.EvalLag, 2*time.Minute)
+	if c.MaxDynos <= 0 {
+		c.MaxDynos = 1000
+	}
 	return c
 }
 
@@ -149,6 +157,8 @@ type Engine struct {
 	open         map[episodeKey]*Alert
 	lastResolved map[episodeKey]time.Time
 	wall         time.Time // the wall clock, as last told by Tick
+	// Evicted counts dynos forgotten because their app had MaxDynos.
+	Evicted int64
 }
 
 // NewEngine returns an engine with no history.
@@ -234,6 +244,9 @@ func (e *Engine) Observe(o Observation) []Alert {
 	k := dynoKey{o.App, o.Dyno}
 	d := app.dynos[o.Dyno]
 	if d == nil {
+		if len(app.dynos) >= e.cfg.MaxDynos {
+			e.evict(o.App, app)
+		}
 		d = &dynoState{}
 		app.dynos[o.Dyno] = d
 	}
@@ -575,6 +588,32 @@ func (e *Engine) restart(k dynoKey, d *dynoState, t time.Time, why string, out [
 	d.nearSince, d.overBelow, d.nearBelow = time.Time{}, time.Time{}, time.Time{}
 	d.lastEval, d.leakStreak, d.lastReport = t, 0, nil
 	return out
+}
+
+// evict forgets the app's dyno heard from longest ago that has no open
+// episode (or, if every one has, the one heard from longest ago).
+func (e *Engine) evict(name string, app *appState) {
+	var victim, anyVictim string
+	var oldest, anyOldest time.Time
+	for dyno, d := range app.dynos {
+		if anyVictim == "" || d.lastSeen.Before(anyOldest) || (d.lastSeen.Equal(anyOldest) && dyno < anyVictim) {
+			anyVictim, anyOldest = dyno, d.lastSeen
+		}
+		open := false
+		for _, r := range []Rule{RuleOverQuota, RuleNearQuota, RuleLeak} {
+			if e.open[episodeKey{name, dyno, r}] != nil {
+				open = true
+			}
+		}
+		if !open && (victim == "" || d.lastSeen.Before(oldest) || (d.lastSeen.Equal(oldest) && dyno < victim)) {
+			victim, oldest = dyno, d.lastSeen
+		}
+	}
+	if victim == "" {
+		victim = anyVictim
+	}
+	delete(app.dynos, victim)
+	e.Evicted++
 }
 
 // sweep ages out the app's dynos that stopped reporting while the app's

@@ -77,6 +77,8 @@ type Service struct {
 	Dropped atomic.Int64
 	// Fired counts alerts recorded (fired or resolved).
 	Fired atomic.Int64
+	// Evicted counts dynos the engine forgot at its per-app limit.
+	Evicted atomic.Int64
 }
 
 // NewService restores the episodes open at the last stop and starts the
@@ -182,9 +184,16 @@ func (s *Service) runEngine() {
 			for _, a := range s.engine.Tick(s.cfg.Now()) {
 				s.record(a)
 			}
+			evicted := s.engine.Evicted
 			for _, o := range batch {
 				for _, a := range s.engine.Observe(o) {
 					s.record(a)
+				}
+			}
+			if s.engine.Evicted != evicted {
+				s.Evicted.Store(s.engine.Evicted)
+				if evicted == 0 || s.engine.Evicted/1000 != evicted/1000 {
+					s.log.Warn("alert engine at its dynos-per-app limit: the quietest dynos are forgotten", "evicted", s.engine.Evicted)
 				}
 			}
 		case <-tick.C:

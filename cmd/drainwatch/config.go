@@ -26,6 +26,7 @@ var alertEnv = []struct{ name, def, help string }{
 	{"LEAK_MIN_REST", "1h", "quiet time (past a boot's warm-up) a web dyno needs in the window for a leak verdict"},
 	{"LEAK_WARM_UP", "20m", "memory rising this soon after a boot is its warm-up, never a leak"},
 	{"ALERT_APP_SILENT_AFTER", "30m", "an app with no lines for this long (wall clock) has its alerts resolved"},
+	{"ALERT_MAX_DYNOS", "1000", "dynos followed per app by the alert engine; past it the quietest are forgotten"},
 }
 
 // alertSettings reads the alert settings; a malformed value is an error
@@ -74,6 +75,7 @@ func alertSettings(getenv func(string) string) (alerts.ServiceConfig, error) {
 		Cooldown:       dur("ALERT_COOLDOWN"),
 		StaleAfter:     dur("ALERT_STALE_AFTER"),
 		AppSilentAfter: dur("ALERT_APP_SILENT_AFTER"),
+		MaxDynos:       int(num("ALERT_MAX_DYNOS", false)),
 		Window:         dur("LEAK_WINDOW"),
 		Analysis: analyze.BootOptions{
 			Trend:   analyze.Options{MinSlope: num("LEAK_MIN_SLOPE", false)},
