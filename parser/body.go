@@ -14,9 +14,30 @@ func (s BodyStats) Skipped() int { return s.BadFrames + s.BadHeaders }
 
 // ParseBody frames an octet-counted logplex body and parses every frame,
 // skipping (and counting) malformed ones. It appends to events[:0], reusing
-// the Events already there and their buffers, and returns the slice.
+// the Events already there and their buffers, and returns the slice. Each
+// frame says whether it has a STRUCTURED-DATA field (DialectAuto).
 func ParseBody(body []byte, maxFrame int, events []Event) ([]Event, BodyStats) {
-	var st BodyStats
+	return ParseBodyAs(body, maxFrame, events, DialectAuto)
+}
+
+// ParseBodyAs is ParseBody with the frames read in dialect d.
+//
+// With DialectAuto, one body is taken to come from one client, written one
+// way: when some of its RFC 5424 frames have a STRUCTURED-DATA field and
+// others have none (log-shuttle with -msgid '-' writes none, and its lines
+// that begin with "- " or "[x]" would look like one), the body is read
+// again without the field, so that those lines keep their text.
+func ParseBodyAs(body []byte, maxFrame int, events []Event, d Dialect) ([]Event, BodyStats) {
+	events, st, sd, noSD := parseBody(body, maxFrame, events, d)
+	if d == DialectAuto && sd > 0 && noSD > 0 {
+		events, st, _, _ = parseBody(body, maxFrame, events, DialectLogplex)
+	}
+	return events, st
+}
+
+// parseBody is ParseBodyAs in one pass; it also counts the frames read with
+// and without a STRUCTURED-DATA field among those that may have one.
+func parseBody(body []byte, maxFrame int, events []Event, d Dialect) (_ []Event, st BodyStats, sd, noSD int) {
 	events = events[:0]
 	f := NewFramer(body, maxFrame)
 	for !f.Done() {
@@ -34,7 +55,8 @@ func ParseBody(body []byte, maxFrame int, events []Event) ([]Event, BodyStats) {
 		}
 		st.Frames++
 		events = grow(events)
-		if err := ParseFrame(fr, &events[len(events)-1]); err != nil {
+		h, err := ParseHeaderAs(fr, d)
+		if err != nil {
 			events = events[:len(events)-1]
 			st.BadHeaders++
 			if st.FirstError == nil {
@@ -42,9 +64,15 @@ func ParseBody(body []byte, maxFrame int, events []Event) ([]Event, BodyStats) {
 			}
 			continue
 		}
+		if h.HasStructuredData {
+			sd++
+		} else if d == DialectRFC5424 || d == DialectAuto && string(h.Host) != "host" {
+			noSD++
+		}
+		Parse(&h, &events[len(events)-1])
 		st.Parsed++
 	}
-	return events, st
+	return events, st, sd, noSD
 }
 
 // grow extends events by one, reusing the spare element's buffers.

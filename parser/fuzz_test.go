@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/heroku/x/logplex/encoding"
+	"github.com/influxdata/go-syslog/v3/rfc5424"
 )
 
 const fuzzMaxFrame = 1 << 20
@@ -85,7 +86,9 @@ func compareWithOracle(t *testing.T, body []byte) {
 			// as part of the next count and fails, so it never gets here.
 			t.Fatalf("frame %d: we read %q, oracle %q", i, ours, tok)
 		}
-		h, herr := ParseHeader(tok)
+		// The oracle reads logplex's frames, with no STRUCTURED-DATA field
+		// (FuzzStructuredData checks the other dialect against go-syslog).
+		h, herr := ParseHeaderAs(tok, DialectLogplex)
 		m, merr := encoding.Decode(tok, false)
 		switch {
 		case herr == nil && merr == nil:
@@ -173,8 +176,105 @@ func FuzzParse(f *testing.F) {
 			if !sameEvent(&fresh, &reused) {
 				t.Fatalf("reused event differs:\nfresh  %+v\nreused %+v", fresh, reused)
 			}
+			checkTrust(t, b, &fresh)
 		}
 	})
+}
+
+// checkTrust: only a line logplex marks as Heroku's is read as a platform
+// line (trust by source).
+func checkTrust(t *testing.T, frame []byte, ev *Event) {
+	t.Helper()
+	h, _ := ParseHeader(frame)
+	heroku := string(h.AppName) == "heroku"
+	proc := string(h.ProcID)
+	switch ev.Kind {
+	case KindRouter:
+		if !heroku || proc != "router" {
+			t.Fatalf("%q: a router line from %s %s", frame, h.AppName, h.ProcID)
+		}
+	case KindMemory, KindLoad, KindMemReport, KindLifecycle:
+		if !heroku || !DynoName(h.ProcID) {
+			t.Fatalf("%q: %v from %s %s", frame, ev.Kind, h.AppName, h.ProcID)
+		}
+	case KindError:
+		shuttle := proc == "log-shuttle" && ev.Error.Dropped >= 0
+		if !shuttle && !(heroku && (DynoName(h.ProcID) || proc == "logplex" || proc == "api")) {
+			t.Fatalf("%q: an error from %s %s", frame, h.AppName, h.ProcID)
+		}
+	case KindApp:
+		if heroku {
+			t.Fatalf("%q: an app line from heroku", frame)
+		}
+	}
+}
+
+// FuzzStructuredData is the differential test of the RFC 5424 dialect
+// (STRUCTURED-DATA skipped) against go-syslog's strict RFC 5424 parser: for
+// every frame both accept, the same header fields and message; whatever
+// go-syslog reads as structured data, we split off too.
+func FuzzStructuredData(f *testing.F) {
+	for _, name := range []string{"log-shuttle-default", "log-shuttle-msgid-nil", "log-shuttle-sd-element", "log-shuttle-drops"} {
+		fr := NewFramer(clientBody(f, name), 0)
+		for i := 0; i < 6; i++ {
+			if b, _ := fr.Next(); b != nil {
+				f.Add(bytes.Clone(b))
+			}
+		}
+	}
+	for _, m := range []string{
+		`<190>1 2026-12-03T13:18:46.625776+00:00 shuttle heroku web.1 - [a x="q\"uo\]te\\"][b] [c] m`,
+		`<190>1 2026-12-03T13:18:46Z d.tok app web.1 - [a x="]"] m`,
+		`<190>1 2026-12-03T13:18:46Z d.tok app web.1 - -`,
+		`<190>1 2026-12-03T13:18:46Z d.tok app web.1 - [x@1 k=""]`,
+		"<190>1 2026-12-03T13:18:46Z d.tok app web.1 - - \xef\xbb\xbfbom",
+	} {
+		f.Add([]byte(m))
+	}
+	p := rfc5424.NewParser()
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		h, err := ParseHeaderAs(frame, DialectRFC5424)
+		if err != nil {
+			return
+		}
+		if h.HasStructuredData && len(h.StructuredData) > 0 && !bytes.HasPrefix(h.StructuredData, []byte("[")) {
+			t.Fatalf("%q: structured data %q", frame, h.StructuredData)
+		}
+		if !within(h.Message, frame) {
+			t.Fatalf("%q: message is not a view into the frame", frame)
+		}
+		msg, err := p.Parse(frame)
+		if err != nil {
+			return // go-syslog is stricter: hostname lengths, UTF-8, …
+		}
+		m := msg.(*rfc5424.SyslogMessage)
+		if !m.Timestamp.Equal(h.Time) || deref(m.Hostname) != nilValue(h.Host) || deref(m.Appname) != nilValue(h.AppName) ||
+			deref(m.ProcID) != nilValue(h.ProcID) || deref(m.MsgID) != nilValue(h.MsgID) {
+			t.Fatalf("%q: header differs: %+v vs %+v", frame, h, m)
+		}
+		if !h.HasStructuredData {
+			t.Fatalf("%q: go-syslog reads structured data %v, we none", frame, m.StructuredData)
+		}
+		want := deref(m.Message)
+		if got := string(h.Message); got != want && got != string(trimEOL([]byte(want))) {
+			t.Fatalf("%q: message %q, go-syslog %q", frame, got, want)
+		}
+	})
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// nilValue is "" for RFC 5424's NILVALUE, as go-syslog reports it.
+func nilValue(b []byte) string {
+	if string(b) == "-" {
+		return ""
+	}
+	return string(b)
 }
 
 // FuzzParseTextLine: any `heroku logs` line parses or is rejected, never panics.

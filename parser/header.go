@@ -13,12 +13,15 @@ var (
 	ErrShortHeader  = errors.New("header ends before the message")
 )
 
-// Header is the syslog header of a logplex frame:
+// Header is the syslog header of a frame:
 //
-//	<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID MSG
+//	<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [STRUCTURED-DATA] MSG
 //
 // Logplex HTTPS frames have no STRUCTURED-DATA field: the message follows MSGID
-// directly. Byte fields are views into the frame.
+// directly. Real RFC 5424 clients (log-shuttle, syslog drains) put one there:
+// a NILVALUE "-" or elements such as [meta sequenceId="1"]. Which of the two a
+// frame is, is decided by the frame (see Dialect). Byte fields are views into
+// the frame.
 type Header struct {
 	Priority uint8
 	Version  uint8
@@ -27,11 +30,41 @@ type Header struct {
 	AppName  []byte    // "heroku" for platform lines, "app" for the app's own
 	ProcID   []byte    // "router", "web.1", "api", "logplex", …
 	MsgID    []byte    // "-"
-	Message  []byte    // the text, without its trailing newline
+	// StructuredData is the frame's SD elements (`[meta sequenceId="1"]`),
+	// empty for a NILVALUE or a logplex frame.
+	StructuredData []byte
+	// HasStructuredData says a STRUCTURED-DATA field was found and split off.
+	HasStructuredData bool
+	Message           []byte // the text, without its trailing newline
 }
 
-// ParseHeader reads the syslog header of one frame (as returned by Framer.Next).
-func ParseHeader(frame []byte) (Header, error) {
+// Dialect says whether frames carry RFC 5424's STRUCTURED-DATA field
+// between MSGID and the message.
+type Dialect uint8
+
+// Dialects.
+const (
+	// DialectAuto decides by the frame: HOSTNAME "host" is what logplex
+	// writes on every HTTPS drain frame, which has no STRUCTURED-DATA field,
+	// so the message follows MSGID whatever it begins with. Any other
+	// HOSTNAME is an RFC 5424 client's (log-shuttle's "shuttle" or the
+	// hostname it was given, a syslog drain's token): DialectRFC5424.
+	DialectAuto Dialect = iota
+	// DialectLogplex: never a STRUCTURED-DATA field.
+	DialectLogplex
+	// DialectRFC5424: a STRUCTURED-DATA field follows MSGID; a NILVALUE or
+	// well-formed elements are skipped. Text that is neither is kept as the
+	// message, as a lenient reader should.
+	DialectRFC5424
+)
+
+// ParseHeader reads the syslog header of one frame (as returned by
+// Framer.Next), deciding by the frame whether it has a STRUCTURED-DATA field
+// (DialectAuto).
+func ParseHeader(frame []byte) (Header, error) { return ParseHeaderAs(frame, DialectAuto) }
+
+// ParseHeaderAs reads the syslog header of one frame in the given dialect.
+func ParseHeaderAs(frame []byte, d Dialect) (Header, error) {
 	var h Header
 	b := frame
 	if len(b) < 3 || b[0] != '<' {
@@ -77,7 +110,108 @@ func ParseHeader(frame []byte) (Header, error) {
 		return h, ErrShortHeader
 	}
 	h.Message = trimEOL(b)
+	if d == DialectRFC5424 || d == DialectAuto && string(h.Host) != "host" {
+		h.StructuredData, h.Message, h.HasStructuredData = SplitStructuredData(h.Message)
+	}
 	return h, nil
+}
+
+// SplitStructuredData splits the STRUCTURED-DATA field off the front of b,
+// the rest of an RFC 5424 frame after MSGID: a NILVALUE ("-") or one or more
+// elements (`[id k="v"][id2]`), then a space and the message. It returns
+// the elements (empty for a NILVALUE), the message, and ok. When b does not
+// begin with a well-formed field, nothing is split off: msg is b, ok false.
+func SplitStructuredData(b []byte) (sd, msg []byte, ok bool) {
+	if len(b) == 0 {
+		return nil, b, false
+	}
+	end := 0
+	if b[0] == '-' {
+		end = 1
+	} else {
+		for end < len(b) && b[end] == '[' {
+			n := sdElement(b[end:])
+			if n == 0 {
+				return nil, b, false
+			}
+			end += n
+		}
+		if end == 0 {
+			return nil, b, false
+		}
+		sd = b[:end]
+	}
+	switch {
+	case end == len(b):
+		return sd, b[end:], true
+	case b[end] == ' ':
+		return sd, b[end+1:], true
+	}
+	return nil, b, false // "-x", "[a]x": not a field of its own
+}
+
+// sdElement returns the length of the SD-ELEMENT at the start of b
+// ("[" SD-ID *(SP PARAM-NAME "=" DQUOTE PARAM-VALUE DQUOTE) "]"), or 0 when
+// there is none. Inside a value, a backslash escapes `"`, `\` and `]`.
+func sdElement(b []byte) int {
+	i := 1 // the '['
+	n := sdName(b[i:])
+	if n == 0 {
+		return 0
+	}
+	i += n
+	for {
+		if i >= len(b) {
+			return 0
+		}
+		switch b[i] {
+		case ']':
+			return i + 1
+		case ' ':
+		default:
+			return 0
+		}
+		i++
+		n := sdName(b[i:])
+		if n == 0 || i+n+1 >= len(b) || b[i+n] != '=' || b[i+n+1] != '"' {
+			return 0
+		}
+		i += n + 2
+		for {
+			if i >= len(b) {
+				return 0
+			}
+			c := b[i]
+			if c == '\\' && i+1 < len(b) && (b[i+1] == '"' || b[i+1] == '\\' || b[i+1] == ']') {
+				i += 2
+				continue
+			}
+			i++
+			if c == '"' {
+				break
+			}
+			if c == ']' {
+				return 0 // must be escaped
+			}
+		}
+	}
+}
+
+// sdName returns the length of the SD-NAME at the start of b: 1 to 32
+// printable US-ASCII characters other than '=', ' ', ']' and '"'.
+func sdName(b []byte) int {
+	i := 0
+	for i < len(b) && i < 33 {
+		c := b[i]
+		if c < 33 || c > 126 || c == '=' || c == ']' || c == '"' {
+			break
+		}
+		i++
+	}
+	if i > 32 {
+		return 0
+	}
+	return i
 }
 
 // field splits b at its first space: the text before it, and the rest after

@@ -11,8 +11,11 @@ import (
 var ErrNotTextLine = errors.New("not a heroku logs line")
 
 // ParseFrame parses one logplex frame (from Framer.Next) into ev.
-func ParseFrame(frame []byte, ev *Event) error {
-	h, err := ParseHeader(frame)
+func ParseFrame(frame []byte, ev *Event) error { return ParseFrameAs(frame, ev, DialectAuto) }
+
+// ParseFrameAs parses one frame in dialect d into ev.
+func ParseFrameAs(frame []byte, ev *Event, d Dialect) error {
+	h, err := ParseHeaderAs(frame, d)
 	if err != nil {
 		return err
 	}
@@ -71,6 +74,17 @@ func ParseTextHeader(line []byte) (Header, error) {
 
 // Parse fills ev from a frame's header and message. Every message becomes an
 // event: one of no known shape is KindOther (platform) or KindApp.
+//
+// A line is read as a platform line (router, runtime metrics, R10/R12/R14/
+// R15 and other coded errors, lifecycle) only when logplex marks it as
+// Heroku's: APP-NAME "heroku" with PROCID "router", a dyno name ("web.1"),
+// "logplex" or "api". An app cannot write those: logplex sets APP-NAME "app"
+// and PROCID its dyno on everything the app prints, so the same text from
+// the app's own process is an app line, and its l2met sample#/measure#
+// tokens stay the app's metrics. Release and scaling lines are read from
+// PROCID "api" under either APP-NAME (Heroku writes "app api"); add-on
+// metrics from PROCIDs "heroku-…" ("app heroku-postgres"); log-shuttle's
+// own drop notices (Error L12/L13) from PROCID "log-shuttle".
 func Parse(h *Header, ev *Event) {
 	ev.reset(len(h.Message))
 	ev.Time = h.Time
@@ -81,32 +95,71 @@ func Parse(h *Header, ev *Event) {
 	proc := string(h.ProcID) // no allocation: used only in comparisons
 	platform := string(h.AppName) == "heroku"
 
-	if hasPrefix(msg, "source=") && bytes.Contains(msg, []byte("sample#")) {
-		if ev.parseMetrics(msg) {
+	switch {
+	case proc == "api":
+		if ev.parseAPI(msg) {
 			return
 		}
-	}
-	if proc == "api" && ev.parseAPI(msg) {
-		return
+	case proc == "log-shuttle":
+		if hasPrefix(msg, "Error L") && ev.parseError(msg[len("Error "):]) && ev.Error.Dropped >= 0 {
+			return
+		}
+		ev.Error = Error{}
+	case hasPrefix(h.ProcID, "heroku-") && !platform:
+		if hasPrefix(msg, "source=") && bytes.Contains(msg, []byte(" addon=")) && ev.parseMetrics(msg) && ev.Kind == KindAddon {
+			return
+		}
+		ev.Samples = ev.Samples[:0]
 	}
 	if !platform {
-		ev.Kind = KindApp
-		ev.Dyno = h.ProcID
-		if bytes.IndexByte(msg, '#') >= 0 {
-			ev.parseL2met(msg)
-		}
+		ev.app(h, msg)
 		return
 	}
-	switch proc {
-	case "router":
+	switch {
+	case proc == "router":
 		if ev.parseRouter(msg) {
 			return
 		}
-	case "api", "logplex":
-	default:
+	case proc == "api", proc == "logplex":
+	case DynoName(h.ProcID):
 		ev.Dyno = h.ProcID
+		if hasPrefix(msg, "source=") && bytes.Contains(msg, []byte("sample#")) && ev.parseMetrics(msg) {
+			return
+		}
+	default:
+		ev.Kind = KindOther // a platform line from no source we know
+		return
 	}
 	ev.parsePlatform(msg)
+}
+
+// app makes ev the app's own line, with its l2met tokens.
+func (ev *Event) app(h *Header, msg []byte) {
+	*ev = Event{Time: ev.Time, AppName: ev.AppName, ProcID: ev.ProcID, Message: ev.Message,
+		Samples: ev.Samples[:0], scratch: ev.scratch[:0]}
+	ev.Kind = KindApp
+	ev.Dyno = h.ProcID
+	if bytes.IndexByte(msg, '#') >= 0 {
+		ev.parseL2met(msg)
+	}
+}
+
+// DynoName reports whether p is shaped like a dyno's name: a process type,
+// a dot, and a number or id ("web.1", "worker.12", "run.2660").
+func DynoName(p []byte) bool {
+	dot := bytes.IndexByte(p, '.')
+	if dot <= 0 || dot == len(p)-1 {
+		return false
+	}
+	for i, c := range p {
+		if i == dot {
+			continue
+		}
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' && i < dot) {
+			return false
+		}
+	}
+	return true
 }
 
 func (ev *Event) reset(msgLen int) {
@@ -372,9 +425,15 @@ func (ev *Event) lifecycle(a Action) {
 }
 
 // parseError reads "R14 (Memory quota exceeded)", "R10 (Boot timeout) -> …",
-// "L10 (output buffer overflow): 5 messages dropped since …".
+// and the drop notices: logplex's "L10 (output buffer overflow): 5 messages
+// dropped since …" and "L11 (Tail buffer overflow) -> This tail session
+// dropped 1101 messages since …", log-shuttle's "L12: 2864 messages dropped
+// since …" and "L13: 7 messages lost since …".
 func (ev *Event) parseError(s []byte) bool {
 	code, rest := field(s)
+	if n := len(code); n > 0 && code[n-1] == ':' {
+		code = code[:n-1]
+	}
 	if len(code) < 2 || len(code) > 4 || code[0] < 'A' || code[0] > 'Z' {
 		return false
 	}
@@ -391,18 +450,33 @@ func (ev *Event) parseError(s []byte) bool {
 	if i := bytes.Index(rest, []byte("->")); i >= 0 {
 		e.Detail = bytes.TrimSpace(rest[i+2:])
 	}
-	if i := bytes.Index(rest, []byte(" messages dropped")); i >= 0 {
-		j := i
-		for j > 0 && rest[j-1] >= '0' && rest[j-1] <= '9' {
-			j--
-		}
-		if j < i {
-			e.Dropped = integer(rest[j:i])
-		}
-	}
+	e.Dropped = droppedCount(rest)
 	ev.Kind = KindError
 	ev.Error = e
 	return true
+}
+
+// droppedCount finds "N messages dropped", "N messages lost" or "dropped N
+// messages" in s; -1 when there is none.
+func droppedCount(s []byte) int64 {
+	for _, after := range []string{" messages dropped", " messages lost"} {
+		if i := bytes.Index(s, []byte(after)); i >= 0 {
+			j := i
+			for j > 0 && s[j-1] >= '0' && s[j-1] <= '9' {
+				j--
+			}
+			if j < i {
+				return integer(s[j:i])
+			}
+		}
+	}
+	if i := bytes.Index(s, []byte("dropped ")); i >= 0 {
+		n, _ := field(s[i+len("dropped "):])
+		if v := integer(n); v >= 0 && bytes.HasPrefix(s[i+len("dropped ")+len(n):], []byte(" messages")) {
+			return v
+		}
+	}
+	return -1
 }
 
 // parseMemReport reads "680M(133.0%)" or "1028MB(103.3%)".
