@@ -5,6 +5,7 @@ package drain
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -31,9 +32,12 @@ type Writer interface {
 	Write(ctx context.Context, b *store.Batch) (store.Result, error)
 }
 
-// Observer is told about every batch once it is stored (the alert engine).
-// Observe must not block, and must copy what it keeps: the events are views
-// into a buffer that is reused when the request is answered.
+// Observer is told about every batch once it is stored (the alert engine):
+// exactly once for each committed batch, whatever becomes of its request
+// (answered, timed out, client gone), and never for a retry found to be a
+// duplicate. Observe must not block, and must copy what it keeps: the
+// events are views into a buffer that is reused when the request is
+// answered.
 type Observer interface {
 	Observe(app string, events []parser.Event)
 }
@@ -47,8 +51,9 @@ type Config struct {
 	User, Password string
 	// AllowNoAuth lets the endpoint run without credentials (local testing).
 	AllowNoAuth bool
-	// MaxBody caps a request body; larger gets 413. Default 1 MiB (logplex
-	// sends up to about 100 KiB).
+	// MaxBody caps a request body, and a gzipped body once decompressed;
+	// larger gets 413. Default 1 MiB (logplex sends up to about 100 KiB,
+	// log-shuttle up to 500 lines).
 	MaxBody int64
 	// MaxFrame caps one frame; larger frames are skipped. Default
 	// parser.DefaultMaxFrame.
@@ -82,7 +87,34 @@ var ErrNoPassword = errors.New("drain: no DRAIN_PASSWORD set; refusing to accept
 // Stats are the endpoint's counters since start.
 type Stats struct {
 	Requests, Stored, Skipped, Duplicates, Rejected, Unavailable atomic.Int64
+	// Future counts lines skipped for a time too far ahead (also in Skipped).
+	Future atomic.Int64
+	// StoredLate counts batches committed after their client had gone.
+	StoredLate atomic.Int64
+	// lastFail and lastOK are when a write last failed and last succeeded
+	// (Unix nanoseconds), and failErr why it failed: see StoreFailure.
+	lastFail, lastOK atomic.Int64
+	failErr          atomic.Pointer[error]
 }
+
+// StoreFailure returns why storing a batch last failed, when no batch has
+// been stored since; nil when the last write succeeded (or none was tried).
+func (s *Stats) StoreFailure() error {
+	if s.lastFail.Load() <= s.lastOK.Load() {
+		return nil
+	}
+	if e := s.failErr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (s *Stats) storeFailed(err error) {
+	s.failErr.Store(&err)
+	s.lastFail.Store(time.Now().UnixNano())
+}
+
+func (s *Stats) storeOK() { s.lastOK.Store(time.Now().UnixNano()) }
 
 // Handler serves POST /logs/{app} and POST /logs.
 type Handler struct {
@@ -98,6 +130,7 @@ type Handler struct {
 
 type buffers struct {
 	body   []byte
+	plain  []byte // a gzipped body, decompressed
 	events []parser.Event
 }
 
@@ -156,8 +189,10 @@ func (h *Handler) authorized(r *http.Request) bool {
 	return okUser&okPass == 1
 }
 
-// validApp accepts Heroku-style app names (and a little more).
-func validApp(s string) bool {
+// ValidApp reports whether s is an app name drainwatch accepts, in a URL
+// (/logs/APP) or in DRAIN_TOKENS: 1 to 100 letters, digits, '-', '_' or '.'
+// (Heroku's app names, and a little more).
+func ValidApp(s string) bool {
 	if len(s) == 0 || len(s) > 100 {
 		return false
 	}
@@ -211,11 +246,11 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if len(h.cfg.Tokens) > 0 {
 		tokenApp, known := h.cfg.Tokens[token]
 		if !known {
-			h.fail(w, r, http.StatusForbidden, "unknown drain token", "token", token)
+			h.fail(w, r, http.StatusForbidden, "unknown drain token", "token_hash", TokenHash(token))
 			return
 		}
 		if app != "" && app != tokenApp {
-			h.fail(w, r, http.StatusForbidden, "drain token belongs to another app", "token", token)
+			h.fail(w, r, http.StatusForbidden, "drain token belongs to another app", "token_hash", TokenHash(token))
 			return
 		}
 		app = tokenApp
@@ -226,7 +261,7 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if app == "" {
 		app = "default"
 	}
-	if !validApp(app) {
+	if !ValidApp(app) {
 		h.fail(w, r, http.StatusBadRequest, "app name must be 1-100 letters, digits, '-', '_' or '.'")
 		return
 	}
@@ -236,6 +271,16 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/logplex-1", "content_type", ct)
 			return
 		}
+	}
+
+	gz := false
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		gz = true
+	default:
+		h.fail(w, r, http.StatusUnsupportedMediaType, "Content-Encoding "+strconv.Quote(enc)+" is not supported: send gzip or none", "content_encoding", enc)
+		return
 	}
 
 	buf := h.pool.Get().(*buffers)
@@ -253,24 +298,41 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
 			return
 		}
-		// The client went away or stalled past the read timeout.
-		h.fail(w, r, http.StatusBadRequest, "could not read body: "+err.Error())
+		// The client went away or stalled past the read timeout: the same
+		// body sent again may well arrive whole.
+		h.fail(w, r, http.StatusServiceUnavailable, "could not read the body; retry", "error", err.Error())
 		return
+	}
+	if gz && len(body) > 0 {
+		plain, err := gunzip(body, buf.plain[:0], h.cfg.MaxBody)
+		buf.plain = plain[:0]
+		switch {
+		case errors.Is(err, errTooLarge):
+			h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("gzipped body larger than %d bytes once decompressed", h.cfg.MaxBody))
+			return
+		case err != nil:
+			h.fail(w, r, http.StatusBadRequest, "body is not valid gzip: "+err.Error())
+			return
+		}
+		body = plain
 	}
 	if len(body) == 0 {
 		h.fail(w, r, http.StatusBadRequest, "empty body")
 		return
 	}
 
-	events, st := parser.ParseBody(body, h.cfg.MaxFrame, buf.events)
+	dialect := parser.DialectAuto
+	if strings.HasPrefix(r.Header.Get("User-Agent"), "log-shuttle/") {
+		dialect = parser.DialectRFC5424 // whatever HOSTNAME it was given
+	}
+	events, st := parser.ParseBodyAs(body, h.cfg.MaxFrame, buf.events, dialect)
 	buf.events = events
 	events, future := dropFuture(events, h.cfg.Now().Add(h.cfg.MaxFuture))
 	if future > 0 {
 		st.Parsed -= future
-		st.BadHeaders += future
-		if st.FirstError == nil {
-			st.FirstError = errFuture
-		}
+		h.Stats.Future.Add(int64(future))
+		h.log.Warn("lines dated too far in the future skipped", "app", app, "lines", future, "max_future", h.cfg.MaxFuture.String(),
+			"request_id", reqID, "frame_id", r.Header.Get("Logplex-Frame-Id"))
 	}
 	if mc := r.Header.Get("Logplex-Msg-Count"); mc != "" {
 		if n, err := strconv.Atoi(mc); err != nil || n != st.Frames {
@@ -283,7 +345,8 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		h.log.Warn("malformed frames skipped", "app", app, "skipped", st.Skipped(), "parsed", st.Parsed, "first_error", st.FirstError.Error(),
 			"request_id", reqID, "frame_id", r.Header.Get("Logplex-Frame-Id"))
 	}
-	if st.Parsed == 0 {
+	skipped := st.Skipped() + future
+	if st.Parsed == 0 && future == 0 {
 		reason := "no parseable frame in body"
 		if st.FirstError != nil {
 			reason += ": " + st.FirstError.Error()
@@ -291,42 +354,90 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, reason)
 		return
 	}
+	if len(events) == 0 {
+		// Only lines from the future (and perhaps broken frames): nothing
+		// to store, and nothing a retry would change.
+		h.Stats.Skipped.Add(int64(future))
+		h.answer(w, fmt.Sprintf("ok stored=0 skipped=%d\n", skipped))
+		return
+	}
+	h.Stats.Skipped.Add(int64(future))
 
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.AckTimeout)
+	batch := &store.Batch{App: app, FrameID: r.Header.Get("Logplex-Frame-Id"), Events: events}
+	if obs := h.cfg.Observer; obs != nil {
+		batch.OnCommit = func(b *store.Batch) { obs.Observe(b.App, b.Events) }
+	}
+	// The write goes on if the client goes away: a batch committed after
+	// that is stored (and observed) all the same, and logged as such.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.AckTimeout)
 	defer cancel()
-	res, err := h.w.Write(ctx, &store.Batch{App: app, FrameID: r.Header.Get("Logplex-Frame-Id"), Events: events})
+	res, err := h.w.Write(ctx, batch)
 	if err != nil {
 		if ctx.Err() != nil {
 			// The batch may still be in the writer's queue, reading these
 			// buffers: leave them to the garbage collector.
 			reuse = false
 		}
+		h.Stats.storeFailed(err)
 		// Every failure to store is ours and passing: logplex retries a 503.
 		h.fail(w, r, http.StatusServiceUnavailable, "could not store the batch now; retry", "error", err.Error())
 		return
 	}
+	h.Stats.storeOK()
 	if res.Duplicate {
 		h.Stats.Duplicates.Add(1)
-		w.WriteHeader(http.StatusOK)
-		io.WriteString(w, "ok duplicate\n")
+		h.answer(w, "ok duplicate\n")
 		return
 	}
 	h.Stats.Stored.Add(int64(res.Stored))
-	// Acknowledge first: the alert engine's look at the batch need not hold
-	// logplex up. The events stay valid until the handler returns.
-	ack := fmt.Sprintf("ok stored=%d skipped=%d\n", res.Stored, st.Skipped())
-	w.Header().Set("Content-Length", strconv.Itoa(len(ack)))
-	w.WriteHeader(http.StatusOK)
-	io.WriteString(w, ack)
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
+	if r.Context().Err() != nil {
+		h.Stats.StoredLate.Add(1)
+		h.log.Info("batch stored after its client went away", "app", app, "stored", res.Stored,
+			"request_id", reqID, "frame_id", r.Header.Get("Logplex-Frame-Id"))
+		return
 	}
-	if h.cfg.Observer != nil {
-		h.cfg.Observer.Observe(app, events)
-	}
+	h.answer(w, fmt.Sprintf("ok stored=%d skipped=%d\n", res.Stored, skipped))
 }
 
-var errFuture = errors.New("timestamp too far in the future")
+// answer writes a 200 with its one-line text.
+func (h *Handler) answer(w http.ResponseWriter, text string) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(text)))
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, text)
+}
+
+// TokenHash is a short, stable digest of a secret (a drain token) that
+// tells tokens apart in logs without revealing them: the first 8 hex digits
+// of its SHA-256.
+func TokenHash(token string) string {
+	if token == "" {
+		return "none"
+	}
+	s := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(s[:4])
+}
+
+var errTooLarge = errors.New("decompressed body too large")
+
+// gunzip decompresses body into dst, up to max bytes: a body that would be
+// larger fails with errTooLarge as soon as it passes max, so a small bomb
+// costs at most max bytes of memory and the time to inflate them.
+func gunzip(body, dst []byte, max int64) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return dst, err
+	}
+	defer zr.Close()
+	out := bytes.NewBuffer(dst)
+	n, err := out.ReadFrom(io.LimitReader(zr, max+1))
+	if err != nil {
+		return out.Bytes(), err
+	}
+	if n > max {
+		return out.Bytes(), errTooLarge
+	}
+	return out.Bytes(), nil
+}
 
 // dropFuture removes events stamped after limit, keeping the order, and
 // says how many it removed. The removed events' buffers stay in the slice's
@@ -348,7 +459,7 @@ func dropFuture(events []parser.Event, limit time.Time) ([]parser.Event, int) {
 // release returns a request's buffers to the pool, unless one grew unusually
 // large (a pool must not pin a burst's memory).
 func (h *Handler) release(b *buffers) {
-	if cap(b.body) > 4<<20 || cap(b.events) > 4096 {
+	if cap(b.body) > 4<<20 || cap(b.plain) > 4<<20 || cap(b.events) > 4096 {
 		return
 	}
 	h.pool.Put(b)

@@ -30,9 +30,14 @@ type SyslogConfig struct {
 	Addr string
 	// TLS serves TLS; nil serves plain TCP (tests, or behind a TLS proxy).
 	TLS *tls.Config
-	// Tokens maps drain tokens to apps. Empty: every token is accepted and
-	// is its own app name. Set: an unknown token closes the connection.
+	// Tokens maps drain tokens to apps: an unknown token closes the
+	// connection. Syslog has no password, so this is what authenticates a
+	// sender; ListenSyslog refuses to start without it unless AllowAnyApp.
 	Tokens map[string]string
+	// AllowAnyApp accepts every token, each its own app name: anyone who
+	// can reach the port can post lines for any app. For a listener that
+	// only trusted senders can reach.
+	AllowAnyApp bool
 	// MaxConns caps concurrent connections; more wait in the kernel's
 	// backlog. Default 64.
 	MaxConns int
@@ -64,8 +69,15 @@ type SyslogServer struct {
 	Lines, Refused, Malformed atomic.Int64
 }
 
+// ErrSyslogOpen is returned by ListenSyslog when no Tokens are given and
+// AllowAnyApp is not set.
+var ErrSyslogOpen = errors.New("drain: a syslog listener without drain tokens would take lines for any app from anyone who reaches it")
+
 // ListenSyslog starts the listener.
 func ListenSyslog(cfg SyslogConfig, w Writer) (*SyslogServer, error) {
+	if len(cfg.Tokens) == 0 && !cfg.AllowAnyApp {
+		return nil, ErrSyslogOpen
+	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 64
 	}
@@ -220,12 +232,12 @@ func (s *SyslogServer) serve(c net.Conn) {
 			if app, known = s.cfg.Tokens[token]; !known {
 				refused.Store(true)
 				s.Refused.Add(1)
-				s.log.Warn("syslog drain refused: unknown drain token", "remote", remote, "token", token)
+				s.log.Warn("syslog drain refused: unknown drain token", "remote", remote, "token_hash", TokenHash(token))
 				c.SetReadDeadline(time.Now())
 				return
 			}
 		}
-		if !validApp(app) {
+		if !ValidApp(app) {
 			s.Malformed.Add(1)
 			return
 		}
@@ -268,6 +280,10 @@ func (s *SyslogServer) flush(b *connBatch) {
 	var id [16]byte
 	rand.Read(id[:])
 	batch := &store.Batch{App: b.app, FrameID: "syslog-" + hex.EncodeToString(id[:]), Events: b.events}
+	if obs := s.cfg.Observer; obs != nil {
+		// Once, on commit: not again when a retry finds it stored.
+		batch.OnCommit = func(b *store.Batch) { obs.Observe(b.App, b.Events) }
+	}
 	reuse := true
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -277,9 +293,6 @@ func (s *SyslogServer) flush(b *connBatch) {
 		cancel()
 		if err == nil {
 			s.Lines.Add(int64(res.Stored))
-			if s.cfg.Observer != nil {
-				s.cfg.Observer.Observe(b.app, b.events)
-			}
 			break
 		}
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -3,6 +3,7 @@ package drain
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -113,7 +114,7 @@ func TestSyslogUnknownTokenClosesConnection(t *testing.T) {
 }
 
 func TestSyslogIdleTimeoutAndConnectionCap(t *testing.T) {
-	s, _ := startSyslog(t, SyslogConfig{MaxConns: 2, IdleTimeout: 100 * time.Millisecond})
+	s, _ := startSyslog(t, SyslogConfig{MaxConns: 2, IdleTimeout: 100 * time.Millisecond, AllowAnyApp: true})
 	var conns []net.Conn
 	for i := 0; i < 3; i++ {
 		c, err := net.Dial("tcp", s.Addr().String())
@@ -138,7 +139,7 @@ func TestSyslogIdleTimeoutAndConnectionCap(t *testing.T) {
 }
 
 func TestSyslogMalformedFramesCounted(t *testing.T) {
-	s, _ := startSyslog(t, SyslogConfig{})
+	s, _ := startSyslog(t, SyslogConfig{AllowAnyApp: true})
 	conn, err := net.Dial("tcp", s.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -149,5 +150,13 @@ func TestSyslogMalformedFramesCounted(t *testing.T) {
 	waitUntil(t, "good line stored", func() bool { return s.Lines.Load() == 1 })
 	if s.Malformed.Load() < 1 {
 		t.Errorf("malformed %d", s.Malformed.Load())
+	}
+}
+
+// TestSyslogNeedsTokens: without drain tokens a listener would take lines
+// for any app from anyone; it starts only when that is asked for.
+func TestSyslogNeedsTokens(t *testing.T) {
+	if _, err := ListenSyslog(SyslogConfig{Addr: "127.0.0.1:0"}, nil); !errors.Is(err, ErrSyslogOpen) {
+		t.Fatalf("started without tokens: %v", err)
 	}
 }

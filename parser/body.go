@@ -29,7 +29,7 @@ func ParseBody(body []byte, maxFrame int, events []Event) ([]Event, BodyStats) {
 // again without the field, so that those lines keep their text.
 func ParseBodyAs(body []byte, maxFrame int, events []Event, d Dialect) ([]Event, BodyStats) {
 	events, st, sd, noSD := parseBody(body, maxFrame, events, d)
-	if d == DialectAuto && sd > 0 && noSD > 0 {
+	if d != DialectLogplex && sd > 0 && noSD > 0 {
 		events, st, _, _ = parseBody(body, maxFrame, events, DialectLogplex)
 	}
 	return events, st

@@ -33,6 +33,11 @@ type Batch struct {
 	// are made from them again. Their byte fields are read only during
 	// Write, so they may be views into a request body that Write outlives.
 	Events []parser.Event
+	// OnCommit, if set, is called once the batch is committed, whether or
+	// not its Write is still waiting (its context may have ended), and
+	// never for a duplicate. It runs on the writer goroutine before Write
+	// can return, so the events are still valid; it must not block.
+	OnCommit func(*Batch)
 }
 
 // Result says what Write did with a batch.
@@ -269,6 +274,9 @@ func (w *Writer) run() {
 		} else {
 			seq := w.wal.commit()
 			for _, r := range reqs {
+				if r.b.OnCommit != nil && !r.res.Duplicate {
+					r.b.OnCommit(r.b)
+				}
 				r.seq = seq // Write waits for its fsync
 				close(r.done)
 			}
