@@ -72,7 +72,7 @@ func envVarsRead(t *testing.T) []string {
 					name = f.Sel.Name
 				}
 				switch name {
-				case "getenv", "envOr", "Getenv", "get", "dur", "num":
+				case "getenv", "envOr", "Getenv", "get", "dur", "num", "flagEnv":
 					if len(n.Args) > 0 {
 						lit(n.Args[0])
 					}

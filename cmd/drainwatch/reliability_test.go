@@ -410,11 +410,16 @@ func TestDiskFullGives503(t *testing.T) {
 	if !strings.Contains(logs.String(), "full") {
 		t.Errorf("the log does not say the database is full:\n%s", logs)
 	}
+	// Health checks see it: 503, with the reason.
 	resp, err := http.Get("http://" + s.Addr() + "/healthz")
-	if err != nil || resp.StatusCode != 200 {
+	if err != nil {
 		t.Fatalf("not serving after a full disk: %v", err)
 	}
+	health, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(health), "storing failing: disk full") {
+		t.Errorf("/healthz on a full disk: %d %s", resp.StatusCode, health)
+	}
 	// What was acknowledged is durable: the rows that did not fit stay
 	// pending, and are stored once there is room (here: a restart with a
 	// larger cap).

@@ -12,8 +12,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/heroku/x/hmetrics"
@@ -45,15 +49,19 @@ type serveConfig struct {
 	TLSKey      string              // …and key
 	SyslogAddr  string              // listen for syslog+tls drains here ("" = off)
 	SyslogPlain bool                // syslog over plain TCP (behind a TLS proxy, or tests)
-	Tokens      map[string]string   // drain token allowlist
-	RequireTLS  bool                // refuse X-Forwarded-Proto: http
-	MetricsURL  string              // HEROKU_METRICS_URL: report Go runtime metrics
-	APIToken    string              // bearer token of the read API ("" = API off)
-	MaxConns    int                 // concurrent HTTP connections; more wait in the backlog
-	MaxPages    int                 // cap the database (tests: a full disk)
-	RawRequests bool                // also keep a row per router line (for Retention.Raw)
-	Retention   store.Retention
-	Timeouts    httpTimeouts
+	// SyslogAllowAny lets the syslog listener run without Tokens: every
+	// HOSTNAME is its own app, from anyone who can reach the port.
+	SyslogAllowAny bool
+	Tokens         map[string]string // drain token allowlist
+	RequireTLS     bool              // refuse X-Forwarded-Proto: http
+	MetricsURL     string            // HEROKU_METRICS_URL: report Go runtime metrics
+	APIToken       string            // bearer token of the read API ("" = API off)
+	MaxConns       int               // concurrent HTTP connections; more wait in the backlog
+	MaxPages       int               // cap the database (tests: a full disk)
+	RetryOpen      time.Duration     // how often to try a database that would not open (a full disk); default 5s
+	RawRequests    bool              // also keep a row per router line (for Retention.Raw)
+	Retention      store.Retention
+	Timeouts       httpTimeouts
 }
 
 // httpTimeouts cut slow clients off: a header trickled a byte at a time
@@ -83,8 +91,16 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	port := e.envOr("PORT", "8080")
 	addr := fs.String("addr", ":"+port, "address to listen on (env PORT sets the port)")
 	db := fs.String("db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
-	noAuth := fs.Bool("no-auth", e.getenv("DRAINWATCH_NO_AUTH") == "1", "accept drains without a password: local testing only (env DRAINWATCH_NO_AUTH=1)")
-	noSync := fs.Bool("no-sync", e.getenv("DRAINWATCH_NO_SYNC") == "1", "acknowledge at commit, without waiting for the WAL's fsync: faster, but a power loss may lose acknowledged lines (env DRAINWATCH_NO_SYNC=1)")
+	var bad []string
+	flagEnv := func(name string) bool {
+		v, err := envBool(name, e.getenv(name))
+		if err != nil {
+			bad = append(bad, err.Error())
+		}
+		return v
+	}
+	noAuth := fs.Bool("no-auth", flagEnv("DRAINWATCH_NO_AUTH"), "accept drains without a password: local testing only (env DRAINWATCH_NO_AUTH=1)")
+	noSync := fs.Bool("no-sync", flagEnv("DRAINWATCH_NO_SYNC"), "acknowledge at commit, without waiting for the WAL's fsync: faster, but a power loss may lose acknowledged lines (env DRAINWATCH_NO_SYNC=1)")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	if err := parseFlags(fs, args, e.stdout, "serve [flags]\n\n"+serveHelp()); err != nil {
@@ -92,6 +108,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if *maxBody <= 0 {
+		return fmt.Errorf("--max-body=%d is not a positive number of bytes", *maxBody)
 	}
 	cfg := serveConfig{
 		Addr: *addr, DBPath: *db, User: e.getenv("DRAIN_USER"), Password: e.getenv("DRAIN_PASSWORD"),
@@ -109,11 +128,18 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		return errors.New("set both TLS_CERT_FILE and TLS_KEY_FILE, or neither")
 	}
 	cfg.SyslogAddr = e.getenv("SYSLOG_ADDR")
-	cfg.SyslogPlain = e.getenv("SYSLOG_PLAIN") == "1"
+	cfg.SyslogPlain = flagEnv("SYSLOG_PLAIN")
+	cfg.SyslogAllowAny = flagEnv("SYSLOG_ALLOW_ANY_APP")
 	if cfg.SyslogAddr != "" && cfg.TLSCert == "" && !cfg.SyslogPlain {
 		return errors.New("SYSLOG_ADDR needs TLS_CERT_FILE and TLS_KEY_FILE (syslog+tls), or SYSLOG_PLAIN=1 behind a TLS proxy")
 	}
-	cfg.RequireTLS = e.getenv("REQUIRE_HTTPS") == "1"
+	cfg.RequireTLS = flagEnv("REQUIRE_HTTPS")
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	if cfg.SyslogAddr != "" && len(cfg.Tokens) == 0 && !cfg.SyslogAllowAny {
+		return errors.New("SYSLOG_ADDR needs DRAIN_TOKENS (TOKEN=APP,…): syslog has no password, so without them anyone who reaches the port could post lines for any app. Set DRAIN_TOKENS, or SYSLOG_ALLOW_ANY_APP=1 if only trusted senders can reach it")
+	}
 	cfg.MetricsURL = e.getenv("HEROKU_METRICS_URL")
 	cfg.APIToken = e.getenv("API_TOKEN")
 	if v := e.getenv("RAW_REQUESTS_WINDOW"); v != "" {
@@ -152,21 +178,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err := s.Open(ctx); err != nil {
 		return err
 	}
-	slackMode := "off (alerts are recorded; set SLACK_WEBHOOK_URL to send them)"
-	if cfg.Slack != nil {
-		slackMode = "on"
-	}
-	scheme := "http"
-	if cfg.TLSCert != "" {
-		scheme = "https"
-	}
-	apiMode := "off (set API_TOKEN)"
-	if cfg.APIToken != "" {
-		apiMode = "on"
-	}
-	log.Info("drainwatch listening", "addr", s.Addr(), "scheme", scheme, "db", cfg.DBPath, "auth", authMode(cfg), "slack", slackMode, "api", apiMode)
-	if s.syslog != nil {
-		log.Info("syslog drain listening", "addr", s.syslog.Addr().String(), "tls", !cfg.SyslogPlain)
+	if s.ready() {
+		s.logListening()
+	} else {
+		s.log.Warn("drainwatch listening, not storing yet", "addr", s.Addr(), "auth", authMode(cfg))
 	}
 	select {
 	case <-ctx.Done():
@@ -200,6 +215,7 @@ func serveHelp() string {
 		{"TLS_CERT_FILE, TLS_KEY_FILE", "serve HTTPS (and syslog+tls) off Heroku"},
 		{"SYSLOG_ADDR", "also listen for syslog+tls drains here (e.g. :6514)"},
 		{"SYSLOG_PLAIN", "1: syslog over plain TCP (behind a TLS proxy)"},
+		{"SYSLOG_ALLOW_ANY_APP", "1: the syslog listener runs without DRAIN_TOKENS (any sender, any app)"},
 		{"HEROKU_METRICS_URL", "set by Heroku: report Go runtime metrics"},
 		{"RAW_REQUESTS_WINDOW", "also keep a row per router line for this long (e.g. 1h); off by default"},
 		{"RETENTION", "keep samples, errors, alerts, hourly request stats this long (30d); minute stats 2d, app lines 7d"},
@@ -213,14 +229,35 @@ func serveHelp() string {
 }
 
 func authMode(cfg serveConfig) string {
+	var m string
 	switch {
 	case cfg.Password != "" && cfg.User != "":
-		return "basic (user and password)"
+		m = "basic (user and password)"
 	case cfg.Password != "":
-		return "basic (password; any user name)"
+		m = "basic (password; any user name)"
 	default:
-		return "NONE (--no-auth)"
+		m = "NONE (--no-auth)"
 	}
+	if len(cfg.Tokens) > 0 {
+		m += fmt.Sprintf(", and Logplex-Drain-Token one of the %d in DRAIN_TOKENS", len(cfg.Tokens))
+	}
+	if cfg.RequireTLS {
+		m += ", https only (REQUIRE_HTTPS)"
+	}
+	return m
+}
+
+// envBool reads a yes/no setting: "1", "true", "yes", "on" or "0", "false",
+// "no", "off", "" (any case). Anything else is an error, not a silent no:
+// REQUIRE_HTTPS=ture must not turn a protection off.
+func envBool(name, v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "", "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s=%q is not 1 or 0", name, v)
 }
 
 // newLogger writes logfmt lines (at=info msg=…) to w. On a dyno Heroku
@@ -246,6 +283,11 @@ func newLogger(w io.Writer, onHeroku bool) *slog.Logger {
 
 // server is the running daemon: database, writer, HTTP server. Open starts
 // everything; Close stops it in order, losing nothing acknowledged.
+//
+// When the database cannot be opened because the disk is full, the daemon
+// starts all the same: the HTTP listener answers 503 (logplex retries) and
+// /healthz says why, and the database is tried again every RetryOpen until
+// it opens.
 type server struct {
 	cfg      serveConfig
 	log      *slog.Logger
@@ -256,92 +298,45 @@ type server struct {
 	syslog   *drain.SyslogServer
 	http     *http.Server
 	ln       net.Listener
+	tls      *tls.Config
 	serveErr chan error
-	stop     context.CancelFunc // ends background reporting (hmetrics)
+	stop     context.CancelFunc // ends background reporting (hmetrics) and retries
+	bg       sync.WaitGroup
+
+	// mux serves everything once the database is open; nil before.
+	mux     atomic.Pointer[http.ServeMux]
+	openErr atomic.Pointer[error] // why the database is not open yet
+	dbFile  os.FileInfo           // the database file as opened
+	// openMu orders openStore against Close.
+	openMu sync.Mutex
+	closed bool
 }
+
+// ready reports whether the database is open and everything is served.
+func (s *server) ready() bool { return s.mux.Load() != nil }
 
 func (s *server) Open(ctx context.Context) error {
 	var err error
-	if s.db, err = store.Open(ctx, s.cfg.DBPath, store.Options{NoSync: s.cfg.NoSync, MaxPages: s.cfg.MaxPages}); err != nil {
-		return err
-	}
-	if s.writer, err = store.NewWriter(s.db, store.WriterOptions{Retention: s.cfg.Retention, Logger: s.log, RawRequests: s.cfg.RawRequests}); err != nil {
-		s.db.Close()
-		return err
-	}
-	var notifier alerts.Notifier
-	if s.cfg.Slack != nil {
-		n, err := slacknotify.New(*s.cfg.Slack)
-		if err != nil {
-			s.writer.Close()
-			s.db.Close()
-			return err
-		}
-		notifier = n
-	}
-	if s.cfg.Alerts.Logger == nil {
-		s.cfg.Alerts.Logger = s.log
-	}
-	if s.cfg.Alerts.Suspects == nil {
-		s.cfg.Alerts.Suspects = suspectsFor(s.db)
-	}
-	if s.alerts, err = alerts.NewService(ctx, s.cfg.Alerts, s.db, notifier); err != nil {
-		s.writer.Close()
-		s.db.Close()
-		return err
-	}
-	s.drain, err = drain.New(drain.Config{
-		User: s.cfg.User, Password: s.cfg.Password, AllowNoAuth: s.cfg.NoAuth, MaxBody: s.cfg.MaxBody, Logger: s.log,
-		Observer: s.alerts, Tokens: s.cfg.Tokens, RequireHTTPS: s.cfg.RequireTLS,
-	}, s.writer)
-	if err != nil {
-		s.alerts.Close()
-		s.writer.Close()
-		s.db.Close()
-		if errors.Is(err, drain.ErrNoPassword) {
-			return errors.New("no DRAIN_PASSWORD set: a drain must not be open to anyone. Set DRAIN_PASSWORD (and put it in the drain URL: https://user:PASSWORD@host/logs/APP), or pass --no-auth for local testing")
-		}
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/logs", s.drain)
-	mux.Handle("/logs/", s.drain)
-	mux.HandleFunc("GET /healthz", s.healthz)
-	local := &api.Local{DB: s.db, Analysis: s.cfg.Alerts.Rules.Analysis}
-	mux.Handle("/api/", api.Handler(local, s.cfg.APIToken, s.log))
-	suspects := func(ctx context.Context, app string, since, until time.Time) (analyze.SuspectReport, error) {
-		return local.Suspects(ctx, api.Query{App: app, Since: since, Until: until})
-	}
-	mux.Handle("/", web.New(web.Config{Token: s.cfg.APIToken, RestRPM: s.cfg.Alerts.Rules.Analysis.RestRPM, Suspects: suspects, Logger: s.log}, s.db,
-		func(ctx context.Context, app string, since, until time.Time) ([]analyze.Report, error) {
-			return local.Analyze(ctx, api.Query{App: app, Since: since, Until: until})
-		}))
-	to := s.cfg.Timeouts.withDefaults()
-	s.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: to.Header,
-		ReadTimeout:       to.Read,
-		WriteTimeout:      to.Write,
-		IdleTimeout:       to.Idle,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	var tlsCfg *tls.Config
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 		if err != nil {
-			s.alerts.Close()
-			s.writer.Close()
-			s.db.Close()
 			return fmt.Errorf("TLS certificate: %w", err)
 		}
-		tlsCfg = tlsconfig.New()
-		tlsCfg.Certificates = []tls.Certificate{cert}
+		s.tls = tlsconfig.New()
+		s.tls.Certificates = []tls.Certificate{cert}
+	}
+	if s.cfg.SyslogAddr != "" && len(s.cfg.Tokens) == 0 && !s.cfg.SyslogAllowAny {
+		return errors.New("SYSLOG_ADDR needs DRAIN_TOKENS (TOKEN=APP,…): syslog has no password, so without them anyone who reaches the port could post lines for any app. Set DRAIN_TOKENS, or SYSLOG_ALLOW_ANY_APP=1 if only trusted senders can reach it")
+	}
+	if err := s.openStore(ctx); err != nil {
+		if !storageFull(err) {
+			return err
+		}
+		s.openErr.Store(&err)
+		s.log.Error("database not open: the disk is full; serving 503 until it can store", "db", s.cfg.DBPath, "error", err.Error())
 	}
 	if s.ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
-		s.alerts.Close()
-		s.writer.Close()
-		s.db.Close()
+		s.closeStore()
 		return fmt.Errorf("listen: %w", err)
 	}
 	maxConns := s.cfg.MaxConns
@@ -349,29 +344,37 @@ func (s *server) Open(ctx context.Context) error {
 		maxConns = 1024
 	}
 	s.ln = netutil.LimitListener(s.ln, maxConns)
-	if tlsCfg != nil {
-		s.ln = tls.NewListener(s.ln, tlsCfg)
+	if s.tls != nil {
+		s.ln = tls.NewListener(s.ln, s.tls)
 	}
-	if s.cfg.SyslogAddr != "" {
-		sc := drain.SyslogConfig{Addr: s.cfg.SyslogAddr, Tokens: s.cfg.Tokens, Logger: s.log, Observer: s.alerts}
-		if !s.cfg.SyslogPlain {
-			sc.TLS = tlsCfg
-		}
-		if s.syslog, err = drain.ListenSyslog(sc, s.writer); err != nil {
-			s.ln.Close()
-			s.alerts.Close()
-			s.writer.Close()
-			s.db.Close()
-			return err
-		}
+	to := s.cfg.Timeouts.withDefaults()
+	s.http = &http.Server{
+		Handler:           http.HandlerFunc(s.serveHTTP),
+		ReadHeaderTimeout: to.Header,
+		ReadTimeout:       to.Read,
+		WriteTimeout:      to.Write,
+		IdleTimeout:       to.Idle,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	if s.cfg.MetricsURL != "" {
-		go hmetrics.Report(bg, s.cfg.MetricsURL, func(err error) error {
-			s.log.Warn("hmetrics", "error", err.Error())
-			return nil
-		})
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			hmetrics.Report(bg, s.cfg.MetricsURL, func(err error) error {
+				s.log.Warn("hmetrics", "error", err.Error())
+				return nil
+			})
+		}()
+	}
+	if !s.ready() {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.retryOpen(bg)
+		}()
 	}
 	s.serveErr = make(chan error, 1)
 	go func() {
@@ -382,6 +385,174 @@ func (s *server) Open(ctx context.Context) error {
 	return nil
 }
 
+// openStore opens the database and everything that stores or reads, and
+// starts serving them.
+func (s *server) openStore(ctx context.Context) (err error) {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	if s.closed {
+		return errors.New("server closed")
+	}
+	var db *store.DB
+	var writer *store.Writer
+	var svc *alerts.Service
+	defer func() {
+		if err != nil {
+			if svc != nil {
+				svc.Close()
+			}
+			if writer != nil {
+				writer.Close()
+			}
+			if db != nil {
+				db.Close()
+			}
+		}
+	}()
+	if db, err = store.Open(ctx, s.cfg.DBPath, store.Options{NoSync: s.cfg.NoSync, MaxPages: s.cfg.MaxPages}); err != nil {
+		return err
+	}
+	if writer, err = store.NewWriter(db, store.WriterOptions{Retention: s.cfg.Retention, Logger: s.log, RawRequests: s.cfg.RawRequests}); err != nil {
+		return err
+	}
+	var notifier alerts.Notifier
+	if s.cfg.Slack != nil {
+		n, err := slacknotify.New(*s.cfg.Slack)
+		if err != nil {
+			return err
+		}
+		notifier = n
+	}
+	acfg := s.cfg.Alerts
+	if acfg.Logger == nil {
+		acfg.Logger = s.log
+	}
+	if acfg.Suspects == nil {
+		acfg.Suspects = suspectsFor(db)
+	}
+	if svc, err = alerts.NewService(ctx, acfg, db, notifier); err != nil {
+		return err
+	}
+	dr, err := drain.New(drain.Config{
+		User: s.cfg.User, Password: s.cfg.Password, AllowNoAuth: s.cfg.NoAuth, MaxBody: s.cfg.MaxBody, Logger: s.log,
+		Observer: svc, Tokens: s.cfg.Tokens, RequireHTTPS: s.cfg.RequireTLS,
+	}, writer)
+	if err != nil {
+		if errors.Is(err, drain.ErrNoPassword) {
+			return errors.New("no DRAIN_PASSWORD set: a drain must not be open to anyone. Set DRAIN_PASSWORD (and put it in the drain URL: https://user:PASSWORD@host/logs/APP), or pass --no-auth for local testing")
+		}
+		return err
+	}
+	var sl *drain.SyslogServer
+	if s.cfg.SyslogAddr != "" {
+		sc := drain.SyslogConfig{Addr: s.cfg.SyslogAddr, Tokens: s.cfg.Tokens, AllowAnyApp: s.cfg.SyslogAllowAny, Logger: s.log, Observer: svc}
+		if !s.cfg.SyslogPlain {
+			sc.TLS = s.tls
+		}
+		if sl, err = drain.ListenSyslog(sc, writer); err != nil {
+			return err
+		}
+	}
+	fi, err := os.Stat(s.cfg.DBPath)
+	if err != nil {
+		if sl != nil {
+			sl.Close()
+		}
+		return fmt.Errorf("database file: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/logs", dr)
+	mux.Handle("/logs/", dr)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	local := &api.Local{DB: db, Analysis: acfg.Rules.Analysis}
+	mux.Handle("/api/", api.Handler(local, s.cfg.APIToken, s.log))
+	suspects := func(ctx context.Context, app string, since, until time.Time) (analyze.SuspectReport, error) {
+		return local.Suspects(ctx, api.Query{App: app, Since: since, Until: until})
+	}
+	mux.Handle("/", web.New(web.Config{Token: s.cfg.APIToken, RestRPM: acfg.Rules.Analysis.RestRPM, Suspects: suspects, Logger: s.log}, db,
+		func(ctx context.Context, app string, since, until time.Time) ([]analyze.Report, error) {
+			return local.Analyze(ctx, api.Query{App: app, Since: since, Until: until})
+		}))
+	s.db, s.writer, s.alerts, s.drain, s.syslog, s.dbFile = db, writer, svc, dr, sl, fi
+	s.openErr.Store(nil)
+	s.mux.Store(mux)
+	return nil
+}
+
+// retryOpen tries to open the database until it opens or ctx ends.
+func (s *server) retryOpen(ctx context.Context) {
+	every := s.cfg.RetryOpen
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := s.openStore(ctx)
+		if err == nil {
+			s.log.Info("database open: storing again", "db", s.cfg.DBPath)
+			s.logListening()
+			return
+		}
+		s.openErr.Store(&err)
+	}
+}
+
+// serveHTTP serves everything once the database is open; before, 503 with
+// the reason, so that logplex retries and health checks see it.
+func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if mux := s.mux.Load(); mux != nil {
+		mux.ServeHTTP(w, r)
+		return
+	}
+	reason := "storing failing: the database is not open"
+	if e := s.openErr.Load(); e != nil {
+		reason = "storing failing: " + storageReason(*e)
+	}
+	if r.URL.Path == "/healthz" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(map[string]any{"status": reason})
+		return
+	}
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, reason+"; retry", http.StatusServiceUnavailable)
+}
+
+// logListening says what listens and what authenticates each listener.
+func (s *server) logListening() {
+	cfg := s.cfg
+	slackMode := "off (alerts are recorded; set SLACK_WEBHOOK_URL to send them)"
+	if cfg.Slack != nil {
+		slackMode = "on"
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	apiMode := "off (set API_TOKEN)"
+	if cfg.APIToken != "" {
+		apiMode = "on (bearer API_TOKEN; the dashboard signs in with it)"
+	}
+	s.log.Info("drainwatch listening", "addr", s.Addr(), "scheme", scheme, "db", cfg.DBPath, "auth", authMode(cfg), "slack", slackMode, "api", apiMode)
+	if s.syslog != nil {
+		auth := fmt.Sprintf("drain token in HOSTNAME, one of the %d in DRAIN_TOKENS (no password: syslog has none)", len(cfg.Tokens))
+		if len(cfg.Tokens) == 0 {
+			auth = "NONE: any sender, HOSTNAME names the app (SYSLOG_ALLOW_ANY_APP=1)"
+		}
+		transport := "tls"
+		if cfg.SyslogPlain {
+			transport = "plain TCP (SYSLOG_PLAIN=1: TLS must end at a proxy before it)"
+		}
+		s.log.Info("syslog drain listening", "addr", s.syslog.Addr().String(), "transport", transport, "auth", auth)
+	}
+}
+
 // Addr returns the address the server listens on.
 func (s *server) Addr() string { return s.ln.Addr().String() }
 
@@ -390,10 +561,47 @@ func (s *server) Addr() string { return s.ln.Addr().String() }
 func (s *server) Close(ctx context.Context) error {
 	s.stop()
 	err := s.http.Shutdown(ctx)
+	s.bg.Wait()
+	return errors.Join(err, s.closeStore())
+}
+
+func (s *server) closeStore() error {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.db == nil {
+		return nil
+	}
+	var err error
 	if s.syslog != nil {
-		err = errors.Join(err, s.syslog.Close())
+		err = s.syslog.Close()
 	}
 	return errors.Join(err, s.writer.Close(), s.alerts.Close(), s.db.Close())
+}
+
+// storageFull reports whether err means the disk (or the database's cap) is
+// full.
+func storageFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "database or disk is full") ||
+		strings.Contains(err.Error(), "no space left on device")
+}
+
+// storageReason says in a few words why storing fails.
+func storageReason(err error) string {
+	switch {
+	case storageFull(err):
+		return "disk full"
+	case errors.Is(err, store.ErrClosed):
+		return "shutting down"
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	return msg
 }
 
 // suspectsFor fits the last 6 hours of an app's history, for alerts.
@@ -417,35 +625,66 @@ func parseDays(v string) (time.Duration, error) {
 	return time.ParseDuration(v)
 }
 
-// parseTokens reads DRAIN_TOKENS: "d.xxx=myapp,d.yyy=other".
+// parseTokens reads DRAIN_TOKENS: "d.xxx=myapp,d.yyy=other". Each app name
+// is checked as one in a URL would be, so that a bad one stops serve at
+// start instead of failing every batch of its drain. Errors name the token
+// by its hash only: tokens are credentials.
 func parseTokens(v string) (map[string]string, error) {
 	if strings.TrimSpace(v) == "" {
 		return nil, nil
 	}
 	out := map[string]string{}
-	for _, pair := range strings.Split(v, ",") {
+	for i, pair := range strings.Split(v, ",") {
 		tok, app, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if !ok || tok == "" || app == "" {
-			return nil, fmt.Errorf("DRAIN_TOKENS: %q is not TOKEN=APP (e.g. d.1a2b…=myapp)", pair)
+		tok, app = strings.TrimSpace(tok), strings.TrimSpace(app)
+		switch {
+		case !ok || tok == "" || app == "":
+			return nil, fmt.Errorf("DRAIN_TOKENS: entry %d is not TOKEN=APP (e.g. d.1a2b…=myapp)", i+1)
+		case strings.ContainsAny(tok, " \t\r\n\"'"):
+			return nil, fmt.Errorf("DRAIN_TOKENS: entry %d: the token (hash %s) has spaces or quotes", i+1, drain.TokenHash(tok))
+		case !drain.ValidApp(app):
+			return nil, fmt.Errorf("DRAIN_TOKENS: entry %d: app name %q must be 1-100 letters, digits, '-', '_' or '.'", i+1, app)
+		}
+		if prev, dup := out[tok]; dup && prev != app {
+			return nil, fmt.Errorf("DRAIN_TOKENS: entry %d: the token (hash %s) is given twice, for %q and %q", i+1, drain.TokenHash(tok), prev, app)
 		}
 		out[tok] = app
 	}
 	return out, nil
 }
 
+// healthz answers 200 with the counters while storing works, and 503 with
+// the reason when it does not: the database file is gone, a flush of what
+// was acknowledged fails, or the last batch could not be stored.
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	st := &s.drain.Stats
+	status, code := "ok", http.StatusOK
+	if fi, err := os.Stat(s.cfg.DBPath); err != nil || !os.SameFile(fi, s.dbFile) {
+		status, code = "storing failing: database file missing ("+s.cfg.DBPath+" was deleted or replaced; restart drainwatch)", http.StatusServiceUnavailable
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		err := s.writer.Flush(ctx)
+		cancel()
+		if err == nil {
+			err = st.StoreFailure()
+		}
+		if err != nil {
+			status, code = "storing failing: "+storageReason(err), http.StatusServiceUnavailable
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]any{
-		"status":                "ok",
-		"requests":              st.Requests.Load(),
-		"lines_stored":          st.Stored.Load(),
-		"frames_skipped":        st.Skipped.Load(),
-		"duplicates":            st.Duplicates.Load(),
-		"rejected":              st.Rejected.Load(),
-		"unavailable_503s":      st.Unavailable.Load(),
-		"alerts_recorded":       s.alerts.Fired.Load(),
-		"alert_batches_dropped": s.alerts.Dropped.Load(),
-		"alert_dynos_evicted":   s.alerts.Evicted.Load(),
+		"status":                   status,
+		"requests":                 st.Requests.Load(),
+		"lines_stored":             st.Stored.Load(),
+		"frames_skipped":           st.Skipped.Load(),
+		"future_lines_skipped":     st.Future.Load(),
+		"stored_after_client_left": st.StoredLate.Load(),
+		"duplicates":               st.Duplicates.Load(),
+		"rejected":                 st.Rejected.Load(),
+		"unavailable_503s":         st.Unavailable.Load(),
+		"alerts_recorded":          s.alerts.Fired.Load(),
+		"alert_batches_dropped":    s.alerts.Dropped.Load(),
 	})
 }
