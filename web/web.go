@@ -16,7 +16,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,10 +70,11 @@ type Config struct {
 
 // Handler serves GET / (the page) and POST /login.
 type Handler struct {
-	cfg     Config
-	src     Source
-	analyze Analyzer
-	sum     [32]byte
+	cfg      Config
+	src      Source
+	analyze  Analyzer
+	sum      [32]byte
+	throttle *throttle
 }
 
 // New returns the dashboard handler.
@@ -85,7 +88,7 @@ func New(cfg Config, src Source, an Analyzer) *Handler {
 	if cfg.RestRPM <= 0 {
 		cfg.RestRPM = 3
 	}
-	return &Handler{cfg: cfg, src: src, analyze: an, sum: sha256.Sum256([]byte(cfg.Token))}
+	return &Handler{cfg: cfg, src: src, analyze: an, sum: sha256.Sum256([]byte(cfg.Token)), throttle: newThrottle()}
 }
 
 const cookieName = "drainwatch_token"
@@ -110,49 +113,92 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	// ?token= (from a bookmark or an alert link) sets the cookie and is
-	// removed from the address.
+	// ?token= (from a bookmark) sets the cookie and is removed from the
+	// address at once (a redirect); the router's log line of this request
+	// still has it, so the README recommends the form.
 	if tok := q.Get("token"); tok != "" {
-		if !h.tokenOK(tok) {
-			h.loginPage(w, "wrong token", http.StatusUnauthorized)
+		q.Del("token")
+		next := "/"
+		if len(q) > 0 {
+			next = "/?" + q.Encode()
+		}
+		if !h.signIn(w, r, tok, next) {
 			return
 		}
-		h.setCookie(w, r, tok)
-		q.Del("token")
-		http.Redirect(w, r, "/?"+q.Encode(), http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
 	c, err := r.Cookie(cookieName)
 	if err != nil || !h.tokenOK(c.Value) {
-		h.loginPage(w, "", http.StatusUnauthorized)
+		// Signed in, the form brings the visitor back here (an alert's
+		// "Open in drainwatch" link, zoomed to its episode).
+		h.loginPage(w, "", r.URL.RequestURI(), http.StatusUnauthorized)
 		return
 	}
 	h.dashboard(w, r)
 }
 
 func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, tok string) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https", MaxAge: 30 * 24 * 3600})
 }
 
-func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	tok := r.PostFormValue("token")
+// signIn checks a sign-in attempt, slowed down after repeated failures per
+// client and overall, and sets the cookie. On failure it has answered (401,
+// or 429 while slowed down) and logged it, and returns false.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, tok, next string) bool {
+	client := clientOf(r)
+	now := h.cfg.Now()
+	if ok, wait := h.throttle.allow(client, now); !ok {
+		secs := int(wait/time.Second) + 1
+		if h.throttle.warn(client, now) {
+			h.cfg.Logger.Warn("sign-in throttled after repeated failures", "client", client, "retry_after_s", secs)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		h.loginPage(w, fmt.Sprintf("too many failed sign-ins: try again in %d s", secs), next, http.StatusTooManyRequests)
+		return false
+	}
 	if !h.tokenOK(tok) {
-		h.loginPage(w, "wrong token", http.StatusUnauthorized)
-		return
+		left := h.throttle.fail(client, now)
+		h.cfg.Logger.Warn("sign-in failed: wrong token", "client", client, "tries_left_before_slowdown", left)
+		h.loginPage(w, "wrong token", next, http.StatusUnauthorized)
+		return false
 	}
 	h.setCookie(w, r, tok)
-	next := r.PostFormValue("next")
-	if !strings.HasPrefix(next, "/?") {
-		next = "/"
+	return true
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	next := safeNext(r.PostFormValue("next"))
+	if !h.signIn(w, r, r.PostFormValue("token"), next) {
+		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (h *Handler) loginPage(w http.ResponseWriter, problem string, status int) {
+// safeNext returns next if it is a path on this site ("/?app=…"), else "/":
+// never another host ("//evil", "/\\evil", "https://…"), so that the form
+// cannot be made to send a visitor elsewhere.
+func safeNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return "/"
+	}
+	for _, c := range next {
+		if c < 0x20 || c == 0x7f {
+			return "/"
+		}
+	}
+	return next
+}
+
+func (h *Handler) loginPage(w http.ResponseWriter, problem, next string, status int) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	page.ExecuteTemplate(w, "login", map[string]string{"Problem": problem})
+	page.ExecuteTemplate(w, "login", map[string]string{"Problem": problem, "Next": safeNext(next)})
 }
 
 // view is what the template renders.

@@ -2,6 +2,9 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"html/template"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,21 +30,6 @@ func newHandler(t *testing.T, token string) *Handler {
 }
 
 func TestDashboardAuth(t *testing.T) {
-	get := func(h http.Handler, method, target string, body url.Values, cookie *http.Cookie) *httptest.ResponseRecorder {
-		var r *http.Request
-		if body != nil {
-			r = httptest.NewRequest(method, target, strings.NewReader(body.Encode()))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		} else {
-			r = httptest.NewRequest(method, target, nil)
-		}
-		if cookie != nil {
-			r.AddCookie(cookie)
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
-	}
 	if w := get(newHandler(t, ""), "GET", "/", nil, nil); w.Code != 404 || !strings.Contains(w.Body.String(), "dashboard is off") {
 		t.Errorf("no token configured: %d %s", w.Code, w.Body)
 	}
@@ -62,7 +50,9 @@ func TestDashboardAuth(t *testing.T) {
 		t.Fatalf("?token: %d %q", w.Code, loc)
 	}
 	cookies := w.Result().Cookies()
-	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode {
+	// Lax: an alert's link, a top-level navigation from Slack, carries it;
+	// nothing but GET of the page is allowed with it anyway.
+	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteLaxMode {
 		t.Fatalf("cookie %+v", cookies)
 	}
 	// The form signs in too, and only redirects within the dashboard.
@@ -107,5 +97,98 @@ func TestEpisodes(t *testing.T) {
 	}
 	if leak.Rule != "leak" || !leak.Open() || !leak.Started.Equal(at(2)) || leak.Lasted(at(60)) != 58*time.Minute {
 		t.Errorf("leak episode %+v", leak)
+	}
+}
+
+// get serves one request to h.
+func get(h http.Handler, method, target string, body url.Values, cookie *http.Cookie) *httptest.ResponseRecorder {
+	var r *http.Request
+	if body != nil {
+		r = httptest.NewRequest(method, target, strings.NewReader(body.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		r = httptest.NewRequest(method, target, nil)
+	}
+	if cookie != nil {
+		r.AddCookie(cookie)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// TestLoginKeepsNext: the sign-in form brings a visitor back to the view
+// they asked for (an alert's "Open in drainwatch" link), and only to a path
+// of this site.
+func TestLoginKeepsNext(t *testing.T) {
+	h := newHandler(t, "s3cret")
+	view := "/?app=shop&from=2026-11-20T01%3A00%3A00Z&to=2026-11-20T02%3A00%3A00Z"
+	w := get(h, "GET", view, nil, nil)
+	if w.Code != 401 || !strings.Contains(w.Body.String(), `name="next" value="`+template.HTMLEscapeString(view)+`"`) {
+		t.Fatalf("login page for %s: %d %s", view, w.Code, w.Body)
+	}
+	w = get(h, "POST", "/login", url.Values{"token": {"s3cret"}, "next": {view}}, nil)
+	if w.Code != 303 || w.Header().Get("Location") != view {
+		t.Errorf("signed in to %q, want %q", w.Header().Get("Location"), view)
+	}
+	for _, next := range []string{"//evil.example/", "/\\evil.example", "\\\\evil.example", "https://evil.example/", "javascript:alert(1)",
+		"evil.example", "/\r\nx", "/\tx", "", "http:/evil", "///evil.example"} {
+		w = get(h, "POST", "/login", url.Values{"token": {"s3cret"}, "next": {next}}, nil)
+		if loc := w.Header().Get("Location"); w.Code != 303 || loc != "/" {
+			t.Errorf("next %q: %d %q", next, w.Code, loc)
+		}
+	}
+}
+
+// TestLoginThrottled: repeated wrong tokens are slowed down (429 with
+// Retry-After) per client, and the right token from that client waits too,
+// until the bucket refills; another client is not held up; each failure is
+// logged.
+func TestLoginThrottled(t *testing.T) {
+	now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	var logs strings.Builder
+	h := New(Config{Token: "s3cret", Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil, nil)
+	try := func(tok, client string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"token": {tok}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.RemoteAddr = client + ":1234"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	codes := map[int]int{}
+	for i := 0; i < 3000; i++ {
+		codes[try("guess", "203.0.113.9").Code]++
+	}
+	if codes[401] != 5 || codes[429] != 2995 {
+		t.Fatalf("3000 guesses: %v", codes)
+	}
+	if w := try("s3cret", "203.0.113.9"); w.Code != 429 || w.Header().Get("Retry-After") == "" {
+		t.Errorf("right token while throttled: %d", w.Code)
+	}
+	if w := try("s3cret", "198.51.100.7"); w.Code != 303 {
+		t.Errorf("another client: %d", w.Code)
+	}
+	now = now.Add(10 * time.Second)
+	if w := try("s3cret", "203.0.113.9"); w.Code != 303 {
+		t.Errorf("after waiting: %d", w.Code)
+	}
+	if n := strings.Count(logs.String(), "sign-in failed"); n != 5 {
+		t.Errorf("%d failures logged, want 5:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "sign-in throttled"); n != 1 {
+		t.Errorf("%d throttled lines, want 1 a minute", n)
+	}
+	if strings.Contains(logs.String(), "guess") {
+		t.Error("a guessed token was logged")
+	}
+	// Overall: many clients, each under its own limit, are held by the
+	// global bucket.
+	codes = map[int]int{}
+	for i := 0; i < 200; i++ {
+		codes[try("guess", fmt.Sprintf("10.0.%d.%d", i/250, i%250)).Code]++
+	}
+	if codes[429] < 140 {
+		t.Errorf("200 clients, one guess each: %v", codes)
 	}
 }
