@@ -20,6 +20,7 @@ const (
 	ObsMemError                    // R14, R15, or "Process running mem=…(N%)" over 100%
 	ObsRequests                    // N router requests served in the minute starting at Time
 	ObsRestart                     // the dyno restarted, crashed, cycled or stopped
+	ObsDrops                       // a drain dropped N lines (L10, L12, L13); Dyno empty
 )
 
 // Observation is the part of a log line the rules need, copied out of the
@@ -33,9 +34,9 @@ type Observation struct {
 	TotalMB float64 // ObsMemory; ObsMemError from a mem= line
 	SwapMB  float64 // ObsMemory
 	QuotaMB float64 // ObsMemory; 0 when the line has none
-	Code    string  // ObsMemError: R14, R15, mem; ObsRestart: what happened
+	Code    string  // ObsMemError: R14, R15, mem; ObsRestart: what happened; ObsDrops: L10, L12, L13
 	Percent float64 // ObsMemError from a mem= line
-	N       int     // ObsRequests
+	N       int     // ObsRequests; ObsDrops: lines dropped
 }
 
 // FromEvents picks the observations out of one batch of events. Router lines
@@ -65,9 +66,13 @@ func FromEvents(app string, events []parser.Event, out []Observation) []Observat
 			out = append(out, Observation{Kind: ObsMemory, App: app, Dyno: string(ev.Dyno), Boot: string(m.Boot),
 				Time: ev.Time, TotalMB: m.TotalMB, SwapMB: max(m.SwapMB, 0), QuotaMB: quota})
 		case parser.KindError:
-			code := string(ev.Error.Code)
-			if code == "R14" || code == "R15" {
+			switch code := string(ev.Error.Code); code {
+			case "R14", "R15":
 				out = append(out, Observation{Kind: ObsMemError, App: app, Dyno: string(ev.Dyno), Time: ev.Time, Code: code})
+			case "L10", "L12", "L13": // L11 is a `heroku logs --tail` session's, not a drain's
+				if ev.Error.Dropped > 0 {
+					out = append(out, Observation{Kind: ObsDrops, App: app, Time: ev.Time, Code: code, N: int(ev.Error.Dropped)})
+				}
 			}
 		case parser.KindMemReport:
 			if ev.MemReport.Percent > 100 {

@@ -62,6 +62,7 @@ type Service struct {
 	store    Store
 	notifier Notifier
 	engine   *Engine
+	drops    *Drops // RuleDrops, beside the engine's rules
 	log      *slog.Logger
 
 	mu     sync.RWMutex
@@ -106,7 +107,7 @@ func NewService(ctx context.Context, cfg ServiceConfig, st Store, notifier Notif
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, store: st, notifier: notifier, engine: NewEngine(cfg.Rules), log: cfg.Logger,
+	s := &Service{cfg: cfg, store: st, notifier: notifier, engine: NewEngine(cfg.Rules), drops: NewDrops(), log: cfg.Logger,
 		in: make(chan []Observation, cfg.QueueLen), wake: make(chan struct{}, 1), engineDone: make(chan struct{})}
 	open, err := st.OpenAlerts(ctx)
 	if err != nil {
@@ -121,6 +122,7 @@ func NewService(ctx context.Context, cfg ServiceConfig, st Store, notifier Notif
 		restored = append(restored, a)
 	}
 	s.engine.Restore(restored)
+	s.drops.Restore(restored)
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -187,6 +189,9 @@ func (s *Service) runEngine() {
 			evicted := s.engine.Evicted
 			for _, o := range batch {
 				for _, a := range s.engine.Observe(o) {
+					s.record(a)
+				}
+				for _, a := range s.drops.Observe(o) {
 					s.record(a)
 				}
 			}

@@ -148,13 +148,14 @@ var titles = map[alerts.Rule]string{
 	alerts.RuleOverQuota: ":red_circle: Over memory quota",
 	alerts.RuleNearQuota: ":large_orange_circle: Near memory quota",
 	alerts.RuleLeak:      ":chart_with_upwards_trend: Memory leak at rest",
+	alerts.RuleDrops:     ":warning: Log lines dropped",
 }
 
 // advice is what to try, from what Heroku teams do, given what drainwatch
 // already knows of the dyno: it points to `drainwatch analyze` only when
 // that has a verdict to give.
 func advice(a alerts.Alert) string {
-	if a.Rule == alerts.RuleLeak {
+	if a.Rule == alerts.RuleLeak || a.Rule == alerts.RuleDrops {
 		return Advice[a.Rule]
 	}
 	var s strings.Builder
@@ -186,6 +187,8 @@ var Advice = map[alerts.Rule]string{
 	alerts.RuleLeak: "*What to try:* find the leaking page: `drainwatch suspects` ranks paths by memory growth; " +
 		"load-test a suspect alone and watch it climb (`derailed exec perf:mem_over_time`); " +
 		"restart on a schedule or use a worker killer meanwhile.",
+	alerts.RuleDrops: "*What to try:* check drainwatch's `/healthz` and `heroku logs` for 503s or slow answers; " +
+		"if it answers fast, the app logs more than logplex buffers for a drain (about 1,500 lines): log less, or sample.",
 }
 
 // Message builds an alert's fallback text and Block Kit blocks.
@@ -197,7 +200,11 @@ func Message(a alerts.Alert, dashboardURL string) (string, []slack.Block) {
 	case alerts.Worse:
 		title = ":arrow_double_up: Worse: " + strings.TrimLeft(strings.SplitN(title, " ", 2)[1], " ")
 	}
-	title += ": " + a.Dyno + " of " + a.App
+	if a.Dyno == "" {
+		title += ": " + a.App
+	} else {
+		title += ": " + a.Dyno + " of " + a.App
+	}
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, Escape(clipRunes(title, 150)), true, false)),
 		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, Escape(a.Summary), false, false), nil, nil),
@@ -207,7 +214,9 @@ func Message(a alerts.Alert, dashboardURL string) (string, []slack.Block) {
 		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType, "*"+k+"*\n"+Escape(v), false, false))
 	}
 	field("App", a.App)
-	field("Dyno", a.Dyno)
+	if a.Dyno != "" {
+		field("Dyno", a.Dyno)
+	}
 	field("Since", a.Started.UTC().Format("2006-01-02 15:04 UTC")+" (log time)")
 	if a.MemoryMB > 0 {
 		m := fmt.Sprintf("%.0f MB", a.MemoryMB)
