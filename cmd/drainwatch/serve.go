@@ -686,5 +686,6 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		"unavailable_503s":         st.Unavailable.Load(),
 		"alerts_recorded":          s.alerts.Fired.Load(),
 		"alert_batches_dropped":    s.alerts.Dropped.Load(),
+		"alert_dynos_evicted":      s.alerts.Evicted.Load(),
 	})
 }
