@@ -67,7 +67,7 @@ type Service struct {
 
 	mu     sync.RWMutex
 	closed bool
-	in     chan []Observation
+	in     chan work
 	wake   chan struct{}
 	cancel context.CancelFunc
 	// engineDone is closed when the engine goroutine has drained its queue.
@@ -108,7 +108,7 @@ func NewService(ctx context.Context, cfg ServiceConfig, st Store, notifier Notif
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{cfg: cfg, store: st, notifier: notifier, engine: NewEngine(cfg.Rules), drops: NewDrops(), log: cfg.Logger,
-		in: make(chan []Observation, cfg.QueueLen), wake: make(chan struct{}, 1), engineDone: make(chan struct{})}
+		in: make(chan work, cfg.QueueLen), wake: make(chan struct{}, 1), engineDone: make(chan struct{})}
 	open, err := st.OpenAlerts(ctx)
 	if err != nil {
 		return nil, err
@@ -150,11 +150,42 @@ func (s *Service) Observe(app string, events []parser.Event) {
 		return
 	}
 	select {
-	case s.in <- obs:
+	case s.in <- work{obs: obs}:
 	default:
 		if s.Dropped.Add(1)%100 == 1 {
 			s.log.Warn("alert engine behind: observations dropped", "dropped_batches", s.Dropped.Load())
 		}
+	}
+}
+
+// work is one item of the engine's queue: a batch of observations, or a
+// marker whose channel is closed when everything before it is judged.
+type work struct {
+	obs  []Observation
+	done chan struct{}
+}
+
+// Flush waits until the engine has judged every batch handed to Observe
+// before the call, and recorded the alerts they raised.
+func (s *Service) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil
+	}
+	select {
+	case s.in <- work{done: done}:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -179,10 +210,15 @@ func (s *Service) runEngine() {
 	defer tick.Stop()
 	for {
 		select {
-		case batch, ok := <-s.in:
+		case w, ok := <-s.in:
 			if !ok {
 				return
 			}
+			if w.done != nil {
+				close(w.done)
+				continue
+			}
+			batch := w.obs
 			for _, a := range s.engine.Tick(s.cfg.Now()) {
 				s.record(a)
 			}

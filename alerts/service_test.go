@@ -49,7 +49,7 @@ func TestAlertsQuoteSuspects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.in <- []Observation{{Kind: ObsMemError, App: "shop", Dyno: "web.1", Time: t0, Code: "R14"}}
+	svc.in <- work{obs: []Observation{{Kind: ObsMemError, App: "shop", Dyno: "web.1", Time: t0, Code: "R14"}}}
 	svc.Close()
 	recs, _ := db.Alerts(context.Background(), store.Filter{App: "shop"})
 	if len(recs) != 1 || len(asked) != 1 || !asked[0].Equal(t0) {
