@@ -385,15 +385,7 @@ func pooledTheilSen(groups [][]Point) float64 {
 			}
 		}
 	}
-	if len(slopes) == 0 {
-		return 0
-	}
-	sort.Float64s(slopes)
-	n := len(slopes)
-	if n%2 == 1 {
-		return slopes[n/2]
-	}
-	return (slopes[n/2-1] + slopes[n/2]) / 2
+	return median(slopes)
 }
 
 // stratifiedMannKendall is the one-sided p-value of "rising" from

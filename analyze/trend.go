@@ -54,18 +54,23 @@ func TheilSen(pts []Point) float64 {
 			}
 		}
 	}
-	if len(slopes) == 0 {
+	return median(slopes)
+}
+
+// median returns the median of a (reordering a), 0 for none.
+func median(a []float64) float64 {
+	n := len(a)
+	if n == 0 {
 		return 0
 	}
-	n := len(slopes)
 	if n%2 == 1 {
-		return nth(slopes, n/2)
+		return nth(a, n/2)
 	}
-	hi := nth(slopes, n/2)
+	hi := nth(a, n/2)
 	// After nth, everything below n/2 is <= hi: the other middle value is
 	// their maximum.
-	lo := slopes[0]
-	for _, v := range slopes[:n/2] {
+	lo := a[0]
+	for _, v := range a[:n/2] {
 		lo = max(lo, v)
 	}
 	return (lo + hi) / 2
