@@ -125,6 +125,23 @@ func startAlertServer(t *testing.T, hook string) *server {
 	return s
 }
 
+// allDelivered waits until every committed batch is judged and every alert
+// recorded has been delivered: then Slack has received all it ever will.
+func allDelivered(t *testing.T, s *server) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.writer.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.alerts.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every alert delivered", func() bool {
+		pending, err := s.db.PendingDeliveries(ctx, 1)
+		return err == nil && len(pending) == 0
+	})
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -174,8 +191,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 					t.Fatalf("body %d: %d", i, code)
 				}
 			}
-			waitFor(t, "5 Slack messages", func() bool { return len(fake.got()) >= len(wantSlack) })
-			time.Sleep(50 * time.Millisecond) // anything more would arrive now
+			allDelivered(t, s)
 			if got := fake.got(); strings.Join(got, "\n") != strings.Join(wantSlack, "\n") {
 				t.Fatalf("Slack got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantSlack, "\n"))
 			}
@@ -229,8 +245,7 @@ func TestAlertsSurviveRestart(t *testing.T) {
 	for i, b := range bodies[8:] {
 		post(t, "http://"+s2.Addr()+"/logs/myapp", b, map[string]string{"Logplex-Frame-Id": fmt.Sprintf("f%d", i+8)})
 	}
-	waitFor(t, "5 Slack messages", func() bool { return len(up.got()) >= 5 })
-	time.Sleep(50 * time.Millisecond)
+	allDelivered(t, s2)
 	if got := up.got(); strings.Join(got, "\n") != strings.Join(wantSlack, "\n") {
 		t.Fatalf("after restart Slack got\n%s", strings.Join(got, "\n"))
 	}
