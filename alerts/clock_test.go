@@ -179,3 +179,14 @@ func TestDynosPerAppAreCapped(t *testing.T) {
 		t.Error("evicted the wrong dynos")
 	}
 }
+
+func TestPercent(t *testing.T) {
+	for p, want := range map[float64]string{100.02: "100.1%", 100.4: "100.4%", 100: "100.0%", 99.97: "99.9%", 93.2: "93%", 2000: "2000%"} {
+		if got := Percent(p); got != want {
+			t.Errorf("Percent(%v) = %s, want %s", p, got, want)
+		}
+	}
+	if got := memText(512.4, 7, 512); got != "512.4 MB of 512 MB (100.1%), 7 MB in swap" {
+		t.Errorf("memText: %s", got)
+	}
+}

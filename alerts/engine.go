@@ -364,6 +364,9 @@ func (e *Engine) memory(k dynoKey, d *dynoState, now time.Time, o Observation, o
 // memText says how much memory: "514 MB of 512 MB (100.4%), 80 MB in swap".
 func memText(mb, swap, quota float64) string {
 	s := fmt.Sprintf("%.0f MB", mb)
+	if quota > 0 && math.Abs(mb-quota) < 5 {
+		s = fmt.Sprintf("%.1f MB", mb) // 512.4 of 512 is over it: say so
+	}
 	if quota > 0 {
 		s += fmt.Sprintf(" of %.0f MB (%s)", quota, Percent(100*mb/quota))
 	}
@@ -374,9 +377,12 @@ func memText(mb, swap, quota float64) string {
 }
 
 // Percent prints a share of the quota so that over 100% never reads as
-// 100%: "100.4%", "93%".
+// 100% (nor under it as over): "100.1%" for 100.02, "99.9%", "93%".
 func Percent(p float64) string {
-	if p > 99.5 && p < 1000 {
+	switch {
+	case p > 100 && p < 1000:
+		return strconv.FormatFloat(math.Ceil(p*10)/10, 'f', 1, 64) + "%"
+	case p > 99.5 && p <= 100:
 		return strconv.FormatFloat(math.Floor(p*10)/10, 'f', 1, 64) + "%"
 	}
 	return strconv.FormatFloat(math.Round(p), 'f', 0, 64) + "%"

@@ -251,28 +251,26 @@ func fmtMinutes(m float64) string {
 }
 
 // quietStretches returns the runs of samples after warmEnd taken while the
-// dyno was at rest: no minute with RestRPM requests or more within Settle
-// before the sample, and no gap in the samples longer than Settle. Runs
-// shorter than MinStretch are left out. A dyno without router traffic is
-// at rest all the time.
+// dyno was at rest: fewer than RestRPM requests a minute on average over
+// the Settle before the sample (so a trickle of requests is rest, and
+// memory has had time to settle after a burst), with no gap in the samples
+// longer than Settle. Runs shorter than MinStretch are left out. A dyno
+// without router traffic is at rest all the time.
 func quietStretches(b Boot, warmEnd time.Time, o BootOptions) [][]Point {
-	busy := map[int64]bool{}
+	perMinute := map[int64]int{}
 	if GetsRouterTraffic(b.Dyno) {
 		for _, c := range b.Requests {
-			if float64(c.N) >= o.RestRPM {
-				busy[c.T.Unix()/60] = true
-			}
+			perMinute[c.T.Unix()/60] += c.N
 		}
 	}
 	settle := int64(o.Settle / time.Minute)
 	quiet := func(t time.Time) bool {
 		m := t.Unix() / 60
+		n := 0
 		for k := m - settle; k <= m; k++ {
-			if busy[k] {
-				return false
-			}
+			n += perMinute[k]
 		}
-		return true
+		return float64(n) < o.RestRPM*float64(settle+1)
 	}
 	var out [][]Point
 	var cur []Point
