@@ -127,7 +127,7 @@ func TestWorseIsAFollowUp(t *testing.T) {
 	}
 	got := feed(Config{}, obs)
 	expect(t, got, "over-quota:firing:web.1", "over-quota:worse:web.1", "over-quota:worse:web.1")
-	if !strings.Contains(got[0].Summary, "520 MB of 512 MB (101.5%), 8 MB in swap") {
+	if !strings.Contains(got[0].Summary, "520 MB of 512 MB (101.6%), 8 MB in swap") {
 		t.Errorf("firing %q", got[0].Summary)
 	}
 	if !strings.Contains(got[1].Summary, "Worse:") || !strings.Contains(got[1].Summary, "575 MB") || got[1].Started != t0 {

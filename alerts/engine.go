@@ -379,11 +379,15 @@ func memText(mb, swap, quota float64) string {
 // Percent prints a share of the quota so that over 100% never reads as
 // 100% (nor under it as over): "100.1%" for 100.02, "99.9%", "93%".
 func Percent(p float64) string {
-	switch {
-	case p > 100 && p < 1000:
-		return strconv.FormatFloat(math.Ceil(p*10)/10, 'f', 1, 64) + "%"
-	case p > 99.5 && p <= 100:
-		return strconv.FormatFloat(math.Floor(p*10)/10, 'f', 1, 64) + "%"
+	if p > 99.5 && p < 1000 {
+		r := math.Round(p*10) / 10
+		switch {
+		case p > 100 && r <= 100:
+			r = 100.1
+		case p < 100 && r >= 100:
+			r = 99.9
+		}
+		return strconv.FormatFloat(r, 'f', 1, 64) + "%"
 	}
 	return strconv.FormatFloat(math.Round(p), 'f', 0, 64) + "%"
 }

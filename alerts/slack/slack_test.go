@@ -243,7 +243,7 @@ func TestMessageAdvice(t *testing.T) {
 	}
 	over := near
 	over.Rule, over.State, over.MemoryMB, over.SwapMB = alerts.RuleOverQuota, alerts.Worse, 514, 2
-	if got := raw(over); !strings.Contains(got, "Worse: Over memory quota: web.2 of myapp") || !strings.Contains(got, "(100.3%)") {
+	if got := raw(over); !strings.Contains(got, "Worse: Over memory quota: web.2 of myapp") || !strings.Contains(got, "(100.4%)") {
 		t.Errorf("follow-up: %s", got)
 	}
 }
