@@ -320,7 +320,16 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 		r.Minutes += d.Minutes()
 		r.Stretches = append(r.Stretches, Stretch{From: s[0].T, To: s[len(s)-1].T, Samples: len(s), SlopeMBPerHour: TheilSen(thinned[i])})
 	}
-	r.SlopeMBPerHour = pooledTheilSen(thinned)
+	// The slope is that of the floors: the lowest sample of each 5 minutes.
+	// Pairs of raw samples within one tooth of a GC sawtooth all rise, and
+	// would add the sawtooth's climb to the leak's.
+	floors := make([][]Point, 0, len(stretches))
+	for _, s := range stretches {
+		if f := blockFloors(s, 5*time.Minute); len(f) >= 2 {
+			floors = append(floors, f)
+		}
+	}
+	r.SlopeMBPerHour = pooledTheilSen(floors)
 	r.P = stratifiedMannKendall(thinned)
 	for _, s := range stretches {
 		mid := s[0].T.Add(s[len(s)-1].T.Sub(s[0].T) / 2)
@@ -338,7 +347,7 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 		r.FloorRiseMB += quantile(second, 0.1) - quantile(first, 0.1)
 		r.ExpectedRiseMB += r.SlopeMBPerHour * s[len(s)-1].T.Sub(s[0].T).Hours() / 2
 	}
-	early, late := splitByQuietTime(thinned)
+	early, late := splitByQuietTime(floors)
 	r.EarlySlope, r.LateSlope = pooledTheilSen(early), pooledTheilSen(late)
 
 	to := o.Trend
@@ -356,6 +365,30 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 		r.Why = "keeps rising at rest"
 	}
 	return r
+}
+
+// blockFloors returns, for each block of d from the first sample, the
+// lowest sample in it (at least 3 samples a block).
+func blockFloors(pts []Point, d time.Duration) []Point {
+	var out []Point
+	start := pts[0].T
+	i := 0
+	for i < len(pts) {
+		end := start.Add(d)
+		low, n := pts[i], 0
+		for i < len(pts) && pts[i].T.Before(end) {
+			if pts[i].MB < low.MB {
+				low = pts[i]
+			}
+			n++
+			i++
+		}
+		if n >= 3 {
+			out = append(out, Point{T: start.Add(d / 2), MB: low.MB})
+		}
+		start = end
+	}
+	return out
 }
 
 // thinTo returns at most n points evenly through pts.
