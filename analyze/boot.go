@@ -130,12 +130,12 @@ type Stretch struct {
 type RestReport struct {
 	Stretches      []Stretch `json:"stretches"`
 	Minutes        float64   `json:"minutes"`
-	SlopeMBPerHour float64   `json:"slope_mb_per_hour"` // Theil–Sen over pairs within a stretch
+	SlopeMBPerHour float64   `json:"slope_mb_per_hour"` // the floor's rise over the time between the halves of the stretches
 	EarlySlope     float64   `json:"early_slope_mb_per_hour"`
 	LateSlope      float64   `json:"late_slope_mb_per_hour"`
 	P              float64   `json:"p_value"`          // stratified Mann–Kendall, one-sided "rising"
 	FloorRiseMB    float64   `json:"floor_rise_mb"`    // rise of each stretch's low tenth, second half over first, summed
-	ExpectedRiseMB float64   `json:"expected_rise_mb"` // what the slope predicts for that
+	ExpectedRiseMB float64   `json:"expected_rise_mb"` // what the slope between 5-minute floors predicts for that
 	Leak           bool      `json:"leak"`
 	Why            string    `json:"why"`
 }
@@ -320,17 +320,21 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 		r.Minutes += d.Minutes()
 		r.Stretches = append(r.Stretches, Stretch{From: s[0].T, To: s[len(s)-1].T, Samples: len(s), SlopeMBPerHour: TheilSen(thinned[i])})
 	}
-	// The slope is that of the floors: the lowest sample of each 5 minutes.
-	// Pairs of raw samples within one tooth of a GC sawtooth all rise, and
-	// would add the sawtooth's climb to the leak's.
+	// Two slopes, both of the floor a GC sawtooth keeps falling back to
+	// (pairs of raw samples within one tooth all rise, and would add the
+	// sawtooth's climb to the leak's): the median slope between the lowest
+	// samples of each 5 minutes, and the rise of the low tenth of each
+	// stretch's second half over its first. The second is the one reported:
+	// any half that holds a trough of the sawtooth measures the floor.
 	floors := make([][]Point, 0, len(stretches))
 	for _, s := range stretches {
 		if f := blockFloors(s, 5*time.Minute); len(f) >= 2 {
 			floors = append(floors, f)
 		}
 	}
-	r.SlopeMBPerHour = pooledTheilSen(floors)
+	pairSlope := pooledTheilSen(floors)
 	r.P = stratifiedMannKendall(thinned)
+	var halves float64 // hours between the halves' middles, summed
 	for _, s := range stretches {
 		mid := s[0].T.Add(s[len(s)-1].T.Sub(s[0].T) / 2)
 		var first, second []float64
@@ -345,8 +349,12 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 			continue
 		}
 		r.FloorRiseMB += quantile(second, 0.1) - quantile(first, 0.1)
-		r.ExpectedRiseMB += r.SlopeMBPerHour * s[len(s)-1].T.Sub(s[0].T).Hours() / 2
+		halves += s[len(s)-1].T.Sub(s[0].T).Hours() / 2
 	}
+	if halves > 0 {
+		r.SlopeMBPerHour = r.FloorRiseMB / halves
+	}
+	r.ExpectedRiseMB = pairSlope * halves
 	early, late := splitByQuietTime(floors)
 	r.EarlySlope, r.LateSlope = pooledTheilSen(early), pooledTheilSen(late)
 
