@@ -5,41 +5,37 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/drainwatch/drainwatch/parser"
 )
 
-// roller is the goroutine that stores committed batches as rows: it rolls
-// their router lines into the cached minute rows as they come, and every
-// FlushEvery, in one transaction, writes the minute rows that changed,
-// stores every other line of the pending batches as its row, and deletes
-// those pending rows. It also folds finished minutes into hours. It runs
-// beside the writer, so this work is off the commit path that the drain's
-// acknowledgements wait for.
+// roller stores committed batches as rows. Every FlushEvery, and when a
+// query asks (DB.sync), it reads the pending_batches rows, rolls their
+// router lines up into per-minute deltas, and in one transaction adds the
+// deltas to the rollup rows, stores every other line as its row, and
+// deletes the pending rows. It works from the database alone, not from
+// what its own writer committed, so any writer's pending rows — another
+// process's, or what a crash left — are stored exactly once: the
+// transaction first checks that no other roller took them meanwhile.
+// It also folds finished minutes into hours.
 type roller struct {
 	db    *DB
-	get   *sql.Stmt // loads a minute row; on the readers, not the writer's connection
-	put   *sql.Stmt
+	merge *sql.Stmt
 	st    *statements
-	evs   []parser.Event // scratch: a batch's lines, parsed again
 	log   *slog.Logger
 	every time.Duration
-	in    chan rollItem
+	stop  chan struct{}
 	done  chan struct{}
+	crash bool // tests: no flush at the end
 
-	// rolls holds the minute rows of recent buckets: the rows in the
-	// database plus every pending_batches row up to pendingMax. When an
-	// error may have left it short of that, bad says it must be rebuilt
-	// from the database before the next flush.
-	rolls      rollupCache
-	pendingMax int64
-	flushedMax int64 // pending rows up to this id are deleted
-	bad        bool
-	crash      bool // tests: no flush at the end
-	cacheRows  int  // tests: rolls.max
-
-	batchRows map[batchRowKey]*rollAcc // scratch of rollIn
+	mu        sync.Mutex // one flush at a time; guards what follows
+	newest    int64      // newest minute start seen, Unix microseconds: folding's clock
+	evs       []parser.Event
+	deltas    map[rollKey]*rollAcc
+	batchRows map[batchRowKey]*rollAcc
+	buf       []byte
 }
 
 // batchRowKey is a minute row of one batch, by the indexes of its strings
@@ -49,27 +45,18 @@ type batchRowKey struct {
 	status            int64
 }
 
-// rollItem is a committed batch's router lines, or a Flush to answer.
-type rollItem struct {
-	app    string
-	id     int64 // its pending_batches row
-	router []byte
-	flush  *request
-}
+// pendingChunk is how many pending rows one flush transaction stores at
+// most (a second of the bench's load is ~750).
+const pendingChunk = 2048
 
 func newRoller(db *DB, every time.Duration, log *slog.Logger) (*roller, error) {
-	r := &roller{db: db, log: log, every: every, in: make(chan rollItem, 256), done: make(chan struct{}), bad: true}
+	r := &roller{db: db, log: log, every: every, stop: make(chan struct{}), done: make(chan struct{})}
 	var err error
-	if r.get, err = db.ro.Prepare(rollupGet); err != nil {
-		return nil, fmt.Errorf("store: prepare: %w", err)
-	}
-	if r.put, err = db.rw.Prepare(rollupUpsert); err != nil {
-		r.get.Close()
+	if r.merge, err = db.rw.Prepare(rollupMerge); err != nil {
 		return nil, fmt.Errorf("store: prepare: %w", err)
 	}
 	if r.st, err = prepare(db.rw); err != nil {
-		r.get.Close()
-		r.put.Close()
+		r.merge.Close()
 		return nil, err
 	}
 	// Store what a crash left pending, before new batches come.
@@ -81,66 +68,125 @@ func newRoller(db *DB, every time.Duration, log *slog.Logger) (*roller, error) {
 }
 
 func (r *roller) close() error {
-	return errors.Join(r.get.Close(), r.put.Close(), r.st.close())
+	return errors.Join(r.merge.Close(), r.st.close())
 }
 
-// run rolls up and stores batches until in is closed, then flushes once
-// more.
+// run flushes every r.every and folds every minute until stop is closed,
+// then flushes once more.
 func (r *roller) run() {
 	defer close(r.done)
 	flush := time.NewTicker(r.every)
 	defer flush.Stop()
 	fold := time.NewTicker(time.Minute)
 	defer fold.Stop()
-	foldDue := false
 	for {
 		select {
-		case it, ok := <-r.in:
-			if !ok {
-				if !r.crash {
-					r.logError("storing batches", r.flush())
-				}
-				return
+		case <-r.stop:
+			if !r.crash {
+				r.logError("storing batches", r.flush())
 			}
-			if it.flush != nil {
-				it.flush.err = r.flush()
-				close(it.flush.done)
-				continue
-			}
-			r.absorb(it)
+			return
 		case <-flush.C:
 			r.logError("storing batches", r.flush())
 		case <-fold.C:
-			foldDue = true
-		}
-		if foldDue && len(r.in) == 0 {
-			foldDue = r.fold()
+			for r.fold() {
+			}
 		}
 	}
 }
 
-// absorb rolls a committed batch's router lines into the cached minute
-// rows. They are durable in the batch's pending row until the next flush
-// writes the rows and deletes it.
-func (r *roller) absorb(it rollItem) {
-	if r.bad || it.id <= r.pendingMax {
-		return // the rebuild read it from the database, or will
+// flush stores every pending row committed before it began.
+func (r *roller) flush() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for range 10 {
+		n, err := r.flushChunk()
+		if errors.Is(err, errPendingTaken) {
+			continue
+		}
+		if err != nil || n < pendingChunk {
+			return err
+		}
 	}
-	if err := r.rollIn(it.app, it.router); err != nil {
-		r.logError("rollup cache", err)
-		r.bad = true
-		return
-	}
-	r.pendingMax = it.id
+	return nil
 }
 
-// rollIn rolls the router section of a batch of app into the cache.
+var errPendingTaken = errors.New("store: pending rows taken by another writer")
+
+// flushChunk stores the oldest pending rows, up to pendingChunk, and
+// returns how many it found. The router lines are rolled up before the
+// transaction, from a read snapshot, so that the transaction — which holds
+// the database's one write lock — does only the writes.
+func (r *roller) flushChunk() (int, error) {
+	rows, err := r.db.ro.Query(`SELECT id, app, router FROM pending_batches ORDER BY id LIMIT ?`, pendingChunk)
+	if err != nil {
+		return 0, fmt.Errorf("store: pending rows: %w", err)
+	}
+	if r.deltas == nil {
+		r.deltas = map[rollKey]*rollAcc{}
+	}
+	clear(r.deltas)
+	var n int
+	var maxID int64
+	for rows.Next() {
+		var app string
+		var router []byte
+		if err := rows.Scan(&maxID, &app, &router); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("store: pending rows: %w", err)
+		}
+		n++
+		if err := r.rollIn(app, router); err != nil {
+			r.logError("rollup", fmt.Errorf("pending row %d: router lines skipped: %w", maxID, err))
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("store: pending rows: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	tx, err := r.db.rw.Begin()
+	if err != nil {
+		return 0, fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	// Ids grow in commit order, so the rows up to maxID now are the ones
+	// read, unless another writer's roller stored some meanwhile.
+	var still int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM pending_batches WHERE id <= ?`, maxID).Scan(&still); err != nil {
+		return 0, fmt.Errorf("store: pending rows: %w", err)
+	}
+	if still != n {
+		return 0, errPendingTaken
+	}
+	merge := tx.Stmt(r.merge)
+	defer merge.Close()
+	for k, a := range r.deltas {
+		if err := mergeRollup(merge, k, a, &r.buf); err != nil {
+			return 0, fmt.Errorf("store: rollups: %w", err)
+		}
+	}
+	if err := r.storeRest(tx, maxID); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(`DELETE FROM pending_batches WHERE id <= ?`, maxID); err != nil {
+		return 0, fmt.Errorf("store: pending batches: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("store: storing batches: commit: %w", err)
+	}
+	return n, nil
+}
+
+// rollIn adds the router section of a batch of app to r.deltas.
 func (r *roller) rollIn(app string, router []byte) error {
 	if router == nil { // no router lines
 		return nil
 	}
 	// The batch's rows by string indexes first: hashing four strings a line
-	// into the cache's map took most of the roller's time.
+	// into the deltas' map took most of the roller's time.
 	if r.batchRows == nil {
 		r.batchRows = map[batchRowKey]*rollAcc{}
 	}
@@ -150,9 +196,13 @@ func (r *roller) rollIn(app string, router []byte) error {
 		k := batchRowKey{uint64(l.unix - l.unix%60), l.dynoIdx, l.pathIdx, int64(statusClassIndex(int(l.status)))}
 		a := rows[k]
 		if a == nil {
-			var err error
-			if a, err = r.rolls.row(r.get, l.keyOf(app)); err != nil {
-				return err
+			rk := l.keyOf(app)
+			if a = r.deltas[rk]; a == nil {
+				a = newRollAcc()
+				r.deltas[rk] = a
+			}
+			if rk.start > r.newest {
+				r.newest = rk.start
 			}
 			rows[k] = a
 		}
@@ -161,85 +211,9 @@ func (r *roller) rollIn(app string, router []byte) error {
 	})
 }
 
-// flush stores the pending batches up to pendingMax, in one transaction:
-// the cached minute rows that changed, every other line as its row, and
-// the deletion of the pending rows.
-func (r *roller) flush() error {
-	if r.bad {
-		if err := r.rebuild(); err != nil {
-			return err
-		}
-	}
-	if r.pendingMax == r.flushedMax {
-		return nil
-	}
-	tx, err := r.db.rw.Begin()
-	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
-	}
-	defer tx.Rollback()
-	put := tx.Stmt(r.put)
-	defer put.Close()
-	if err := r.rolls.flush(put); err != nil {
-		return fmt.Errorf("store: rollups: %w", err)
-	}
-	if err := r.storeRest(tx); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(`DELETE FROM pending_batches WHERE id > ? AND id <= ?`, r.flushedMax, r.pendingMax); err != nil {
-		return fmt.Errorf("store: pending batches: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: storing batches: commit: %w", err)
-	}
-	r.rolls.clean()
-	r.flushedMax = r.pendingMax
-	return nil
-}
-
-// rebuild reads every pending row into a fresh cache: at start-up (what a
-// crash left) and after an error left the cache short.
-func (r *roller) rebuild() error {
-	r.rolls = rollupCache{max: r.cacheRows}
-	rows, err := r.db.rw.Query(`SELECT id, app, router FROM pending_batches ORDER BY id`)
-	if err != nil {
-		return fmt.Errorf("store: pending rows: %w", err)
-	}
-	var all []rollItem
-	for rows.Next() {
-		var it rollItem
-		if err := rows.Scan(&it.id, &it.app, &it.router); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: pending rows: %w", err)
-		}
-		all = append(all, it)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: pending rows: %w", err)
-	}
-	r.pendingMax, r.flushedMax = 0, 0
-	if len(all) > 0 {
-		r.flushedMax = all[0].id - 1 // the next flush stores them
-	}
-	for _, it := range all {
-		err := r.rollIn(it.app, it.router)
-		if errors.Is(err, errPendingCorrupt) {
-			r.logError("rollup replay", fmt.Errorf("pending row %d skipped: %w", it.id, err))
-		} else if err != nil {
-			r.rolls = rollupCache{max: r.cacheRows}
-			return fmt.Errorf("store: pending rows: %w", err)
-		}
-		r.pendingMax = it.id
-	}
-	r.bad = false
-	return nil
-}
-
-// storeRest stores the lines of the pending batches in (flushedMax,
-// pendingMax] other than the rolled-up router lines, a chunk of batches at
-// a time.
-func (r *roller) storeRest(tx *sql.Tx) error {
+// storeRest stores the lines of the pending batches up to maxID other than
+// the rolled-up router lines, a chunk of batches at a time.
+func (r *roller) storeRest(tx *sql.Tx, maxID int64) error {
 	s := r.st.in(tx)
 	defer s.close()
 	type batch struct {
@@ -248,9 +222,9 @@ func (r *roller) storeRest(tx *sql.Tx) error {
 		rest []byte
 	}
 	var chunk []batch
-	for from := r.flushedMax; from < r.pendingMax; {
+	for from := int64(0); ; {
 		rows, err := tx.Query(`SELECT id, app, rest FROM pending_batches WHERE id > ? AND id <= ? AND rest IS NOT NULL
-			ORDER BY id LIMIT 64`, from, r.pendingMax)
+			ORDER BY id LIMIT 64`, from, maxID)
 		if err != nil {
 			return fmt.Errorf("store: pending batches: %w", err)
 		}
@@ -268,7 +242,7 @@ func (r *roller) storeRest(tx *sql.Tx) error {
 			return fmt.Errorf("store: pending batches: %w", err)
 		}
 		if len(chunk) == 0 {
-			break
+			return nil
 		}
 		for _, b := range chunk {
 			from = b.id
@@ -293,14 +267,15 @@ func (r *roller) storeRest(tx *sql.Tx) error {
 			}
 		}
 	}
-	return nil
 }
 
 // fold folds finished minutes into hours (the newest minutes' rows keep
 // coming) and reports whether more are left.
 func (r *roller) fold() bool {
-	r.logError("storing batches", r.flush())
-	n, err := r.db.foldMinutes(time.UnixMicro(r.rolls.newest), 2*time.Minute, foldChunk)
+	r.mu.Lock()
+	newest := r.newest
+	r.mu.Unlock()
+	n, err := r.db.foldMinutes(time.UnixMicro(newest), 2*time.Minute, foldChunk)
 	r.logError("rollup folding", err)
 	return err == nil && n == foldChunk
 }

@@ -16,8 +16,21 @@ import (
 	"strings"
 	"sync"
 
-	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+	sqlite3 "github.com/mattn/go-sqlite3"
 )
+
+// driverName is go-sqlite3 with drainwatch's merge functions on every
+// connection (rollup.go): rollup rows are merged in SQL, never overwritten.
+const driverName = "sqlite3_drainwatch"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		if err := c.RegisterFunc("dw_sketch_merge", sketchMergeSQL, true); err != nil {
+			return err
+		}
+		return c.RegisterFunc("dw_codes_merge", codesMergeSQL, true)
+	}})
+}
 
 // DefaultPath is where the database lives unless told otherwise.
 const DefaultPath = "drainwatch.db"
@@ -86,7 +99,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db := &DB{path: path, noSync: opts.NoSync}
 	var err error
 	if !opts.ReadOnly {
-		if db.rw, err = sql.Open("sqlite3", dsn); err != nil {
+		if db.rw, err = sql.Open(driverName, dsn); err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
 		}
 		db.rw.SetMaxOpenConns(1)
@@ -119,7 +132,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if opts.ReadOnly {
 		q.Del("_journal_mode") // a read-only connection cannot change it
 	}
-	if db.ro, err = sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?"+q.Encode()); err != nil {
+	if db.ro, err = sql.Open(driverName, "file:"+url.PathEscape(path)+"?"+q.Encode()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}

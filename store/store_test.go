@@ -506,73 +506,96 @@ func TestWriteWaitsForTheDisk(t *testing.T) {
 	}
 }
 
-// With more minute rows than the cache holds (paths that fold into no
-// template), a flush drops the oldest rows, and a late line for a dropped
-// row adds to what the database holds rather than starting it over.
-func TestRollupCacheIsBounded(t *testing.T) {
+// Two writers on one file (two handles, as two processes would have), both
+// writing router lines of the same minutes and flushing at their own pace:
+// every rollup row holds the lines of both, exactly. A minute folded into
+// its hour before a late line comes gets that line in its hour row too.
+func TestTwoWritersMergeRollups(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "bound.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	w, err := NewWriter(db, WriterOptions{cacheRows: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	path := filepath.Join(t.TempDir(), "two.db")
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	// 30 slugs in minute m, each once, at second s.
-	slugs := func(m, s int) *Batch {
-		var body strings.Builder
-		for i := 0; i < 30; i++ {
-			ts := t0.Add(time.Duration(m)*time.Minute + time.Duration(s)*time.Second).Format("2006-01-02T15:04:05.000000+00:00")
-			msg := fmt.Sprintf("<158>1 %s host heroku router - at=info method=GET path=\"/posts/post-%s\" dyno=web.1 connect=1ms service=%dms status=200 bytes=10 protocol=https", ts, strings.Repeat("x", i+1), 100+i)
-			fmt.Fprintf(&body, "%d %s\n", len(msg)+1, msg)
-		}
-		events, st := parser.ParseBody([]byte(body.String()), 0, nil)
-		if st.Skipped() != 0 || len(events) != 30 {
-			t.Fatalf("%+v", st)
-		}
-		return &Batch{App: "b", Events: events}
-	}
-	write := func(b *Batch) {
-		t.Helper()
-		if _, err := w.Write(ctx, b); err != nil {
+	var dbs []*DB
+	var ws []*Writer
+	for range 2 {
+		db, err := Open(ctx, path, Options{})
+		if err != nil {
 			t.Fatal(err)
 		}
+		defer db.Close()
+		w, err := NewWriter(db, WriterOptions{FlushEvery: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		dbs, ws = append(dbs, db), append(ws, w)
+	}
+	// Each writer: 20 batches of the same ten minutes (7 lines a minute:
+	// 6 /users, 1 /slow), flushing after every third.
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, w := range ws {
+		wg.Go(func() {
+			for i := range 20 {
+				if _, err := w.Write(ctx, routerBatch(t, "two", t0, 0, 10*time.Minute)); err != nil {
+					errs <- err
+					return
+				}
+				if i%3 == 2 {
+					if err := w.Flush(ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
 		if err := w.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(slugs(0, 5))
-	write(slugs(1, 5))
-	write(slugs(2, 5))
-	if n := len(w.roll.rolls.rows); n > 10 {
-		t.Fatalf("%d rows cached after a flush, bound 10", n)
+	if n := pendingRows(t, dbs[0]); n != 0 {
+		t.Fatalf("%d pending rows left", n)
 	}
-	write(slugs(0, 50)) // late: minute 0's rows were dropped
-	groups, err := db.RequestStats(ctx, Filter{App: "b", Since: t0, Until: t0.Add(time.Minute)}, "path", 0)
+	perMin, err := dbs[1].RequestsPerMinute(ctx, Filter{App: "two", Dyno: "web.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(groups) != 30 {
-		t.Fatalf("%d paths in minute 0, want 30", len(groups))
+	if len(perMin) != 10 {
+		t.Fatalf("%d minutes, want 10", len(perMin))
 	}
-	for _, g := range groups {
-		if g.Count != 2 {
-			t.Errorf("%s: %d lines in minute 0, want 2 (one on time, one late)", g.Key, g.Count)
+	for _, m := range perMin {
+		if m.N != 2*20*6 {
+			t.Errorf("%s: %d lines, want %d", m.T, m.N, 2*20*6)
 		}
 	}
-	all, err := db.RequestStats(ctx, Filter{App: "b"}, "path", 0)
+	stats, err := dbs[0].RequestStats(ctx, Filter{App: "two"}, "path", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var total int64
-	for _, g := range all {
-		total += g.Count
+	if len(stats) != 2 || stats[0].Count != 2*20*60 || stats[1].Count != 2*20*10 || stats[1].Codes["H12"] != 2*20*10 ||
+		math.Abs(stats[1].ServiceP50-30000) > 300 || math.Abs(stats[0].ServiceP99-100) > 1 {
+		t.Errorf("by path %+v", stats)
 	}
-	if total != 120 {
-		t.Errorf("%d lines in all, want 120", total)
+
+	// Fold the ten minutes into their hour, then a late line for minute 0.
+	if n, err := dbs[0].foldMinutes(t0.Add(time.Hour), 2*time.Minute, 100000); err != nil || n == 0 {
+		t.Fatalf("fold: %d %v", n, err)
+	}
+	if _, err := ws[1].Write(ctx, routerBatch(t, "two", t0, 0, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	hour := Filter{App: "two", Since: t0, Until: t0.Add(time.Hour)} // read from the hour row alone
+	stats, err = dbs[0].RequestStats(ctx, hour, "path", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != 2 || stats[0].Count != 2*20*60+1 || stats[1].Count != 2*20*10+1 {
+		t.Errorf("the hour after a late line: %+v", stats)
 	}
 }

@@ -75,9 +75,6 @@ type WriterOptions struct {
 
 	// crash, in tests, makes Close leave the pending rows as a crash would.
 	crash bool
-	// cacheRows, in tests, bounds the roller's cache of rollup rows
-	// (default cacheMaxRows).
-	cacheRows int
 }
 
 // Writer writes batches to the database. Concurrent Writes are grouped
@@ -100,13 +97,12 @@ type Writer struct {
 }
 
 type request struct {
-	b      *Batch
-	pend   pendingBatch
-	pendID int64 // its pending_requests row, once committed
-	res    Result
-	err    error
-	seq    int64 // its commit, for walSyncer.wait
-	done   chan struct{}
+	b    *Batch
+	pend pendingBatch
+	res  Result
+	err  error
+	seq  int64 // its commit, for walSyncer.wait
+	done chan struct{}
 }
 
 // NewWriter starts the writer goroutine. Stop it with Close.
@@ -139,7 +135,6 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		return nil, err
 	}
 	roll.crash = opts.crash
-	roll.cacheRows, roll.rolls.max = opts.cacheRows, opts.cacheRows
 	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}),
 		stmts: st, roll: roll, wal: newWALSyncer(db.path, db.noSync)}
 	go roll.run()
@@ -156,10 +151,7 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 // ends while the batch is queued, Write returns ctx.Err(); the batch may
 // still be committed (a retry with the same FrameID is then recognised).
 func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
-	r := &request{b: b, done: make(chan struct{})}
-	if b != nil { // nil: a Flush
-		r.pend = encodePending(b.Events)
-	}
+	r := &request{b: b, done: make(chan struct{}), pend: encodePending(b.Events)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -191,11 +183,15 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
 
 // Flush stores every batch committed so far as rows now, rather than
 // within FlushEvery. The queries of db call it first, so they see every
-// line acknowledged before them. It fails like Write when the writer is
-// closed or ctx ends.
+// line acknowledged before them. It does not wait behind the batches
+// queued for the writer.
 func (w *Writer) Flush(ctx context.Context) error {
-	_, err := w.Write(ctx, nil)
-	return err
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrClosed
+	}
+	return w.roll.flush()
 }
 
 // Close stops taking batches, commits every batch already queued, and stops
@@ -213,6 +209,7 @@ func (w *Writer) Close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
+	close(w.roll.stop) // the roller flushes once more and stops
 	<-w.roll.done
 	w.wal.close()
 	w.db.mu.Lock()
@@ -223,12 +220,10 @@ func (w *Writer) Close() error {
 
 func (w *Writer) run() {
 	defer close(w.done)
-	defer close(w.roll.in) // the roller flushes once more and stops
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	pruneDue := false // the first pass comes with the first tick
 	reqs := make([]*request, 0, w.opts.QueueLen)
-	var flushes []*request
 	for {
 		var r *request
 		select {
@@ -241,10 +236,6 @@ func (w *Writer) run() {
 			}
 			r = req
 		}
-		if r.b == nil {
-			w.roll.in <- rollItem{flush: r}
-			continue
-		}
 		reqs = append(reqs[:0], r)
 		rows := len(r.b.Events)
 	more:
@@ -253,10 +244,6 @@ func (w *Writer) run() {
 			case r2, ok := <-w.queue:
 				if !ok {
 					break more
-				}
-				if r2.b == nil {
-					flushes = append(flushes, r2)
-					continue
 				}
 				reqs = append(reqs, r2)
 				rows += len(r2.b.Events)
@@ -280,16 +267,7 @@ func (w *Writer) run() {
 				r.seq = seq // Write waits for its fsync
 				close(r.done)
 			}
-			for _, r := range reqs {
-				if r.pendID != 0 {
-					w.roll.in <- rollItem{app: r.b.App, id: r.pendID, router: r.pend.router}
-				}
-			}
 		}
-		for _, r := range flushes {
-			w.roll.in <- rollItem{flush: r}
-		}
-		flushes = flushes[:0]
 		if pruneDue && len(w.queue) == 0 {
 			pruneDue = w.maintain(now)
 		}
@@ -362,7 +340,6 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 				}
 			}
 		}
-		r.pendID = 0
 		p := r.pend
 		if p.logsLines > 0 {
 			// Already in its final form: stored now, not copied by the roller.
@@ -371,11 +348,7 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 			}
 		}
 		if p.lines > 0 || len(p.rest) > 0 {
-			res, err := s.pending.Exec(b.App, p.lines, p.router, p.rest)
-			if err != nil {
-				return fmt.Errorf("store: batch: %w", err)
-			}
-			if r.pendID, err = res.LastInsertId(); err != nil {
+			if _, err := s.pending.Exec(b.App, p.lines, p.router, p.rest); err != nil {
 				return fmt.Errorf("store: batch: %w", err)
 			}
 		}
