@@ -21,14 +21,15 @@ import (
 // transaction first checks that no other roller took them meanwhile.
 // It also folds finished minutes into hours.
 type roller struct {
-	db    *DB
-	merge *sql.Stmt
-	st    *statements
-	log   *slog.Logger
-	every time.Duration
-	stop  chan struct{}
-	done  chan struct{}
-	crash bool // tests: no flush at the end
+	db       *DB
+	merge    *sql.Stmt
+	st       *statements
+	log      *slog.Logger
+	every    time.Duration
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	crash    bool // tests: no flush at the end
 
 	mu        sync.Mutex // one flush at a time; guards what follows
 	newest    int64      // newest minute start seen, Unix microseconds: folding's clock

@@ -209,7 +209,7 @@ func (w *Writer) Close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
-	close(w.roll.stop) // the roller flushes once more and stops
+	w.roll.stopOnce.Do(func() { close(w.roll.stop) }) // the roller flushes once more and stops
 	<-w.roll.done
 	w.wal.close()
 	w.db.mu.Lock()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/alerts"
 	"github.com/drainwatch/drainwatch/importer"
+	"github.com/drainwatch/drainwatch/internal/lockfile"
 	"github.com/drainwatch/drainwatch/store"
 )
 
@@ -25,8 +27,8 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	db := fs.String("db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	withAlerts := fs.Bool("alerts", false, "run the alert rules over the imported lines and record the alerts (not sent to Slack); see 'drainwatch alerts'")
-	if err := parseFlags(fs, args, e.stdout, "import [--app A] [--db F] FILE|-\n\nLoads saved logs: `heroku logs` output (heroku logs -n 1500 -a APP > app.log) or raw logplex\ndrain bodies, detected from the first bytes. Importing the same file twice stores it once."); err != nil {
+	withAlerts := fs.Bool("alerts", false, "run the alert rules over the imported lines and record the alerts (not sent to Slack; into the database of a running daemon, its alert engine sees the lines and delivers what they raise); see 'drainwatch alerts'")
+	if err := parseFlags(fs, args, e.stdout, "import [--app A] [--db F] FILE|-\n\nLoads saved logs: `heroku logs` output (heroku logs -n 1500 -a APP > app.log) or raw logplex\ndrain bodies, detected from the first bytes. Importing the same file twice stores it once.\nInto the database of a running daemon (on this host), the daemon imports the lines itself."); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -46,6 +48,27 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 		}
 		in = f
 	}
+	lock, err := lockfile.Acquire(*db, lockfile.Holder{Command: "import"})
+	var held *lockfile.HeldError
+	if errors.As(err, &held) {
+		// A running daemon owns the database: it imports the lines itself.
+		in = &countingReader{r: in, bar: &progressBar{w: e.stderr, size: size, on: !*quiet && isTerminal(e.stderr)}}
+		sum, err := importThroughDaemon(ctx, held.Holder, in, *app, *withAlerts)
+		in.(*countingReader).bar.done()
+		var refused *importRefusal
+		if errors.As(err, &refused) {
+			return fmt.Errorf("%w: %s", held, refused.how)
+		}
+		if err != nil {
+			return fmt.Errorf("import through %s stopped after %d lines (%d stored): %w; import again: what is stored is skipped",
+				held.Holder, sum.Lines, sum.Stored, err)
+		}
+		return printImport(e.stdout, name, *app, sum, *asJSON, fmt.Sprintf("through the running %s", held.Holder), -1)
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	sdb, err := store.Open(ctx, *db, store.Options{})
 	if err != nil {
 		return err
@@ -89,16 +112,22 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("import stopped after %d lines (%d stored): %w", sum.Lines, sum.Stored, err)
 	}
-	if *asJSON {
-		return writeJSON(e.stdout, sum)
+	if svc == nil {
+		fired = -1
 	}
-	defer func() {
-		if svc != nil {
-			fmt.Fprintf(e.stdout, "  alerts recorded:   %d (drainwatch alerts --app %s)\n", fired, *app)
-		}
-	}()
-	out := e.stdout
-	fmt.Fprintf(out, "imported %s into app %q (%s format)\n", name, *app, sum.Format)
+	return printImport(e.stdout, name, *app, sum, *asJSON, "", fired)
+}
+
+// printImport prints an import's summary; fired is the alerts recorded
+// (-1: not counted here).
+func printImport(out io.Writer, name, app string, sum importer.Summary, asJSON bool, how string, fired int64) error {
+	if asJSON {
+		return writeJSON(out, sum)
+	}
+	if how != "" {
+		how = " " + how
+	}
+	fmt.Fprintf(out, "imported %s into app %q (%s format)%s\n", name, app, sum.Format, how)
 	fmt.Fprintf(out, "  lines read:        %d\n", sum.Lines)
 	fmt.Fprintf(out, "  stored:            %d\n", sum.Stored)
 	if sum.Duplicate > 0 {
@@ -122,7 +151,24 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	if len(kinds) > 0 {
 		fmt.Fprintf(out, "  by kind:           %s\n", strings.Join(kinds, " "))
 	}
+	if fired >= 0 {
+		fmt.Fprintf(out, "  alerts recorded:   %d (drainwatch alerts --app %s)\n", fired, app)
+	}
 	return nil
+}
+
+// countingReader shows an import's progress by the bytes read.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	bar *progressBar
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.bar.update(importer.Progress{Bytes: c.n})
+	return n, err
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -29,6 +29,7 @@ import (
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/api"
 	"github.com/drainwatch/drainwatch/drain"
+	"github.com/drainwatch/drainwatch/internal/lockfile"
 	"github.com/drainwatch/drainwatch/store"
 	"github.com/drainwatch/drainwatch/web"
 )
@@ -310,6 +311,9 @@ type server struct {
 	// openMu orders openStore against Close.
 	openMu sync.Mutex
 	closed bool
+
+	lock    *lockfile.Lock // one daemon per database
+	imports *importServer  // local `drainwatch import` into this daemon
 }
 
 // ready reports whether the database is open and everything is served.
@@ -328,8 +332,17 @@ func (s *server) Open(ctx context.Context) error {
 	if s.cfg.SyslogAddr != "" && len(s.cfg.Tokens) == 0 && !s.cfg.SyslogAllowAny {
 		return errors.New("SYSLOG_ADDR needs DRAIN_TOKENS (TOKEN=APP,…): syslog has no password, so without them anyone who reaches the port could post lines for any app. Set DRAIN_TOKENS, or SYSLOG_ALLOW_ANY_APP=1 if only trusted senders can reach it")
 	}
+	// One daemon per database: a second one is refused, naming the holder.
+	if s.lock, err = lockfile.Acquire(s.cfg.DBPath, lockfile.Holder{Command: "serve"}); err != nil {
+		var held *lockfile.HeldError
+		if errors.As(err, &held) {
+			return fmt.Errorf("%w: one daemon per database; stop it, or give this one another --db", err)
+		}
+		return err
+	}
 	if err := s.openStore(ctx); err != nil {
 		if !storageFull(err) {
+			s.lock.Release()
 			return err
 		}
 		s.openErr.Store(&err)
@@ -337,6 +350,7 @@ func (s *server) Open(ctx context.Context) error {
 	}
 	if s.ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
 		s.closeStore()
+		s.lock.Release()
 		return fmt.Errorf("listen: %w", err)
 	}
 	maxConns := s.cfg.MaxConns
@@ -382,6 +396,10 @@ func (s *server) Open(ctx context.Context) error {
 			s.serveErr <- err
 		}
 	}()
+	if err := s.startImports(); err != nil {
+		s.Close(ctx)
+		return err
+	}
 	return nil
 }
 
@@ -561,8 +579,11 @@ func (s *server) Addr() string { return s.ln.Addr().String() }
 func (s *server) Close(ctx context.Context) error {
 	s.stop()
 	err := s.http.Shutdown(ctx)
+	if s.imports != nil {
+		err = errors.Join(err, s.imports.close(ctx)) // their batches are written before the writer closes
+	}
 	s.bg.Wait()
-	return errors.Join(err, s.closeStore())
+	return errors.Join(err, s.closeStore(), s.lock.Release())
 }
 
 func (s *server) closeStore() error {
