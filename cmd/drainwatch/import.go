@@ -16,6 +16,7 @@ import (
 	"github.com/drainwatch/drainwatch/importer"
 	"github.com/drainwatch/drainwatch/internal/lockfile"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 type importCommand struct{ env *env }
@@ -24,7 +25,7 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	e := c.env
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	app := fs.String("app", "default", "the app these logs belong to")
-	db := fs.String("db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	db := fs.String("db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	withAlerts := fs.Bool("alerts", false, "run the alert rules over the imported lines and record the alerts (not sent to Slack; into the database of a running daemon, its alert engine sees the lines and delivers what they raise); see 'drainwatch alerts'")
@@ -69,14 +70,14 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer lock.Release()
-	sdb, err := store.Open(ctx, *db, store.Options{})
+	sdb, err := sqlite.Open(ctx, *db, sqlite.Options{})
 	if err != nil {
 		return err
 	}
 	defer sdb.Close()
 	// An import may be of old history: it deletes nothing (the daemon's
 	// retention still applies when it runs on this file).
-	w, err := store.NewWriter(sdb, store.WriterOptions{Retention: store.Retention{Off: true}})
+	w, err := sqlite.NewWriter(sdb, sqlite.WriterOptions{Retention: store.Retention{Off: true}})
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/internal/lockfile"
-	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 // stopChild sends SIGTERM and waits for a clean exit.
@@ -31,7 +31,7 @@ func stopChild(t *testing.T, c *child) {
 
 func storedCounts(t *testing.T, dbPath string) map[string]int64 {
 	t.Helper()
-	db, err := store.Open(context.Background(), dbPath, store.Options{ReadOnly: true})
+	db, err := sqlite.Open(context.Background(), dbPath, sqlite.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

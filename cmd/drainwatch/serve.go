@@ -31,6 +31,7 @@ import (
 	"github.com/drainwatch/drainwatch/drain"
 	"github.com/drainwatch/drainwatch/internal/lockfile"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 	"github.com/drainwatch/drainwatch/web"
 )
 
@@ -91,7 +92,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	port := e.envOr("PORT", "8080")
 	addr := fs.String("addr", ":"+port, "address to listen on (env PORT sets the port)")
-	db := fs.String("db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	db := fs.String("db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
 	var bad []string
 	flagEnv := func(name string) bool {
 		v, err := envBool(name, e.getenv(name))
@@ -292,8 +293,8 @@ func newLogger(w io.Writer, onHeroku bool) *slog.Logger {
 type server struct {
 	cfg      serveConfig
 	log      *slog.Logger
-	db       *store.DB
-	writer   *store.Writer
+	db       *sqlite.DB
+	writer   *sqlite.Writer
 	alerts   *alerts.Service
 	drain    *drain.Handler
 	syslog   *drain.SyslogServer
@@ -411,8 +412,8 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	if s.closed {
 		return errors.New("server closed")
 	}
-	var db *store.DB
-	var writer *store.Writer
+	var db *sqlite.DB
+	var writer *sqlite.Writer
 	var svc *alerts.Service
 	defer func() {
 		if err != nil {
@@ -427,10 +428,10 @@ func (s *server) openStore(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	if db, err = store.Open(ctx, s.cfg.DBPath, store.Options{NoSync: s.cfg.NoSync, MaxPages: s.cfg.MaxPages}); err != nil {
+	if db, err = sqlite.Open(ctx, s.cfg.DBPath, sqlite.Options{NoSync: s.cfg.NoSync, MaxPages: s.cfg.MaxPages}); err != nil {
 		return err
 	}
-	if writer, err = store.NewWriter(db, store.WriterOptions{Retention: s.cfg.Retention, Logger: s.log, RawRequests: s.cfg.RawRequests}); err != nil {
+	if writer, err = sqlite.NewWriter(db, sqlite.WriterOptions{Retention: s.cfg.Retention, Logger: s.log, RawRequests: s.cfg.RawRequests}); err != nil {
 		return err
 	}
 	var notifier alerts.Notifier
@@ -626,7 +627,7 @@ func storageReason(err error) string {
 }
 
 // suspectsFor fits the last 6 hours of an app's history, for alerts.
-func suspectsFor(db *store.DB) func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
+func suspectsFor(db *sqlite.DB) func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
 	local := &api.Local{DB: db}
 	return func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
 		r, err := local.Suspects(ctx, api.Query{App: app, Since: at.Add(-6 * time.Hour), Until: at.Add(time.Minute)})

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"bytes"
@@ -11,22 +11,24 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/parser"
+
+	"github.com/drainwatch/drainwatch/store"
 )
 
 // answers is what the queries say about an app's lines.
 type answers struct {
-	Stats   []RequestGroup
-	Status  []RequestGroup
-	Series  []SeriesPoint
-	PerMin  []MinuteCount
-	PerPath []PathMinuteCount
-	Memory  []MemorySample
-	Errors  []ErrorEvent
-	Load    []LoadSample
+	Stats   []store.RequestGroup
+	Status  []store.RequestGroup
+	Series  []store.SeriesPoint
+	PerMin  []store.MinuteCount
+	PerPath []store.PathMinuteCount
+	Memory  []store.MemorySample
+	Errors  []store.ErrorEvent
+	Load    []store.LoadSample
 	Counts  map[string]int64
 }
 
-func queryAll(t *testing.T, db *DB, f Filter) answers {
+func queryAll(t *testing.T, db *DB, f store.Filter) answers {
 	t.Helper()
 	ctx := context.Background()
 	var a answers
@@ -47,11 +49,11 @@ func queryAll(t *testing.T, db *DB, f Filter) answers {
 	check(err)
 	a.PerPath, err = db.RequestsPerMinuteByPath(ctx, f)
 	check(err)
-	a.Memory, err = db.Memory(ctx, Filter{App: f.App})
+	a.Memory, err = db.Memory(ctx, store.Filter{App: f.App})
 	check(err)
-	a.Errors, err = db.Errors(ctx, Filter{App: f.App})
+	a.Errors, err = db.Errors(ctx, store.Filter{App: f.App})
 	check(err)
-	a.Load, err = db.Load(ctx, Filter{App: f.App})
+	a.Load, err = db.Load(ctx, store.Filter{App: f.App})
 	check(err)
 	a.Counts, err = db.Counts(ctx)
 	check(err)
@@ -84,7 +86,7 @@ func pendingBatches(t *testing.T, w *Writer) {
 	if err := w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []*Batch{routerBatch(t, "p", pendT0, 55*time.Minute, 90*time.Minute), fixtureBatch(t, "p", ""),
+	for _, b := range []*store.Batch{routerBatch(t, "p", pendT0, 55*time.Minute, 90*time.Minute), fixtureBatch(t, "p", ""),
 		routerBatch(t, "p", pendT0, 90*time.Minute, 120*time.Minute)} {
 		if _, err := w.Write(ctx, b); err != nil {
 			t.Fatal(err)
@@ -92,7 +94,7 @@ func pendingBatches(t *testing.T, w *Writer) {
 	}
 }
 
-var pendFilter = Filter{App: "p", Since: pendT0.Add(-time.Hour), Until: pendT0.Add(2 * time.Hour)}
+var pendFilter = store.Filter{App: "p", Since: pendT0.Add(-time.Hour), Until: pendT0.Add(2 * time.Hour)}
 
 // Batches are stored as rows every FlushEvery; a query in the writer's
 // process flushes first and sees every acknowledged line, another process
@@ -120,7 +122,7 @@ func TestQueriesSeeAcknowledgedLines(t *testing.T) {
 	if n := pendingRows(t, other); n != 3 {
 		t.Fatalf("%d pending rows before the flush, want 3", n)
 	}
-	if mem, _ := other.Memory(ctx, Filter{App: "p"}); len(mem) != 0 {
+	if mem, _ := other.Memory(ctx, store.Filter{App: "p"}); len(mem) != 0 {
 		t.Errorf("another process sees %d memory samples before the flush", len(mem))
 	}
 

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -12,39 +12,9 @@ import (
 	"unsafe"
 
 	"github.com/drainwatch/drainwatch/parser"
+
+	"github.com/drainwatch/drainwatch/store"
 )
-
-// Errors of Writer.Write that mean "try again later": the drain answers 503.
-var (
-	ErrQueueFull = errors.New("store: write queue full")
-	ErrClosed    = errors.New("store: writer closed")
-)
-
-// Batch is the events of one drain request (or one chunk of an import),
-// stored together in one transaction.
-type Batch struct {
-	App string
-	// FrameID is the request's Logplex-Frame-Id. A batch whose (App, FrameID)
-	// was stored before is a retry: it is acknowledged, not stored again.
-	// Empty means no such check.
-	FrameID string
-	// Events are the parsed lines, as parser.Parse made them: the writer
-	// keeps each line's time, app name, proc id and message, and the rows
-	// are made from them again. Their byte fields are read only during
-	// Write, so they may be views into a request body that Write outlives.
-	Events []parser.Event
-	// OnCommit, if set, is called once the batch is committed, whether or
-	// not its Write is still waiting (its context may have ended), and
-	// never for a duplicate. It runs on the writer goroutine before Write
-	// can return, so the events are still valid; it must not block.
-	OnCommit func(*Batch)
-}
-
-// Result says what Write did with a batch.
-type Result struct {
-	Stored    int  // lines stored
-	Duplicate bool // the FrameID was stored before; nothing was stored
-}
 
 // WriterOptions tune a Writer.
 type WriterOptions struct {
@@ -63,7 +33,7 @@ type WriterOptions struct {
 	RawRequests bool
 	// Retention bounds the history; the writer deletes what is older, a
 	// few thousand rows at a time between batches.
-	Retention Retention
+	Retention store.Retention
 	// FlushEvery is how often the batches committed since the last flush
 	// are stored as rows (rollups, memory samples, errors, app lines, …).
 	// They are durable from their commit; queries in this process flush
@@ -97,9 +67,9 @@ type Writer struct {
 }
 
 type request struct {
-	b    *Batch
+	b    *store.Batch
 	pend pendingBatch
-	res  Result
+	res  store.Result
 	err  error
 	seq  int64 // its commit, for walSyncer.wait
 	done chan struct{}
@@ -150,33 +120,33 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 // with ErrQueueFull. It fails with ErrClosed once Close has begun. If ctx
 // ends while the batch is queued, Write returns ctx.Err(); the batch may
 // still be committed (a retry with the same FrameID is then recognised).
-func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
+func (w *Writer) Write(ctx context.Context, b *store.Batch) (store.Result, error) {
 	r := &request{b: b, done: make(chan struct{}), pend: encodePending(b.Events)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
-		return Result{}, ErrClosed
+		return store.Result{}, store.ErrClosed
 	}
 	select {
 	case w.queue <- r:
 	case <-ctx.Done():
 		w.mu.RUnlock()
-		return Result{}, ErrQueueFull
+		return store.Result{}, store.ErrQueueFull
 	case <-w.closing:
 		w.mu.RUnlock()
-		return Result{}, ErrClosed
+		return store.Result{}, store.ErrClosed
 	}
 	w.mu.RUnlock()
 	select {
 	case <-r.done:
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return store.Result{}, ctx.Err()
 	}
 	if r.err != nil {
-		return Result{}, r.err
+		return store.Result{}, r.err
 	}
 	if err := w.wal.wait(ctx, r.seq); err != nil {
-		return Result{}, err
+		return store.Result{}, err
 	}
 	return r.res, nil
 }
@@ -189,7 +159,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	return w.roll.flush()
 }
@@ -255,7 +225,7 @@ func (w *Writer) run() {
 		err := w.commit(reqs, now)
 		if err != nil {
 			for _, r := range reqs {
-				r.res, r.err = Result{}, err
+				r.res, r.err = store.Result{}, err
 				close(r.done)
 			}
 		} else {
@@ -327,7 +297,7 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 				return fmt.Errorf("store: frame id: %w", err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				r.res = Result{Duplicate: true}
+				r.res = store.Result{Duplicate: true}
 				continue
 			}
 		}
@@ -352,7 +322,7 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 				return fmt.Errorf("store: batch: %w", err)
 			}
 		}
-		r.res = Result{Stored: len(b.Events)}
+		r.res = store.Result{Stored: len(b.Events)}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)

@@ -1,10 +1,12 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"sync/atomic"
+
+	"github.com/drainwatch/drainwatch/store"
 )
 
 // Durability. The database runs with synchronous=NORMAL: a commit writes
@@ -57,7 +59,7 @@ func (s *walSyncer) wait(ctx context.Context, seq int64) error {
 		return nil
 	}
 	if s.closed {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	upTo := s.committed.Load()
 	if err := s.sync(); err != nil {

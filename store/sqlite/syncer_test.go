@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/drainwatch/drainwatch/store"
 )
 
 // One fsync covers every commit made before it began; a commit made after
@@ -54,8 +56,8 @@ func TestWALSyncerGroupsCommits(t *testing.T) {
 	if err := s.wait(ctx, c4); err != nil {
 		t.Fatalf("a commit on disk before close: %v", err)
 	}
-	if err := s.wait(ctx, c5); !errors.Is(err, ErrClosed) {
-		t.Fatalf("a commit not on disk at close: %v, want ErrClosed", err)
+	if err := s.wait(ctx, c5); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("a commit not on disk at close: %v, want store.ErrClosed", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/parser"
+
+	"github.com/drainwatch/drainwatch/store"
 )
 
 func openTest(t testing.TB) (*DB, *Writer) {
@@ -33,9 +35,9 @@ func openTest(t testing.TB) (*DB, *Writer) {
 }
 
 // fixtureBatch parses the parser package's real-format drain body.
-func fixtureBatch(t testing.TB, app, frameID string) *Batch {
+func fixtureBatch(t testing.TB, app, frameID string) *store.Batch {
 	t.Helper()
-	body, err := os.ReadFile("../parser/testdata/drain.logplex")
+	body, err := os.ReadFile("../../parser/testdata/drain.logplex")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func fixtureBatch(t testing.TB, app, frameID string) *Batch {
 	if st.Skipped() != 0 {
 		t.Fatalf("fixture: %+v", st)
 	}
-	return &Batch{App: app, FrameID: frameID, Events: events}
+	return &store.Batch{App: app, FrameID: frameID, Events: events}
 }
 
 func TestWriteFixtureAndQuery(t *testing.T) {
@@ -77,7 +79,7 @@ func TestWriteFixtureAndQuery(t *testing.T) {
 		t.Errorf("samples: %d", counts["samples"])
 	}
 
-	mem, err := db.Memory(ctx, Filter{App: "myapp", Dyno: "web.1"})
+	mem, err := db.Memory(ctx, store.Filter{App: "myapp", Dyno: "web.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,15 +91,15 @@ func TestWriteFixtureAndQuery(t *testing.T) {
 		m.Boot != "63c5abfd-9e45-4e8a-9f53-6a06d5e5c3b1" || !m.Time.Equal(time.Date(2026, 11, 20, 10, 0, 20, 0, time.UTC)) {
 		t.Errorf("sample %+v", m)
 	}
-	all, _ := db.Memory(ctx, Filter{App: "myapp"})
+	all, _ := db.Memory(ctx, store.Filter{App: "myapp"})
 	if len(all) != 3 || all[1].Dyno != "run.2660" || all[1].QuotaMB != nil {
 		t.Errorf("one-off dyno without quota: %+v", all)
 	}
-	if other, _ := db.Memory(ctx, Filter{App: "otherapp"}); len(other) != 0 {
+	if other, _ := db.Memory(ctx, store.Filter{App: "otherapp"}); len(other) != 0 {
 		t.Errorf("other app sees %d samples", len(other))
 	}
 
-	errs, err := db.Errors(ctx, Filter{App: "myapp", Dyno: "worker.1"})
+	errs, err := db.Errors(ctx, store.Filter{App: "myapp", Dyno: "worker.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,15 +119,15 @@ func TestWriteFixtureAndQuery(t *testing.T) {
 	if *errs[0].MemMB != 680 || *errs[0].Percent != 133 || errs[0].Message != "Process running mem=680M(133.0%)" {
 		t.Errorf("mem row %+v", errs[0])
 	}
-	h, _ := db.Errors(ctx, Filter{App: "myapp"}, "H12", "L10")
+	h, _ := db.Errors(ctx, store.Filter{App: "myapp"}, "H12", "L10")
 	if len(h) != 2 || h[0].Code != "H12" || h[1].Code != "L10" || *h[1].Dropped != 1431 {
 		t.Errorf("H12/L10: %+v", h)
 	}
-	since, _ := db.Errors(ctx, Filter{App: "myapp", Since: time.Date(2026, 11, 20, 10, 1, 0, 0, time.UTC), Until: time.Date(2026, 11, 20, 10, 2, 0, 0, time.UTC)})
+	since, _ := db.Errors(ctx, store.Filter{App: "myapp", Since: time.Date(2026, 11, 20, 10, 1, 0, 0, time.UTC), Until: time.Date(2026, 11, 20, 10, 2, 0, 0, time.UTC)})
 	if len(since) != 3 { // mem, R15, crash at 10:01:02
 		t.Errorf("time window: %d rows", len(since))
 	}
-	lim, _ := db.Errors(ctx, Filter{App: "myapp", Limit: 2})
+	lim, _ := db.Errors(ctx, store.Filter{App: "myapp", Limit: 2})
 	if len(lim) != 2 {
 		t.Errorf("limit: %d rows", len(lim))
 	}
@@ -149,7 +151,7 @@ func TestRetriedFrameIDStoredOnce(t *testing.T) {
 	}
 	// No frame id: always stored.
 	w.Write(ctx, fixtureBatch(t, "myapp", ""))
-	mem, _ := db.Memory(ctx, Filter{App: "myapp"})
+	mem, _ := db.Memory(ctx, store.Filter{App: "myapp"})
 	if len(mem) != 6 {
 		t.Errorf("%d memory rows, want 6 (two batches)", len(mem))
 	}
@@ -190,7 +192,7 @@ func TestConcurrentWritesAndClose(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write(ctx, fixtureBatch(t, "app", "")); !errors.Is(err, ErrClosed) {
+	if _, err := w.Write(ctx, fixtureBatch(t, "app", "")); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("write after close: %v", err)
 	}
 	db.Close()
@@ -250,9 +252,9 @@ func TestQueueFull(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err = w.Write(short, fixtureBatch(t, "app", ""))
-	if !errors.Is(err, ErrQueueFull) || time.Since(start) < 90*time.Millisecond {
+	if !errors.Is(err, store.ErrQueueFull) || time.Since(start) < 90*time.Millisecond {
 		conn.Close()
-		t.Fatalf("got %v after %v, want ErrQueueFull after the deadline", err, time.Since(start))
+		t.Fatalf("got %v after %v, want store.ErrQueueFull after the deadline", err, time.Since(start))
 	}
 	conn.Close()
 	for i := 0; i < 2; i++ {
@@ -335,7 +337,7 @@ func TestPathTemplate(t *testing.T) {
 // routerBatch is router lines of app from t0+from to t0+to: /users/:id every
 // 10 s on web.1 (200, connect 1 ms, service 100 ms, 10 bytes), and /slow
 // every 60 s on web.2 (503 H12, service 30 s).
-func routerBatch(t testing.TB, app string, t0 time.Time, from, to time.Duration) *Batch {
+func routerBatch(t testing.TB, app string, t0 time.Time, from, to time.Duration) *store.Batch {
 	t.Helper()
 	var body strings.Builder
 	for d := from; d < to; d += 10 * time.Second {
@@ -351,7 +353,7 @@ func routerBatch(t testing.TB, app string, t0 time.Time, from, to time.Duration)
 	if st.Skipped() != 0 {
 		t.Fatalf("%+v", st)
 	}
-	return &Batch{App: app, Events: events}
+	return &store.Batch{App: app, Events: events}
 }
 
 func TestRequestRollups(t *testing.T) {
@@ -367,7 +369,7 @@ func TestRequestRollups(t *testing.T) {
 	// /slow every 60 s (503 H12, 30 s), across two writers (a restart) so the
 	// second must merge with rows the first stored.
 	t0 := time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
-	batch := func(from, to time.Duration) *Batch { return routerBatch(t, "r", t0, from, to) }
+	batch := func(from, to time.Duration) *store.Batch { return routerBatch(t, "r", t0, from, to) }
 	for d := time.Duration(0); d < 75*time.Minute; d += 5 * time.Minute {
 		if _, err := w.Write(ctx, batch(d, d+5*time.Minute)); err != nil {
 			t.Fatal(err)
@@ -383,13 +385,13 @@ func TestRequestRollups(t *testing.T) {
 	w2.Close()
 	defer db.Close()
 
-	check := func(name string, f Filter, users, slow int64) {
+	check := func(name string, f store.Filter, users, slow int64) {
 		t.Helper()
 		groups, err := db.RequestStats(ctx, f, "path", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]RequestGroup{}
+		got := map[string]store.RequestGroup{}
 		for _, g := range groups {
 			got[g.Key] = g
 		}
@@ -404,8 +406,8 @@ func TestRequestRollups(t *testing.T) {
 			t.Errorf("%s: /slow %+v", name, s)
 		}
 	}
-	check("all history, nothing folded", Filter{App: "r"}, 900, 150)
-	check("across hours, nothing folded", Filter{App: "r", Since: t0.Add(15 * time.Minute), Until: t0.Add(105 * time.Minute)}, 540, 90)
+	check("all history, nothing folded", store.Filter{App: "r"}, 900, 150)
+	check("across hours, nothing folded", store.Filter{App: "r", Since: t0.Add(15 * time.Minute), Until: t0.Add(105 * time.Minute)}, 540, 90)
 	// Fold the first 100 minutes into hours; the same answers after.
 	if n, err := db.foldMinutes(t0.Add(102*time.Minute), 2*time.Minute, 100000); err != nil || n == 0 {
 		t.Fatalf("fold: %d %v", n, err)
@@ -414,17 +416,17 @@ func TestRequestRollups(t *testing.T) {
 	if n, _ := db.foldMinutes(t0.Add(102*time.Minute), 2*time.Minute, 100000); n != 0 {
 		t.Errorf("folded %d rows twice", n)
 	}
-	check("all history", Filter{App: "r"}, 900, 150)
+	check("all history", store.Filter{App: "r"}, 900, 150)
 	// 10:45–12:15: hour rows for 11:00–12:00, minute rows at both edges.
-	check("across hours", Filter{App: "r", Since: t0.Add(15 * time.Minute), Until: t0.Add(105 * time.Minute)}, 540, 90)
-	check("within an hour", Filter{App: "r", Since: t0.Add(35 * time.Minute), Until: t0.Add(40 * time.Minute)}, 30, 5)
-	check("one dyno", Filter{App: "r", Dyno: "web.2"}, 0, 150)
+	check("across hours", store.Filter{App: "r", Since: t0.Add(15 * time.Minute), Until: t0.Add(105 * time.Minute)}, 540, 90)
+	check("within an hour", store.Filter{App: "r", Since: t0.Add(35 * time.Minute), Until: t0.Add(40 * time.Minute)}, 30, 5)
+	check("one dyno", store.Filter{App: "r", Dyno: "web.2"}, 0, 150)
 
-	byStatus, _ := db.RequestStats(ctx, Filter{App: "r"}, "status", 0)
+	byStatus, _ := db.RequestStats(ctx, store.Filter{App: "r"}, "status", 0)
 	if len(byStatus) != 2 || byStatus[0].Key != "2xx" || byStatus[1].Key != "5xx" {
 		t.Errorf("by status %+v", byStatus)
 	}
-	perMin, _ := db.RequestsPerMinute(ctx, Filter{App: "r", Dyno: "web.1"})
+	perMin, _ := db.RequestsPerMinute(ctx, store.Filter{App: "r", Dyno: "web.1"})
 	if len(perMin) != 150 || perMin[0].N != 6 {
 		t.Errorf("per minute: %d minutes, first %+v", len(perMin), perMin[0])
 	}
@@ -454,7 +456,7 @@ func TestRetentionPrunesOldHistory(t *testing.T) {
 	}
 	before, _ := db.Counts(ctx)
 	for {
-		_, done, err := db.prune(ctx, Retention{}, now, 1)
+		_, done, err := db.prune(ctx, store.Retention{}, now, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -471,10 +473,10 @@ func TestRetentionPrunesOldHistory(t *testing.T) {
 	if after["router_lines"]*2 != before["router_lines"] {
 		t.Errorf("minute rollups: %d lines before, %d after", before["router_lines"], after["router_lines"])
 	}
-	if mem, _ := db.Memory(ctx, Filter{App: "old"}); len(mem) != 0 {
+	if mem, _ := db.Memory(ctx, store.Filter{App: "old"}); len(mem) != 0 {
 		t.Errorf("old app keeps %d samples", len(mem))
 	}
-	if mem, _ := db.Memory(ctx, Filter{App: "new"}); len(mem) != 3 {
+	if mem, _ := db.Memory(ctx, store.Filter{App: "new"}); len(mem) != 3 {
 		t.Errorf("new app keeps %d samples", len(mem))
 	}
 }
@@ -562,7 +564,7 @@ func TestTwoWritersMergeRollups(t *testing.T) {
 	if n := pendingRows(t, dbs[0]); n != 0 {
 		t.Fatalf("%d pending rows left", n)
 	}
-	perMin, err := dbs[1].RequestsPerMinute(ctx, Filter{App: "two", Dyno: "web.1"})
+	perMin, err := dbs[1].RequestsPerMinute(ctx, store.Filter{App: "two", Dyno: "web.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,7 +576,7 @@ func TestTwoWritersMergeRollups(t *testing.T) {
 			t.Errorf("%s: %d lines, want %d", m.T, m.N, 2*20*6)
 		}
 	}
-	stats, err := dbs[0].RequestStats(ctx, Filter{App: "two"}, "path", 0)
+	stats, err := dbs[0].RequestStats(ctx, store.Filter{App: "two"}, "path", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,7 +592,7 @@ func TestTwoWritersMergeRollups(t *testing.T) {
 	if _, err := ws[1].Write(ctx, routerBatch(t, "two", t0, 0, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	hour := Filter{App: "two", Since: t0, Until: t0.Add(time.Hour)} // read from the hour row alone
+	hour := store.Filter{App: "two", Since: t0, Until: t0.Add(time.Hour)} // read from the hour row alone
 	stats, err = dbs[0].RequestStats(ctx, hour, "path", 0)
 	if err != nil {
 		t.Fatal(err)
