@@ -103,7 +103,7 @@ func encodePending(events []parser.Event) pendingBatch {
 	}
 	var scratch []byte
 	template := func(path []byte) uint64 {
-		scratch = appendPathTemplate(scratch[:0], text(path))
+		scratch = parser.AppendPathTemplate(scratch[:0], path)
 		return intern(scratch)
 	}
 	lines := make([]byte, 0, nrouter*routerLineBytes)

@@ -221,7 +221,7 @@ func TestPendingEncoding(t *testing.T) {
 			continue
 		}
 		r := ev.Router
-		want = append(want, pendingLine{unix: ev.Time.Unix(), dyno: string(ev.Dyno), path: PathTemplate(string(r.Path)),
+		want = append(want, pendingLine{unix: ev.Time.Unix(), dyno: string(ev.Dyno), path: parser.PathTemplate(string(r.Path)),
 			code: string(r.Code), status: int64(r.Status), service: r.ServiceMS, connect: r.ConnectMS, len: r.Bytes})
 	}
 	var got []pendingLine

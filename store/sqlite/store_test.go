@@ -315,25 +315,6 @@ func TestMigrationsIdempotent(t *testing.T) {
 	}
 }
 
-func TestPathTemplate(t *testing.T) {
-	for in, want := range map[string]string{
-		"/":                       "/",
-		"":                        "/",
-		"/users/123":              "/users/:id",
-		"/users/456/posts?page=2": "/users/:id/posts",
-		"/orders/0b9d1a7e-8c66-4fb4-a1b6-2a8e7a0d7c11/items": "/orders/:uuid/items",
-		"/assets/application-9f86d081884c7d65.js":            "/assets/application-9f86d081884c7d65.js",
-		"/blobs/9f86d081884c7d659a2feaa0c55ad015":            "/blobs/:hash",
-		"/reset/Ab3dEf9hIjKlMn0pQrStUv":                      "/reset/:token",
-		"/search#frag":                                       "/search",
-		"/v2/users/7":                                        "/v2/users/:id",
-	} {
-		if got := PathTemplate(in); got != want {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
-	}
-}
-
 // routerBatch is router lines of app from t0+from to t0+to: /users/:id every
 // 10 s on web.1 (200, connect 1 ms, service 100 ms, 10 bytes), and /slow
 // every 60 s on web.2 (503 H12, service 30 s).
