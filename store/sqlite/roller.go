@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/parser"
+	"github.com/drainwatch/drainwatch/store/pending"
 )
 
 // roller stores committed batches as rows. Every FlushEvery, and when a
@@ -193,11 +194,11 @@ func (r *roller) rollIn(app string, router []byte) error {
 	}
 	rows := r.batchRows
 	clear(rows)
-	return decodePending(router, func(l *pendingLine) error {
-		k := batchRowKey{uint64(l.unix - l.unix%60), l.dynoIdx, l.pathIdx, int64(statusClassIndex(int(l.status)))}
+	return pending.DecodeRouter(router, func(l *pending.RouterLine) error {
+		k := batchRowKey{uint64(l.Unix - l.Unix%60), l.DynoIdx, l.PathIdx, int64(statusClassIndex(int(l.Status)))}
 		a := rows[k]
 		if a == nil {
-			rk := l.keyOf(app)
+			rk := keyOf(app, l)
 			if a = r.deltas[rk]; a == nil {
 				a = newRollAcc()
 				r.deltas[rk] = a
@@ -247,17 +248,9 @@ func (r *roller) storeRest(tx *sql.Tx, maxID int64) error {
 		}
 		for _, b := range chunk {
 			from = b.id
-			r.evs = r.evs[:0]
-			err := decodeRest(b.rest, func(h *parser.Header) error {
-				if len(r.evs) < cap(r.evs) {
-					r.evs = r.evs[:len(r.evs)+1] // reuse the event's buffers
-				} else {
-					r.evs = append(r.evs, parser.Event{})
-				}
-				parser.Parse(h, &r.evs[len(r.evs)-1])
-				return nil
-			})
-			if errors.Is(err, errPendingCorrupt) {
+			var err error
+			r.evs, err = pending.DecodeRest(b.rest, r.evs)
+			if errors.Is(err, pending.ErrCorrupt) {
 				r.logError("pending batch", fmt.Errorf("batch %d: lines other than router lines skipped: %w", b.id, err))
 				continue
 			}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+
+	"github.com/drainwatch/drainwatch/store/pending"
 )
 
 // sketchAccuracy is the relative accuracy of the latency sketches: a p99 of
@@ -266,4 +268,33 @@ func (db *DB) foldMinutes(now time.Time, settle time.Duration, limit int) (int, 
 		}
 	}
 	return len(minutes), tx.Commit()
+}
+
+// keyOf is the minute rollup row of app a router line belongs to.
+func keyOf(app string, l *pending.RouterLine) rollKey {
+	return rollKey{app: app, res: resMinute, start: (l.Unix - l.Unix%60) * 1e6, dyno: l.Dyno, path: l.Path,
+		class: statusClass(int(l.Status))}
+}
+
+// add counts one router line into a.
+func (a *rollAcc) add(l *pending.RouterLine) {
+	a.count++
+	if l.Code != "" || l.Status >= 500 {
+		a.errors++
+	}
+	if l.Code != "" {
+		if a.codes == nil {
+			a.codes = map[string]int64{}
+		}
+		a.codes[l.Code]++
+	}
+	if l.Len > 0 {
+		a.bytes += l.Len
+	}
+	if l.Service >= 0 {
+		a.service.Add(float64(l.Service))
+	}
+	if l.Connect >= 0 {
+		a.connect.Add(float64(l.Connect))
+	}
 }

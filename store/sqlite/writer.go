@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/drainwatch/drainwatch/parser"
+	"github.com/drainwatch/drainwatch/store/pending"
 
 	"github.com/drainwatch/drainwatch/store"
 )
@@ -68,7 +69,7 @@ type Writer struct {
 
 type request struct {
 	b    *store.Batch
-	pend pendingBatch
+	pend pending.Batch
 	res  store.Result
 	err  error
 	seq  int64 // its commit, for walSyncer.wait
@@ -121,7 +122,7 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 // ends while the batch is queued, Write returns ctx.Err(); the batch may
 // still be committed (a retry with the same FrameID is then recognised).
 func (w *Writer) Write(ctx context.Context, b *store.Batch) (store.Result, error) {
-	r := &request{b: b, done: make(chan struct{}), pend: encodePending(b.Events)}
+	r := &request{b: b, done: make(chan struct{}), pend: pending.Encode(b.Events)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -311,14 +312,14 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 			}
 		}
 		p := r.pend
-		if p.logsLines > 0 {
+		if p.LogsLines > 0 {
 			// Already in its final form: stored now, not copied by the roller.
-			if _, err := s.appLogs.Exec(b.App, p.logsFirst, p.logsLast, p.logsLines, text(p.logs)); err != nil {
+			if _, err := s.appLogs.Exec(b.App, p.LogsFirst, p.LogsLast, p.LogsLines, text(p.Logs)); err != nil {
 				return fmt.Errorf("store: app lines: %w", err)
 			}
 		}
-		if p.lines > 0 || len(p.rest) > 0 {
-			if _, err := s.pending.Exec(b.App, p.lines, p.router, p.rest); err != nil {
+		if p.Lines > 0 || len(p.Rest) > 0 {
+			if _, err := s.pending.Exec(b.App, p.Lines, p.Router, p.Rest); err != nil {
 				return fmt.Errorf("store: batch: %w", err)
 			}
 		}
