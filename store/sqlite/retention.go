@@ -28,6 +28,7 @@ func (db *DB) prune(ctx context.Context, r store.Retention, now time.Time, maxCh
 		{"alerts", "time", " AND id NOT IN (SELECT alert_id FROM deliveries WHERE status = 'pending')", r.History},
 		{"request_rollups", "start", " AND res = 3600", r.History},
 		{"request_rollups", "start", " AND res = 60 AND folded = 1", r.Minutes},
+		{"request_rollups", "start", " AND res = 60", r.History}, // never folded: past all history anyway
 		{"logs", "time", "", r.Logs},
 		{"app_logs", "last", "", r.Logs},
 		{"samples", "time", "", r.Logs},

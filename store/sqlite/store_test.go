@@ -489,96 +489,30 @@ func TestWriteWaitsForTheDisk(t *testing.T) {
 	}
 }
 
-// Two writers on one file (two handles, as two processes would have), both
-// writing router lines of the same minutes and flushing at their own pace:
-// every rollup row holds the lines of both, exactly. A minute folded into
-// its hour before a late line comes gets that line in its hour row too.
-func TestTwoWritersMergeRollups(t *testing.T) {
+// A line that comes after its minute was folded into its hour is added to
+// the hour row too (two writers on one file: storetest's RollupsMerge).
+func TestLateLineReachesFoldedHour(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "two.db")
+	db, w := openTest(t)
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	var dbs []*DB
-	var ws []*Writer
-	for range 2 {
-		db, err := Open(ctx, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		w, err := NewWriter(db, WriterOptions{FlushEvery: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		dbs, ws = append(dbs, db), append(ws, w)
-	}
-	// Each writer: 20 batches of the same ten minutes (7 lines a minute:
-	// 6 /users, 1 /slow), flushing after every third.
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for _, w := range ws {
-		wg.Go(func() {
-			for i := range 20 {
-				if _, err := w.Write(ctx, routerBatch(t, "two", t0, 0, 10*time.Minute)); err != nil {
-					errs <- err
-					return
-				}
-				if i%3 == 2 {
-					if err := w.Flush(ctx); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if _, err := w.Write(ctx, routerBatch(t, "late", t0, 0, 10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range ws {
-		if err := w.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := pendingRows(t, dbs[0]); n != 0 {
-		t.Fatalf("%d pending rows left", n)
-	}
-	perMin, err := dbs[1].RequestsPerMinute(ctx, store.Filter{App: "two", Dyno: "web.1"})
-	if err != nil {
+	if err := w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(perMin) != 10 {
-		t.Fatalf("%d minutes, want 10", len(perMin))
-	}
-	for _, m := range perMin {
-		if m.N != 2*20*6 {
-			t.Errorf("%s: %d lines, want %d", m.T, m.N, 2*20*6)
-		}
-	}
-	stats, err := dbs[0].RequestStats(ctx, store.Filter{App: "two"}, "path", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(stats) != 2 || stats[0].Count != 2*20*60 || stats[1].Count != 2*20*10 || stats[1].Codes["H12"] != 2*20*10 ||
-		math.Abs(stats[1].ServiceP50-30000) > 300 || math.Abs(stats[0].ServiceP99-100) > 1 {
-		t.Errorf("by path %+v", stats)
-	}
-
-	// Fold the ten minutes into their hour, then a late line for minute 0.
-	if n, err := dbs[0].foldMinutes(t0.Add(time.Hour), 2*time.Minute, 100000); err != nil || n == 0 {
+	if n, err := db.foldMinutes(t0.Add(time.Hour), 2*time.Minute, 100000); err != nil || n == 0 {
 		t.Fatalf("fold: %d %v", n, err)
 	}
-	if _, err := ws[1].Write(ctx, routerBatch(t, "two", t0, 0, 10*time.Second)); err != nil {
+	if _, err := w.Write(ctx, routerBatch(t, "late", t0, 0, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	hour := store.Filter{App: "two", Since: t0, Until: t0.Add(time.Hour)} // read from the hour row alone
-	stats, err = dbs[0].RequestStats(ctx, hour, "path", 0)
+	hour := store.Filter{App: "late", Since: t0, Until: t0.Add(time.Hour)} // read from the hour row alone
+	stats, err := db.RequestStats(ctx, hour, "path", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(stats) != 2 || stats[0].Count != 2*20*60+1 || stats[1].Count != 2*20*10+1 {
+	if len(stats) != 2 || stats[0].Count != 60+1 || stats[1].Count != 10+1 {
 		t.Errorf("the hour after a late line: %+v", stats)
 	}
 }
