@@ -40,11 +40,10 @@ var migrations embed.FS
 
 // DB is an open drainwatch database.
 type DB struct {
-	path   string
-	noSync bool
-	rw     *sql.DB // one connection: the writer's and migrations'
-	ro     *sql.DB // readers; WAL lets them run beside the writer
-	ckpt   *checkpointer
+	path string
+	rw   *sql.DB // one connection: the writer's and migrations'
+	ro   *sql.DB // readers; WAL lets them run beside the writer
+	ckpt *checkpointer
 
 	mu      sync.Mutex
 	flusher func(context.Context) error // the Writer's Flush, while one is open on db
@@ -69,8 +68,8 @@ type Options struct {
 	// writer. The file must exist.
 	ReadOnly bool
 	// NoSync trades durability on power loss for speed: a batch is
-	// acknowledged once committed, without waiting for the disk (see
-	// syncer.go). A process crash still loses nothing that was committed.
+	// acknowledged once committed, without waiting for the disk
+	// (synchronous=NORMAL). A process crash still loses nothing committed.
 	NoSync bool
 	// MaxPages caps the file at this many pages (of 4 KiB); writes beyond it
 	// fail as on a full disk. 0: no cap.
@@ -93,10 +92,17 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	q := url.Values{}
 	q.Set("_busy_timeout", "5000")
 	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "NORMAL") // the Writer syncs the WAL itself: syncer.go
+	// FULL: a commit returns once the WAL holding it is on disk, so an
+	// acknowledged batch survives power loss. NORMAL (NoSync) leaves the
+	// WAL to the OS: a process crash loses nothing committed, a power cut
+	// may lose the last commits.
+	q.Set("_synchronous", "FULL")
+	if opts.NoSync {
+		q.Set("_synchronous", "NORMAL")
+	}
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + url.PathEscape(path) + "?" + q.Encode()
-	db := &DB{path: path, noSync: opts.NoSync}
+	db := &DB{path: path}
 	var err error
 	if !opts.ReadOnly {
 		if db.rw, err = sql.Open(driverName, dsn); err != nil {

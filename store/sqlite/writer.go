@@ -50,7 +50,7 @@ type WriterOptions struct {
 
 // Writer writes batches to the database. Concurrent Writes are grouped
 // into one transaction (group commit) by one goroutine, and a Write returns
-// once its batch's commit is on disk (syncer.go). The roller (roller.go)
+// once its batch's commit is on disk (synchronous=FULL). The roller (roller.go)
 // then stores the batch's lines as the rows queries read.
 type Writer struct {
 	db      *DB
@@ -64,7 +64,6 @@ type Writer struct {
 	stmts  *statements
 
 	roll *roller
-	wal  *walSyncer
 }
 
 type request struct {
@@ -72,7 +71,6 @@ type request struct {
 	pend pending.Batch
 	res  store.Result
 	err  error
-	seq  int64 // its commit, for walSyncer.wait
 	done chan struct{}
 }
 
@@ -107,7 +105,7 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 	}
 	roll.crash = opts.crash
 	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}),
-		stmts: st, roll: roll, wal: newWALSyncer(db.path, db.noSync)}
+		stmts: st, roll: roll}
 	go roll.run()
 	go w.run()
 	db.mu.Lock()
@@ -146,9 +144,6 @@ func (w *Writer) Write(ctx context.Context, b *store.Batch) (store.Result, error
 	if r.err != nil {
 		return store.Result{}, r.err
 	}
-	if err := w.wal.wait(ctx, r.seq); err != nil {
-		return store.Result{}, err
-	}
 	return r.res, nil
 }
 
@@ -182,7 +177,6 @@ func (w *Writer) Close() error {
 	<-w.done
 	w.roll.stopOnce.Do(func() { close(w.roll.stop) }) // the roller flushes once more and stops
 	<-w.roll.done
-	w.wal.close()
 	w.db.mu.Lock()
 	w.db.flusher = nil
 	w.db.mu.Unlock()
@@ -230,12 +224,10 @@ func (w *Writer) run() {
 				close(r.done)
 			}
 		} else {
-			seq := w.wal.commit()
 			for _, r := range reqs {
 				if r.b.OnCommit != nil && !r.res.Duplicate {
 					r.b.OnCommit(r.b)
 				}
-				r.seq = seq // Write waits for its fsync
 				close(r.done)
 			}
 		}
