@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/drainwatch/drainwatch/parser"
@@ -32,8 +33,12 @@ type roller struct {
 	done     chan struct{}
 	crash    bool // tests: no flush at the end
 
+	begun   atomic.Int64 // flushes begun
+	waiting atomic.Int32 // calls waiting for a flush to end
+
 	mu        sync.Mutex // one flush at a time; guards what follows
-	newest    int64      // newest minute start seen, Unix microseconds: folding's clock
+	lastErr   error
+	newest    int64 // newest minute start seen, Unix microseconds: folding's clock
 	evs       []parser.Event
 	deltas    map[rollKey]*rollAcc
 	batchRows map[batchRowKey]*rollAcc
@@ -97,10 +102,25 @@ func (r *roller) run() {
 	}
 }
 
-// flush stores every pending row committed before it began.
+// flush stores every pending row committed before it was called. A call
+// that finds a flush running waits for it, then starts another only if
+// none began after it was called: concurrent queries (a dashboard's) share
+// one flush instead of queueing one each.
 func (r *roller) flush() error {
+	called := r.begun.Load()
+	r.waiting.Add(1)
 	r.mu.Lock()
+	r.waiting.Add(-1)
 	defer r.mu.Unlock()
+	if r.begun.Load() > called {
+		return r.lastErr // that flush read the pending rows after this call
+	}
+	r.begun.Add(1)
+	r.lastErr = r.flushAll()
+	return r.lastErr
+}
+
+func (r *roller) flushAll() error {
 	for range 10 {
 		n, err := r.flushChunk()
 		if errors.Is(err, errPendingTaken) {

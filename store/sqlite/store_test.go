@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -500,5 +501,44 @@ func TestLateLineReachesFoldedHour(t *testing.T) {
 	}
 	if len(stats) != 2 || stats[0].Count != 60+1 || stats[1].Count != 10+1 {
 		t.Errorf("the hour after a late line: %+v", stats)
+	}
+}
+
+// Queries that come while a flush runs share the next one: eight at once
+// make one flush, not eight queued behind each other.
+func TestConcurrentQueriesShareAFlush(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "q.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w, err := NewWriter(db, WriterOptions{FlushEvery: time.Hour}) // no flush but the queries'
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Write(ctx, fixtureBatch(t, "q", "")); err != nil {
+		t.Fatal(err)
+	}
+	w.roll.mu.Lock() // a flush is running
+	before := w.roll.begun.Load()
+	var wg sync.WaitGroup
+	counts := make([]map[string]int64, 8)
+	for i := range counts {
+		wg.Go(func() { counts[i], _ = db.Counts(ctx) })
+	}
+	for w.roll.waiting.Load() < 8 {
+		runtime.Gosched()
+	}
+	w.roll.mu.Unlock()
+	wg.Wait()
+	if n := w.roll.begun.Load() - before; n != 1 {
+		t.Errorf("%d flushes for 8 concurrent queries, want 1", n)
+	}
+	for i, c := range counts {
+		if c["memory"] != 3 {
+			t.Errorf("query %d saw %d memory rows, want 3", i, c["memory"])
+		}
 	}
 }
