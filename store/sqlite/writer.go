@@ -9,7 +9,6 @@ import (
 	"math"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/drainwatch/drainwatch/parser"
 	"github.com/drainwatch/drainwatch/store/pending"
@@ -377,12 +376,8 @@ func (s *statements) close() error {
 	return errors.Join(errs...)
 }
 
-// text views b as a string without copying. Safe here because go-sqlite3
-// copies bound text into its own buffer during Exec, and the batch's bytes do
-// not change until Write returns.
-func text(b []byte) string {
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
+// text is b as a string: go-sqlite3 binds a []byte as a BLOB.
+func text(b []byte) string { return string(b) }
 
 // nullInt is NULL for the parser's -1 ("empty").
 func nullInt(n int64) any {
