@@ -542,3 +542,19 @@ func TestConcurrentQueriesShareAFlush(t *testing.T) {
 		}
 	}
 }
+
+// A database file deleted under the writer: its next commits go to a file
+// no later start sees, so they are not acknowledged.
+func TestWriteRefusedWhenTheFileIsGone(t *testing.T) {
+	ctx := context.Background()
+	db, w := openTest(t)
+	if _, err := w.Write(ctx, fixtureBatch(t, "g", "1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(db.Path() + suffix)
+	}
+	if _, err := w.Write(ctx, fixtureBatch(t, "g", "2")); err == nil || !strings.Contains(err.Error(), "deleted or replaced") {
+		t.Errorf("write after the file was deleted: %v", err)
+	}
+}

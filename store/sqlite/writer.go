@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"sync"
 	"time"
 
@@ -63,6 +64,7 @@ type Writer struct {
 	stmts  *statements
 
 	roll *roller
+	file os.FileInfo // the database file as opened
 }
 
 type request struct {
@@ -103,8 +105,14 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		return nil, err
 	}
 	roll.crash = opts.crash
+	file, err := os.Stat(db.path)
+	if err != nil {
+		st.close()
+		roll.close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}),
-		stmts: st, roll: roll}
+		stmts: st, roll: roll, file: file}
 	go roll.run()
 	go w.run()
 	db.mu.Lock()
@@ -217,6 +225,9 @@ func (w *Writer) run() {
 		}
 		now := w.opts.Now()
 		err := w.commit(reqs, now)
+		if err == nil {
+			err = w.fileGone()
+		}
 		if err != nil {
 			for _, r := range reqs {
 				r.res, r.err = store.Result{}, err
@@ -234,6 +245,16 @@ func (w *Writer) run() {
 			pruneDue = w.maintain(now)
 		}
 	}
+}
+
+// fileGone is an error when the database file is no longer the one open:
+// deleted or replaced under the writer. What was just committed went to a
+// file the next start will not see, so it is not acknowledged.
+func (w *Writer) fileGone() error {
+	if fi, err := os.Stat(w.db.path); err != nil || !os.SameFile(fi, w.file) {
+		return fmt.Errorf("store: the database file %s was deleted or replaced", w.db.path)
+	}
+	return nil
 }
 
 // maintain runs a bounded slice of retention work and reports whether more
