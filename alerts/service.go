@@ -14,7 +14,7 @@ import (
 	"github.com/drainwatch/drainwatch/store"
 )
 
-// Store is what the service needs of the database. *store.DB is one.
+// Store is what the service needs of the database. store/sqlite's DB is one.
 type Store interface {
 	InsertAlert(ctx context.Context, a store.AlertRecord, deliver bool) (int64, error)
 	OpenAlerts(ctx context.Context) ([]store.AlertRecord, error)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 type recordingNotifier struct {
@@ -29,7 +30,7 @@ func (r *recordingNotifier) Notify(ctx context.Context, a Alert) (bool, error) {
 // TestAlertsQuoteSuspects: a firing over-quota alert carries the named
 // suspect paths, and only those.
 func TestAlertsQuoteSuspects(t *testing.T) {
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"), store.Options{})
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,9 +118,21 @@ type Querier interface {
 	Suspects(ctx context.Context, q Query) (analyze.SuspectReport, error)
 }
 
+// Store is what Local reads; store/sqlite's DB is one.
+type Store interface {
+	Memory(ctx context.Context, f store.Filter) ([]store.MemorySample, error)
+	Load(ctx context.Context, f store.Filter) ([]store.LoadSample, error)
+	Errors(ctx context.Context, f store.Filter, codes ...string) ([]store.ErrorEvent, error)
+	RequestStats(ctx context.Context, f store.Filter, by string, top int) ([]store.RequestGroup, error)
+	Alerts(ctx context.Context, f store.Filter) ([]store.AlertRecord, error)
+	Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error)
+	RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.MinuteCount, error)
+	RequestsPerMinuteByPath(ctx context.Context, f store.Filter) ([]store.PathMinuteCount, error)
+}
+
 // Local answers from a database.
 type Local struct {
-	DB       *store.DB
+	DB       Store
 	Analysis analyze.BootOptions
 }
 

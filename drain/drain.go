@@ -27,7 +27,7 @@ import (
 	"github.com/drainwatch/drainwatch/store"
 )
 
-// Writer stores a batch and returns once it is durable. *store.Writer is one.
+// Writer stores a batch and returns once it is durable. store/sqlite's Writer is one.
 type Writer interface {
 	Write(ctx context.Context, b *store.Batch) (store.Result, error)
 }

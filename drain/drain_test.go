@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 const (
@@ -36,7 +37,7 @@ func (f *fakeWriter) Write(ctx context.Context, b *store.Batch) (store.Result, e
 
 type env struct {
 	srv  *httptest.Server
-	db   *store.DB
+	db   *sqlite.DB
 	logs *syncBuffer
 	h    *Handler
 }
@@ -64,11 +65,11 @@ func newEnv(t *testing.T, w Writer) *env {
 	t.Helper()
 	e := &env{logs: &syncBuffer{}}
 	if w == nil {
-		db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "d.db"), store.Options{})
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "d.db"), sqlite.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sw, err := store.NewWriter(db, store.WriterOptions{})
+		sw, err := sqlite.NewWriter(db, sqlite.WriterOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,11 +321,11 @@ func must[T any](v T, err error) T {
 }
 
 func TestDrainTokenAllowlist(t *testing.T) {
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), store.Options{})
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw, _ := store.NewWriter(db, store.WriterOptions{})
+	sw, _ := sqlite.NewWriter(db, sqlite.WriterOptions{})
 	defer func() { sw.Close(); db.Close() }()
 	logs := &syncBuffer{}
 	h, _ := New(Config{Password: pass, Tokens: map[string]string{"d.aaa": "shop", "d.bbb": "blog"}, RequireHTTPS: true,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/parser"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 // countingObserver counts what it is shown.
@@ -61,11 +62,11 @@ func (g *gateWriter) Write(ctx context.Context, b *store.Batch) (store.Result, e
 // 503), and shown to the alert engine once; its retry is a duplicate and
 // is not shown again. (Before: 200 R14 lines stored, and no alert.)
 func TestBatchCommittedAfterClientLeft(t *testing.T) {
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "d.db"), store.Options{})
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "d.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw, err := store.NewWriter(db, store.WriterOptions{})
+	sw, err := sqlite.NewWriter(db, sqlite.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/internal/testcert"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 // rfc5424Frame is a frame as logplex's syslog+tls drains send it: the drain
@@ -24,13 +25,13 @@ func rfc5424Frame(token, proc, msg string, t time.Time) string {
 	return fmt.Sprintf("%d %s", len(m), m)
 }
 
-func startSyslog(t *testing.T, cfg SyslogConfig) (*SyslogServer, *store.DB) {
+func startSyslog(t *testing.T, cfg SyslogConfig) (*SyslogServer, *sqlite.DB) {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := store.NewWriter(db, store.WriterOptions{})
+	w, err := sqlite.NewWriter(db, sqlite.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,15 +9,16 @@ import (
 	"testing"
 
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
-func openStore(t *testing.T) (*store.DB, *store.Writer) {
+func openStore(t *testing.T) (*sqlite.DB, *sqlite.Writer) {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "i.db"), store.Options{})
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "i.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := store.NewWriter(db, store.WriterOptions{})
+	w, err := sqlite.NewWriter(db, sqlite.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,226 +1,260 @@
-// Package store keeps drainwatch's history in SQLite: one file, WAL mode,
-// schema migrations, one batching writer, and the queries the CLI and the
-// daemon ask.
+// Package store is drainwatch's history as its consumers see it: the
+// values written and read, the errors callers test, and the contract a
+// storage backend fulfils (Backend, with the conformance suite in
+// store/storetest). It has no backend of its own and no cgo: the SQLite
+// backend is store/sqlite.
 package store
 
 import (
 	"context"
-	"database/sql"
-	"embed"
 	"errors"
-	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
-	"sync"
+	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+	"github.com/drainwatch/drainwatch/parser"
 )
 
-// DefaultPath is where the database lives unless told otherwise.
-const DefaultPath = "drainwatch.db"
+// Errors of Writer.Write that mean "try again later": the drain answers 503.
+var (
+	ErrQueueFull = errors.New("store: write queue full")
+	ErrClosed    = errors.New("store: writer closed")
+)
 
-//go:embed migrations/*.sql
-var migrations embed.FS
-
-// DB is an open drainwatch database.
-type DB struct {
-	path   string
-	noSync bool
-	rw     *sql.DB // one connection: the writer's and migrations'
-	ro     *sql.DB // readers; WAL lets them run beside the writer
-	ckpt   *checkpointer
-
-	mu      sync.Mutex
-	flusher func(context.Context) error // the Writer's Flush, while one is open on db
+// Batch is the events of one drain request (or one chunk of an import),
+// stored together in one transaction.
+type Batch struct {
+	App string
+	// FrameID is the request's Logplex-Frame-Id. A batch whose (App, FrameID)
+	// was stored before is a retry: it is acknowledged, not stored again.
+	// Empty means no such check.
+	FrameID string
+	// Events are the parsed lines, as parser.Parse made them: the writer
+	// keeps each line's time, app name, proc id and message, and the rows
+	// are made from them again. Their byte fields are read only during
+	// Write, so they may be views into a request body that Write outlives.
+	Events []parser.Event
+	// OnCommit, if set, is called once the batch is committed, whether or
+	// not its Write is still waiting (its context may have ended), and
+	// never for a duplicate. It runs on the writer goroutine before Write
+	// can return, so the events are still valid; it must not block.
+	OnCommit func(*Batch)
 }
 
-// sync has this process's Writer, if any, store the batches it has
-// acknowledged (see Writer.Flush), so that a query sees every line
-// acknowledged before it began. Errors are left to the writer to report:
-// the query answers from what is stored.
-func (db *DB) sync(ctx context.Context) {
-	db.mu.Lock()
-	f := db.flusher
-	db.mu.Unlock()
-	if f != nil {
-		f(ctx)
-	}
+// Result says what Write did with a batch.
+type Result struct {
+	Stored    int  // lines stored
+	Duplicate bool // the FrameID was stored before; nothing was stored
 }
 
-// Options tune Open.
-type Options struct {
-	// ReadOnly opens an existing database for queries only: no migrations, no
-	// writer. The file must exist.
-	ReadOnly bool
-	// NoSync trades durability on power loss for speed: a batch is
-	// acknowledged once committed, without waiting for the disk (see
-	// syncer.go). A process crash still loses nothing that was committed.
-	NoSync bool
-	// MaxPages caps the file at this many pages (of 4 KiB); writes beyond it
-	// fail as on a full disk. 0: no cap.
-	MaxPages int
+// Filter narrows a query. Zero values mean "any".
+type Filter struct {
+	App   string
+	Dyno  string
+	Since time.Time // inclusive
+	Until time.Time // exclusive
+	Limit int       // 0: no limit
 }
 
-// Open opens (creating if needed) the database at path and brings its schema
-// up to date.
-func Open(ctx context.Context, path string, opts Options) (*DB, error) {
-	if path == "" {
-		path = DefaultPath
-	}
-	if opts.ReadOnly {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("open database: %w", err)
-		}
-	} else if err := checkWritableDir(path); err != nil {
-		return nil, err
-	}
-	q := url.Values{}
-	q.Set("_busy_timeout", "5000")
-	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "NORMAL") // the Writer syncs the WAL itself: syncer.go
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + url.PathEscape(path) + "?" + q.Encode()
-	db := &DB{path: path, noSync: opts.NoSync}
-	var err error
-	if !opts.ReadOnly {
-		if db.rw, err = sql.Open("sqlite3", dsn); err != nil {
-			return nil, fmt.Errorf("open database: %w", err)
-		}
-		db.rw.SetMaxOpenConns(1)
-		db.rw.SetConnMaxIdleTime(0)
-		if err := db.rw.PingContext(ctx); err != nil {
-			db.rw.Close()
-			return nil, fmt.Errorf("open database %s: %w", path, err)
-		}
-		if err := migrate(ctx, db.rw); err != nil {
-			db.rw.Close()
-			return nil, err
-		}
-		if _, err := db.rw.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
-			db.rw.Close()
-			return nil, fmt.Errorf("open database: %w", err)
-		}
-		if opts.MaxPages > 0 {
-			if _, err := db.rw.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", opts.MaxPages)); err != nil {
-				db.rw.Close()
-				return nil, fmt.Errorf("open database: %w", err)
-			}
-		}
-		if db.ckpt, err = startCheckpointer(dsn); err != nil {
-			db.rw.Close()
-			return nil, fmt.Errorf("open database: %w", err)
-		}
-	}
-	q.Set("mode", "ro")
-	q.Del("_txlock")
-	if opts.ReadOnly {
-		q.Del("_journal_mode") // a read-only connection cannot change it
-	}
-	if db.ro, err = sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?"+q.Encode()); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	db.ro.SetMaxOpenConns(4)
-	if err := db.ro.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	if opts.ReadOnly {
-		var v int
-		if err := db.ro.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("%s is not a drainwatch database: %w", path, err)
-		}
-	}
-	return db, nil
+// MemorySample is one runtime-metrics memory sample. Pointer fields are nil
+// where the line did not say (no quota on old lines).
+type MemorySample struct {
+	Time    time.Time `json:"time"`
+	App     string    `json:"app"`
+	Dyno    string    `json:"dyno"`
+	Boot    string    `json:"boot"`
+	TotalMB *float64  `json:"memory_total_mb"`
+	RSSMB   *float64  `json:"memory_rss_mb"`
+	CacheMB *float64  `json:"memory_cache_mb"`
+	SwapMB  *float64  `json:"memory_swap_mb"`
+	PgpgIn  *int64    `json:"memory_pgpgin_pages"`
+	PgpgOut *int64    `json:"memory_pgpgout_pages"`
+	QuotaMB *float64  `json:"memory_quota_mb"`
 }
 
-// checkWritableDir gives a clear error, at start-up, when the database cannot
-// be created or written, instead of failures at the first ingest.
-func checkWritableDir(path string) error {
-	dir := filepath.Dir(path)
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("database directory: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("database directory %s is not a directory", dir)
-	}
-	f, err := os.CreateTemp(dir, ".drainwatch-probe-*")
-	if err != nil {
-		return fmt.Errorf("database directory %s is not writable: %w", dir, err)
-	}
-	name := f.Name()
-	f.Close()
-	os.Remove(name)
-	return nil
+// ErrorEvent is a memory error, platform error, router error or crash.
+type ErrorEvent struct {
+	Time    time.Time `json:"time"`
+	App     string    `json:"app"`
+	Dyno    string    `json:"dyno"`
+	Code    string    `json:"code"`
+	Message string    `json:"message"`
+	MemMB   *float64  `json:"mem_mb,omitempty"`
+	Percent *float64  `json:"percent,omitempty"`
+	Dropped *int64    `json:"dropped,omitempty"`
 }
 
-// Path returns the database file's path.
-func (db *DB) Path() string { return db.path }
-
-// Close closes the database. Close the Writer first.
-func (db *DB) Close() error {
-	var errs []error
-	if db.ro != nil {
-		errs = append(errs, db.ro.Close())
-	}
-	if db.ckpt != nil {
-		errs = append(errs, db.ckpt.close())
-	}
-	if db.rw != nil {
-		// Fold the WAL back into the main file, so the file alone is the database.
-		_, err := db.rw.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-		errs = append(errs, err, db.rw.Close())
-	}
-	return errors.Join(errs...)
+// MinuteCount is how many requests a dyno served in one minute.
+type MinuteCount struct {
+	App  string
+	Dyno string
+	T    time.Time // the minute's start
+	N    int
 }
 
-// migrate applies every embedded migration not yet applied, each in its own
-// transaction.
-func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+// PathMinuteCount is how many requests one dyno served for one path
+// template in one minute.
+type PathMinuteCount struct {
+	App  string
+	Dyno string
+	Path string
+	T    time.Time
+	N    int
+}
+
+// RequestGroup is what the router lines of one group (a path template, a
+// status, or a dyno) say.
+type RequestGroup struct {
+	Key        string           `json:"key"`
+	Count      int64            `json:"count"`
+	Errors     int64            `json:"errors"` // status >= 500 or an H-code
+	ErrorRate  float64          `json:"error_rate"`
+	ServiceP50 float64          `json:"service_p50_ms"`
+	ServiceP95 float64          `json:"service_p95_ms"`
+	ServiceP99 float64          `json:"service_p99_ms"`
+	ConnectP50 float64          `json:"connect_p50_ms"`
+	ConnectP95 float64          `json:"connect_p95_ms"`
+	ConnectP99 float64          `json:"connect_p99_ms"`
+	Bytes      int64            `json:"bytes"`
+	Codes      map[string]int64 `json:"codes,omitempty"` // H12: 3, …
+	First      time.Time        `json:"first"`
+	Last       time.Time        `json:"last"`
+}
+
+// SeriesPoint is one dyno's router traffic in one time bucket.
+type SeriesPoint struct {
+	Dyno       string    `json:"dyno"`
+	T          time.Time `json:"time"` // bucket start
+	Count      int64     `json:"count"`
+	ServiceP95 float64   `json:"service_p95_ms"`
+}
+
+// LoadSample is one runtime-metrics load-average sample.
+type LoadSample struct {
+	Time   time.Time `json:"time"`
+	App    string    `json:"app"`
+	Dyno   string    `json:"dyno"`
+	Boot   string    `json:"boot"`
+	Avg1m  *float64  `json:"load_avg_1m"`
+	Avg5m  *float64  `json:"load_avg_5m"`
+	Avg15m *float64  `json:"load_avg_15m"`
+}
+
+// BootSummary is one dyno boot seen in the memory samples.
+type BootSummary struct {
+	Boot    string    `json:"boot"`
+	First   time.Time `json:"first_seen"`
+	Last    time.Time `json:"last_seen"`
+	Samples int64     `json:"samples"`
+	PeakMB  float64   `json:"peak_mb"`
+}
+
+// DynoSummary is what is known of one dyno.
+type DynoSummary struct {
+	App         string        `json:"app"`
+	Dyno        string        `json:"dyno"`
+	First       time.Time     `json:"first_seen"`
+	Last        time.Time     `json:"last_seen"`
+	LastMB      *float64      `json:"last_memory_mb"`
+	LastQuotaMB *float64      `json:"last_quota_mb"`
+	Restarts    int           `json:"restarts"` // boots seen, less one
+	Errors      int64         `json:"memory_errors"`
+	Boots       []BootSummary `json:"boots"`
+}
+
+// AlertRecord is an alert as stored: the columns queries filter on, and the
+// whole alert as JSON (Details), which the alerts package owns.
+type AlertRecord struct {
+	ID      int64
+	App     string
+	Dyno    string
+	Rule    string
+	State   string
+	Time    time.Time // log time
+	Summary string
+	Details string // JSON
+	Created time.Time
+}
+
+// Delivery is an alert waiting to be delivered.
+type Delivery struct {
+	Alert       AlertRecord
+	Attempts    int
+	NextAttempt time.Time
+	LastError   string
+}
+
+// Delivery outcomes.
+const (
+	DeliverySent   = "sent"
+	DeliveryFailed = "failed" // given up
+	DeliveryRetry  = "pending"
+)
+
+// Retention says how long each kind of history is kept, counted back from
+// now (log time). Zero durations take the defaults.
+type Retention struct {
+	History time.Duration // memory and load samples, errors, events, alerts, hour rollups; default 30 days
+	Minutes time.Duration // minute rollups (edges of range queries, at-rest analysis); default 2 days
+	Logs    time.Duration // the app's own lines and l2met samples; default 7 days
+	Raw     time.Duration // raw router rows (a writer option); default 1 hour
+	Off     bool          // keep everything (imports of old history)
+}
+
+// WithDefaults fills in the default of each zero duration.
+func (r Retention) WithDefaults() Retention {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
 	}
-	names, err := migrations.ReadDir("migrations")
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	sort.Slice(names, func(i, j int) bool { return names[i].Name() < names[j].Name() })
-	for _, e := range names {
-		var version int
-		if _, err := fmt.Sscanf(e.Name(), "%d_", &version); err != nil {
-			return fmt.Errorf("migrate: bad migration name %q", e.Name())
-		}
-		var n int
-		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if n > 0 {
-			continue
-		}
-		body, err := migrations.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate %s: %w", e.Name(), err)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", version, strings.TrimSuffix(e.Name(), ".sql")); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate %s: %w", e.Name(), err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate %s: %w", e.Name(), err)
-		}
-	}
-	return nil
+	def(&r.History, 30*24*time.Hour)
+	def(&r.Minutes, 48*time.Hour)
+	def(&r.Logs, 7*24*time.Hour)
+	def(&r.Raw, time.Hour)
+	return r
+}
+
+// Writer stores batches. Write returns once the batch is durable (what an
+// acknowledgement promises); a batch whose (App, FrameID) was stored
+// before is acknowledged as a duplicate and stored once. The lines of a
+// stored batch are readable by every query after Flush, and within a
+// bounded lag without it. Concurrent writers on one database — two Writers,
+// two processes — each keep every line they acknowledge: rollups add up.
+type Writer interface {
+	Write(ctx context.Context, b *Batch) (Result, error)
+	Flush(ctx context.Context) error
+	Close() error
+}
+
+// Queries are the reads the CLI, the API, the dashboard and the alert
+// engine make. Lists come oldest first.
+type Queries interface {
+	Memory(ctx context.Context, f Filter) ([]MemorySample, error)
+	MemoryBuckets(ctx context.Context, f Filter, step time.Duration) ([]MemorySample, error)
+	Load(ctx context.Context, f Filter) ([]LoadSample, error)
+	Errors(ctx context.Context, f Filter, codes ...string) ([]ErrorEvent, error)
+	Dynos(ctx context.Context, f Filter) ([]DynoSummary, error)
+	RequestStats(ctx context.Context, f Filter, by string, top int) ([]RequestGroup, error)
+	RequestSeries(ctx context.Context, f Filter, step time.Duration) ([]SeriesPoint, error)
+	RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, error)
+	RequestsPerMinuteByPath(ctx context.Context, f Filter) ([]PathMinuteCount, error)
+	// Counts says how many rows each kind of history holds, and
+	// "router_lines" and "app_lines": how many of those lines are kept.
+	Counts(ctx context.Context) (map[string]int64, error)
+}
+
+// Alerts are the alert log and its delivery queue.
+type Alerts interface {
+	InsertAlert(ctx context.Context, a AlertRecord, deliver bool) (int64, error)
+	Alerts(ctx context.Context, f Filter) ([]AlertRecord, error)
+	OpenAlerts(ctx context.Context) ([]AlertRecord, error)
+	PendingDeliveries(ctx context.Context, limit int) ([]Delivery, error)
+	UpdateDelivery(ctx context.Context, alertID int64, status string, attempts int, next time.Time, lastErr string, now time.Time) error
+	DeliveryStatus(ctx context.Context, alertID int64) (status string, attempts int, lastErr string, err error)
+}
+
+// DB is an open database, as a backend gives it.
+type DB interface {
+	Queries
+	Alerts
+	Close() error
 }

@@ -43,7 +43,7 @@ var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"dur": alerts.FormatDuration,
 }).ParseFS(pageFS, "page.html"))
 
-// Source is what the page reads; *store.DB is one. The verdicts come from
+// Source is what the page reads; store/sqlite's DB is one. The verdicts come from
 // the same analysis as `drainwatch analyze` (an Analyzer).
 type Source interface {
 	MemoryBuckets(ctx context.Context, f store.Filter, step time.Duration) ([]store.MemorySample, error)

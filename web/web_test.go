@@ -16,10 +16,11 @@ import (
 	"github.com/drainwatch/drainwatch/alerts"
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 func newHandler(t *testing.T, token string) *Handler {
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"), store.Options{})
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

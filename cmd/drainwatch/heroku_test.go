@@ -28,6 +28,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/internal/testcert"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 // TestMain lets a test run this package's binary as a child process: with
@@ -226,7 +227,7 @@ func TestSyslogThroughServe(t *testing.T) {
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	db, _ := store.Open(context.Background(), s.cfg.DBPath, store.Options{ReadOnly: true})
+	db, _ := sqlite.Open(context.Background(), s.cfg.DBPath, sqlite.Options{ReadOnly: true})
 	defer db.Close()
 	errs, _ := db.Errors(context.Background(), store.Filter{App: "shop"}, "R15")
 	alerts, _ := db.Alerts(context.Background(), store.Filter{App: "shop"})
@@ -375,7 +376,7 @@ func ingestUntil(t *testing.T, addr string, stop <-chan struct{}, linesPerBody i
 // storedBodies reads back which (sender, seq) bodies are in the database,
 // and how many lines of each.
 func storedBodies(t *testing.T, dbPath string) map[[2]int]int {
-	db, err := store.Open(context.Background(), dbPath, store.Options{ReadOnly: true})
+	db, err := sqlite.Open(context.Background(), dbPath, sqlite.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

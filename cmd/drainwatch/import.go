@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/drainwatch/drainwatch/alerts"
 	"github.com/drainwatch/drainwatch/importer"
+	"github.com/drainwatch/drainwatch/internal/lockfile"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 type importCommand struct{ env *env }
@@ -22,11 +25,11 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	e := c.env
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	app := fs.String("app", "default", "the app these logs belong to")
-	db := fs.String("db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	db := fs.String("db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	withAlerts := fs.Bool("alerts", false, "run the alert rules over the imported lines and record the alerts (not sent to Slack); see 'drainwatch alerts'")
-	if err := parseFlags(fs, args, e.stdout, "import [--app A] [--db F] FILE|-\n\nLoads saved logs: `heroku logs` output (heroku logs -n 1500 -a APP > app.log) or raw logplex\ndrain bodies, detected from the first bytes. Importing the same file twice stores it once."); err != nil {
+	withAlerts := fs.Bool("alerts", false, "run the alert rules over the imported lines and record the alerts (not sent to Slack; into the database of a running daemon, its alert engine sees the lines and delivers what they raise); see 'drainwatch alerts'")
+	if err := parseFlags(fs, args, e.stdout, "import [--app A] [--db F] FILE|-\n\nLoads saved logs: `heroku logs` output (heroku logs -n 1500 -a APP > app.log) or raw logplex\ndrain bodies, detected from the first bytes. Importing the same file twice stores it once.\nInto the database of a running daemon (on this host), the daemon imports the lines itself."); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -46,14 +49,35 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 		}
 		in = f
 	}
-	sdb, err := store.Open(ctx, *db, store.Options{})
+	lock, err := lockfile.Acquire(*db, lockfile.Holder{Command: "import"})
+	var held *lockfile.HeldError
+	if errors.As(err, &held) {
+		// A running daemon owns the database: it imports the lines itself.
+		in = &countingReader{r: in, bar: &progressBar{w: e.stderr, size: size, on: !*quiet && isTerminal(e.stderr)}}
+		sum, err := importThroughDaemon(ctx, held.Holder, in, *app, *withAlerts)
+		in.(*countingReader).bar.done()
+		var refused *importRefusal
+		if errors.As(err, &refused) {
+			return fmt.Errorf("%w: %s", held, refused.how)
+		}
+		if err != nil {
+			return fmt.Errorf("import through %s stopped after %d lines (%d stored): %w; import again: what is stored is skipped",
+				held.Holder, sum.Lines, sum.Stored, err)
+		}
+		return printImport(e.stdout, name, *app, sum, *asJSON, fmt.Sprintf("through the running %s", held.Holder), -1)
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	sdb, err := sqlite.Open(ctx, *db, sqlite.Options{})
 	if err != nil {
 		return err
 	}
 	defer sdb.Close()
 	// An import may be of old history: it deletes nothing (the daemon's
 	// retention still applies when it runs on this file).
-	w, err := store.NewWriter(sdb, store.WriterOptions{Retention: store.Retention{Off: true}})
+	w, err := sqlite.NewWriter(sdb, sqlite.WriterOptions{Retention: store.Retention{Off: true}})
 	if err != nil {
 		return err
 	}
@@ -89,16 +113,22 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("import stopped after %d lines (%d stored): %w", sum.Lines, sum.Stored, err)
 	}
-	if *asJSON {
-		return writeJSON(e.stdout, sum)
+	if svc == nil {
+		fired = -1
 	}
-	defer func() {
-		if svc != nil {
-			fmt.Fprintf(e.stdout, "  alerts recorded:   %d (drainwatch alerts --app %s)\n", fired, *app)
-		}
-	}()
-	out := e.stdout
-	fmt.Fprintf(out, "imported %s into app %q (%s format)\n", name, *app, sum.Format)
+	return printImport(e.stdout, name, *app, sum, *asJSON, "", fired)
+}
+
+// printImport prints an import's summary; fired is the alerts recorded
+// (-1: not counted here).
+func printImport(out io.Writer, name, app string, sum importer.Summary, asJSON bool, how string, fired int64) error {
+	if asJSON {
+		return writeJSON(out, sum)
+	}
+	if how != "" {
+		how = " " + how
+	}
+	fmt.Fprintf(out, "imported %s into app %q (%s format)%s\n", name, app, sum.Format, how)
 	fmt.Fprintf(out, "  lines read:        %d\n", sum.Lines)
 	fmt.Fprintf(out, "  stored:            %d\n", sum.Stored)
 	if sum.Duplicate > 0 {
@@ -122,7 +152,24 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	if len(kinds) > 0 {
 		fmt.Fprintf(out, "  by kind:           %s\n", strings.Join(kinds, " "))
 	}
+	if fired >= 0 {
+		fmt.Fprintf(out, "  alerts recorded:   %d (drainwatch alerts --app %s)\n", fired, app)
+	}
 	return nil
+}
+
+// countingReader shows an import's progress by the bytes read.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	bar *progressBar
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.bar.update(importer.Progress{Bytes: c.n})
+	return n, err
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/api"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 // queryFlags are the filters and output options every query command shares,
@@ -29,7 +30,7 @@ type queryFlags struct {
 
 func (q *queryFlags) register(fs *flag.FlagSet, e *env) {
 	q.env = e
-	fs.StringVar(&q.db, "db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	fs.StringVar(&q.db, "db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
 	fs.StringVar(&q.url, "url", e.getenv("DRAINWATCH_URL"), "ask a running daemon at this URL instead of a local file (env DRAINWATCH_URL)")
 	fs.StringVar(&q.token, "token", e.getenv("DRAINWATCH_TOKEN"), "the daemon's API_TOKEN, with --url (env DRAINWATCH_TOKEN)")
 	fs.StringVar(&q.app, "app", "", "only this app")
@@ -110,9 +111,9 @@ func (q *queryFlags) open(ctx context.Context) (api.Querier, func(), error) {
 		}
 		return &api.Client{BaseURL: q.url, Token: q.token}, func() {}, nil
 	}
-	db, err := store.Open(ctx, q.db, store.Options{ReadOnly: true})
+	db, err := sqlite.Open(ctx, q.db, sqlite.Options{ReadOnly: true})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w (is --db right? the daemon writes %s in its working directory by default; or ask a daemon with --url)", err, store.DefaultPath)
+		return nil, nil, fmt.Errorf("%w (is --db right? the daemon writes %s in its working directory by default; or ask a daemon with --url)", err, sqlite.DefaultPath)
 	}
 	settings, err := alertSettings(q.env.getenv)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 func lframe(msg string) string { return fmt.Sprintf("%d %s\n", len(msg)+1, msg) }
@@ -202,7 +203,7 @@ func TestSIGKILLDurability(t *testing.T) {
 		}
 		got := storedBodies(t, dbPath)
 		// Every stored body's router lines are in the rollups, once.
-		db, err := store.Open(context.Background(), dbPath, store.Options{ReadOnly: true})
+		db, err := sqlite.Open(context.Background(), dbPath, sqlite.Options{ReadOnly: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -364,7 +365,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	waitFor(t, "a failed delivery logged", func() bool { return strings.Contains(logs.String(), "alert delivery failed") })
 	s.Close(context.Background())
 	all := logs.String()
-	db, _ := store.Open(context.Background(), s.cfg.DBPath, store.Options{ReadOnly: true})
+	db, _ := sqlite.Open(context.Background(), s.cfg.DBPath, sqlite.Options{ReadOnly: true})
 	defer db.Close()
 	_, _, lastErr, _ := db.DeliveryStatus(context.Background(), 1)
 	for _, secret := range []string{"DRAINSECRET", "APISECRET", "HOOKSECRET", hook} {

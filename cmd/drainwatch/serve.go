@@ -29,7 +29,9 @@ import (
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/api"
 	"github.com/drainwatch/drainwatch/drain"
+	"github.com/drainwatch/drainwatch/internal/lockfile"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 	"github.com/drainwatch/drainwatch/web"
 )
 
@@ -90,7 +92,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	port := e.envOr("PORT", "8080")
 	addr := fs.String("addr", ":"+port, "address to listen on (env PORT sets the port)")
-	db := fs.String("db", e.envOr("DRAINWATCH_DB", store.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	db := fs.String("db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
 	var bad []string
 	flagEnv := func(name string) bool {
 		v, err := envBool(name, e.getenv(name))
@@ -291,8 +293,8 @@ func newLogger(w io.Writer, onHeroku bool) *slog.Logger {
 type server struct {
 	cfg      serveConfig
 	log      *slog.Logger
-	db       *store.DB
-	writer   *store.Writer
+	db       *sqlite.DB
+	writer   *sqlite.Writer
 	alerts   *alerts.Service
 	drain    *drain.Handler
 	syslog   *drain.SyslogServer
@@ -310,6 +312,9 @@ type server struct {
 	// openMu orders openStore against Close.
 	openMu sync.Mutex
 	closed bool
+
+	lock    *lockfile.Lock // one daemon per database
+	imports *importServer  // local `drainwatch import` into this daemon
 }
 
 // ready reports whether the database is open and everything is served.
@@ -328,8 +333,17 @@ func (s *server) Open(ctx context.Context) error {
 	if s.cfg.SyslogAddr != "" && len(s.cfg.Tokens) == 0 && !s.cfg.SyslogAllowAny {
 		return errors.New("SYSLOG_ADDR needs DRAIN_TOKENS (TOKEN=APP,…): syslog has no password, so without them anyone who reaches the port could post lines for any app. Set DRAIN_TOKENS, or SYSLOG_ALLOW_ANY_APP=1 if only trusted senders can reach it")
 	}
+	// One daemon per database: a second one is refused, naming the holder.
+	if s.lock, err = lockfile.Acquire(s.cfg.DBPath, lockfile.Holder{Command: "serve"}); err != nil {
+		var held *lockfile.HeldError
+		if errors.As(err, &held) {
+			return fmt.Errorf("%w: one daemon per database; stop it, or give this one another --db", err)
+		}
+		return err
+	}
 	if err := s.openStore(ctx); err != nil {
 		if !storageFull(err) {
+			s.lock.Release()
 			return err
 		}
 		s.openErr.Store(&err)
@@ -337,6 +351,7 @@ func (s *server) Open(ctx context.Context) error {
 	}
 	if s.ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
 		s.closeStore()
+		s.lock.Release()
 		return fmt.Errorf("listen: %w", err)
 	}
 	maxConns := s.cfg.MaxConns
@@ -382,6 +397,10 @@ func (s *server) Open(ctx context.Context) error {
 			s.serveErr <- err
 		}
 	}()
+	if err := s.startImports(); err != nil {
+		s.Close(ctx)
+		return err
+	}
 	return nil
 }
 
@@ -393,8 +412,8 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	if s.closed {
 		return errors.New("server closed")
 	}
-	var db *store.DB
-	var writer *store.Writer
+	var db *sqlite.DB
+	var writer *sqlite.Writer
 	var svc *alerts.Service
 	defer func() {
 		if err != nil {
@@ -409,10 +428,10 @@ func (s *server) openStore(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	if db, err = store.Open(ctx, s.cfg.DBPath, store.Options{NoSync: s.cfg.NoSync, MaxPages: s.cfg.MaxPages}); err != nil {
+	if db, err = sqlite.Open(ctx, s.cfg.DBPath, sqlite.Options{NoSync: s.cfg.NoSync, MaxPages: s.cfg.MaxPages}); err != nil {
 		return err
 	}
-	if writer, err = store.NewWriter(db, store.WriterOptions{Retention: s.cfg.Retention, Logger: s.log, RawRequests: s.cfg.RawRequests}); err != nil {
+	if writer, err = sqlite.NewWriter(db, sqlite.WriterOptions{Retention: s.cfg.Retention, Logger: s.log, RawRequests: s.cfg.RawRequests}); err != nil {
 		return err
 	}
 	var notifier alerts.Notifier
@@ -561,8 +580,11 @@ func (s *server) Addr() string { return s.ln.Addr().String() }
 func (s *server) Close(ctx context.Context) error {
 	s.stop()
 	err := s.http.Shutdown(ctx)
+	if s.imports != nil {
+		err = errors.Join(err, s.imports.close(ctx)) // their batches are written before the writer closes
+	}
 	s.bg.Wait()
-	return errors.Join(err, s.closeStore())
+	return errors.Join(err, s.closeStore(), s.lock.Release())
 }
 
 func (s *server) closeStore() error {
@@ -605,7 +627,7 @@ func storageReason(err error) string {
 }
 
 // suspectsFor fits the last 6 hours of an app's history, for alerts.
-func suspectsFor(db *store.DB) func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
+func suspectsFor(db *sqlite.DB) func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
 	local := &api.Local{DB: db}
 	return func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
 		r, err := local.Suspects(ctx, api.Query{App: app, Since: at.Add(-6 * time.Hour), Until: at.Add(time.Minute)})

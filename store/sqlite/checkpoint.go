@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"database/sql"
@@ -30,7 +30,7 @@ type checkpointer struct {
 }
 
 func startCheckpointer(dsn string) (*checkpointer, error) {
-	db, err := sql.Open("sqlite3", dsn)
+	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, err
 	}

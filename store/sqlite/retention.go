@@ -1,33 +1,12 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/drainwatch/drainwatch/store"
 )
-
-// Retention says how long each kind of history is kept, counted back from
-// now (log time). Zero durations take the defaults.
-type Retention struct {
-	History time.Duration // memory and load samples, errors, events, alerts, hour rollups; default 30 days
-	Minutes time.Duration // minute rollups (edges of range queries, at-rest analysis); default 2 days
-	Logs    time.Duration // the app's own lines and l2met samples; default 7 days
-	Raw     time.Duration // raw router rows (WriterOptions.RawRequests); default 1 hour
-	Off     bool          // keep everything (imports of old history)
-}
-
-func (r Retention) withDefaults() Retention {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&r.History, 30*24*time.Hour)
-	def(&r.Minutes, 48*time.Hour)
-	def(&r.Logs, 7*24*time.Hour)
-	def(&r.Raw, time.Hour)
-	return r
-}
 
 // pruneChunk is how many rows one DELETE removes: small, so that ingest never
 // waits long behind retention.
@@ -35,8 +14,8 @@ const pruneChunk = 2000
 
 // prune deletes history older than the retention, at most maxChunks chunks
 // of rows a call; it returns how many rows it deleted and whether it is done.
-func (db *DB) prune(ctx context.Context, r Retention, now time.Time, maxChunks int) (int64, bool, error) {
-	r = r.withDefaults()
+func (db *DB) prune(ctx context.Context, r store.Retention, now time.Time, maxChunks int) (int64, bool, error) {
+	r = r.WithDefaults()
 	type target struct {
 		table, timeCol, extra string
 		age                   time.Duration
@@ -49,6 +28,7 @@ func (db *DB) prune(ctx context.Context, r Retention, now time.Time, maxChunks i
 		{"alerts", "time", " AND id NOT IN (SELECT alert_id FROM deliveries WHERE status = 'pending')", r.History},
 		{"request_rollups", "start", " AND res = 3600", r.History},
 		{"request_rollups", "start", " AND res = 60 AND folded = 1", r.Minutes},
+		{"request_rollups", "start", " AND res = 60", r.History}, // never folded: past all history anyway
 		{"logs", "time", "", r.Logs},
 		{"app_logs", "last", "", r.Logs},
 		{"samples", "time", "", r.Logs},

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -9,12 +9,14 @@ import (
 
 	"github.com/drainwatch/drainwatch/internal/testbody"
 	"github.com/drainwatch/drainwatch/parser"
+
+	"github.com/drainwatch/drainwatch/store"
 )
 
 // benchBody is the ~100 KiB body the parser and store benchmarks share
 // (testbody.Mixed): four router lines to one other line.
 func benchBody(b *testing.B) ([]byte, int) {
-	body, n, err := testbody.Mixed("../parser/testdata/messages.txt", 100<<10)
+	body, n, err := testbody.Mixed("../../parser/testdata/messages.txt", 100<<10)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func BenchmarkIngest(b *testing.B) {
 						if st.Parsed != n {
 							b.Error("parse")
 						}
-						if _, err := w.Write(context.Background(), &Batch{App: "bench", Events: events}); err != nil {
+						if _, err := w.Write(context.Background(), &store.Batch{App: "bench", Events: events}); err != nil {
 							b.Error(err)
 						}
 					}

@@ -1,36 +1,16 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/drainwatch/drainwatch/store"
 )
-
-// AlertRecord is an alert as stored: the columns queries filter on, and the
-// whole alert as JSON (Details), which the alerts package owns.
-type AlertRecord struct {
-	ID      int64
-	App     string
-	Dyno    string
-	Rule    string
-	State   string
-	Time    time.Time // log time
-	Summary string
-	Details string // JSON
-	Created time.Time
-}
-
-// Delivery is an alert waiting to be delivered.
-type Delivery struct {
-	Alert       AlertRecord
-	Attempts    int
-	NextAttempt time.Time
-	LastError   string
-}
 
 // InsertAlert stores an alert and, when deliver is set, queues its delivery,
 // in one transaction. It returns the alert's id.
-func (db *DB) InsertAlert(ctx context.Context, a AlertRecord, deliver bool) (int64, error) {
+func (db *DB) InsertAlert(ctx context.Context, a store.AlertRecord, deliver bool) (int64, error) {
 	if db.rw == nil {
 		return 0, fmt.Errorf("insert alert: database is read-only")
 	}
@@ -62,8 +42,8 @@ func (db *DB) InsertAlert(ctx context.Context, a AlertRecord, deliver bool) (int
 
 const alertColumns = `a.id, a.app, a.dyno, a.rule, a.state, a.time, a.summary, a.details, a.created`
 
-func scanAlert(sc interface{ Scan(...any) error }, extra ...any) (AlertRecord, error) {
-	var a AlertRecord
+func scanAlert(sc interface{ Scan(...any) error }, extra ...any) (store.AlertRecord, error) {
+	var a store.AlertRecord
 	var t, c int64
 	dest := append([]any{&a.ID, &a.App, &a.Dyno, &a.Rule, &a.State, &t, &a.Summary, &a.Details, &c}, extra...)
 	if err := sc.Scan(dest...); err != nil {
@@ -74,14 +54,14 @@ func scanAlert(sc interface{ Scan(...any) error }, extra ...any) (AlertRecord, e
 }
 
 // Alerts returns stored alerts matching f (by log time), oldest first.
-func (db *DB) Alerts(ctx context.Context, f Filter) ([]AlertRecord, error) {
-	where, args := f.where()
-	rows, err := db.ro.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts a`+where+` ORDER BY a.time, a.id`+f.limit(), args...)
+func (db *DB) Alerts(ctx context.Context, f store.Filter) ([]store.AlertRecord, error) {
+	where, args := whereClause(f)
+	rows, err := db.ro.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts a`+where+` ORDER BY a.time, a.id`+limit(f), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query alerts: %w", err)
 	}
 	defer rows.Close()
-	out := []AlertRecord{}
+	out := []store.AlertRecord{}
 	for rows.Next() {
 		a, err := scanAlert(rows)
 		if err != nil {
@@ -94,14 +74,14 @@ func (db *DB) Alerts(ctx context.Context, f Filter) ([]AlertRecord, error) {
 
 // OpenAlerts returns, for every (app, dyno, rule), its latest alert if that
 // one is firing: the episodes open when the daemon stopped.
-func (db *DB) OpenAlerts(ctx context.Context) ([]AlertRecord, error) {
+func (db *DB) OpenAlerts(ctx context.Context) ([]store.AlertRecord, error) {
 	rows, err := db.ro.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts a
 		WHERE a.id IN (SELECT MAX(id) FROM alerts GROUP BY app, dyno, rule) AND a.state = 'firing' ORDER BY a.id`)
 	if err != nil {
 		return nil, fmt.Errorf("query open alerts: %w", err)
 	}
 	defer rows.Close()
-	var out []AlertRecord
+	var out []store.AlertRecord
 	for rows.Next() {
 		a, err := scanAlert(rows)
 		if err != nil {
@@ -114,16 +94,16 @@ func (db *DB) OpenAlerts(ctx context.Context) ([]AlertRecord, error) {
 
 // PendingDeliveries returns up to limit deliveries still to be made, oldest
 // alert first.
-func (db *DB) PendingDeliveries(ctx context.Context, limit int) ([]Delivery, error) {
+func (db *DB) PendingDeliveries(ctx context.Context, limit int) ([]store.Delivery, error) {
 	rows, err := db.ro.QueryContext(ctx, `SELECT `+alertColumns+`, d.attempts, d.next_attempt, d.last_error
 		FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.status = 'pending' ORDER BY d.alert_id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("query deliveries: %w", err)
 	}
 	defer rows.Close()
-	var out []Delivery
+	var out []store.Delivery
 	for rows.Next() {
-		var d Delivery
+		var d store.Delivery
 		var next int64
 		a, err := scanAlert(rows, &d.Attempts, &next, &d.LastError)
 		if err != nil {
@@ -134,13 +114,6 @@ func (db *DB) PendingDeliveries(ctx context.Context, limit int) ([]Delivery, err
 	}
 	return out, rows.Err()
 }
-
-// Delivery outcomes.
-const (
-	DeliverySent   = "sent"
-	DeliveryFailed = "failed" // given up
-	DeliveryRetry  = "pending"
-)
 
 // UpdateDelivery records an attempt: status sent, failed (given up), or
 // pending with the next attempt's time.

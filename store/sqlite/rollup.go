@@ -1,8 +1,7 @@
-package store
+package sqlite
 
 import (
 	"database/sql"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+
+	"github.com/drainwatch/drainwatch/store/pending"
 )
 
 // sketchAccuracy is the relative accuracy of the latency sketches: a p99 of
@@ -111,134 +112,71 @@ func statusClassIndex(status int) int {
 	return status / 100
 }
 
-// rollupCache keeps the minute rows of recent buckets in memory, so that a
-// bucket written by every batch for a minute is read from the database once
-// and each commit writes only the rows its batches touched.
-type rollupCache struct {
-	rows   map[rollKey]*rollAcc
-	dirty  map[rollKey]bool
-	newest int64 // newest minute start seen, Unix microseconds
-	max    int   // rows kept after a flush; 0 is cacheMaxRows
-}
-
-// rollupUpsert writes a whole rollup row. A minute row already folded into
-// its hour stays marked folded: lines that arrive more than a couple of
-// minutes late are counted in the minute row but not in the hour row.
-const rollupUpsert = `INSERT INTO request_rollups (app, res, start, dyno, path, class, count, errors, bytes, codes, service, connect)
+// rollupMerge adds a delta to a rollup row: counts add up, H-codes and
+// latency sketches merge (dw_codes_merge, dw_sketch_merge: store.go). Every
+// rollup write is one, so a row written by any writer, at any time, is
+// never lost; nothing caches a row's total. It returns whether the row is
+// a minute already folded into its hour: the delta is then added to the
+// hour too.
+const rollupMerge = `INSERT INTO request_rollups (app, res, start, dyno, path, class, count, errors, bytes, codes, service, connect)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (app, res, start, dyno, path, class) DO UPDATE SET count = excluded.count, errors = excluded.errors,
-	bytes = excluded.bytes, codes = excluded.codes, service = excluded.service, connect = excluded.connect`
+	ON CONFLICT (app, res, start, dyno, path, class) DO UPDATE SET count = count + excluded.count,
+	errors = errors + excluded.errors, bytes = bytes + excluded.bytes, codes = dw_codes_merge(codes, excluded.codes),
+	service = dw_sketch_merge(service, excluded.service), connect = dw_sketch_merge(connect, excluded.connect)
+	RETURNING folded`
 
-// rollupGet reads one whole rollup row.
-const rollupGet = `SELECT count, errors, bytes, codes, service, connect FROM request_rollups
-	WHERE app = ? AND res = ? AND start = ? AND dyno = ? AND path = ? AND class = ?`
-
-// cacheKeep is how long a minute bucket stays cached after the newest one:
-// lines come seconds after they were logged, and one more than a couple of
-// minutes late is late for the hour rows too (foldMinutes). A line for a
-// row no longer cached reads it back from the database.
-const cacheKeep = int64(3 * 60 * 1e6)
-
-// cacheMaxRows bounds the cache whatever the number of apps, dynos and path
-// templates: a minute row with its two sketches takes about 4 KB once it has
-// seen a few thousand lines, so the bound is about 10 MB of heap. With 15
-// minutes kept, as before, the bench's 800 rows a minute grew the daemon's
-// RSS from 45 MB after the first minute to 96 MB after ten; with 3 minutes
-// and 4000 rows it stayed at 58-59 MB from the third minute on, peak 61 MB,
-// too near the 64 MB target for an app with more rows. Past the bound, a
-// flush drops the oldest rows first: the rows of the last two minutes, where
-// lines still arrive, stay unless an app makes over 1250 rows a minute.
-const cacheMaxRows = 2500
-
-// row returns the cached row of k (loading it from the database the first
-// time), marked dirty: the caller adds to it.
-func (c *rollupCache) row(get *sql.Stmt, k rollKey) (*rollAcc, error) {
-	if c.rows == nil {
-		c.rows, c.dirty = map[rollKey]*rollAcc{}, map[rollKey]bool{}
-	}
-	a := c.rows[k]
-	if a == nil {
-		var err error
-		if a, err = loadRollup(get, k); err != nil {
-			return nil, err
-		}
-		c.rows[k] = a
-	}
-	c.dirty[k] = true
-	if k.start > c.newest {
-		c.newest = k.start
-	}
-	return a, nil
-}
-
-// flush writes the dirty rows with put; clean marks them written once the
-// transaction has committed.
-func (c *rollupCache) flush(put *sql.Stmt) error {
-	var buf []byte
-	for k := range c.dirty {
-		if err := upsertRollup(put, k, c.rows[k], &buf); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *rollupCache) clean() {
-	clear(c.dirty)
-	c.evict()
-}
-
-func upsertRollup(stmt *sql.Stmt, k rollKey, a *rollAcc, buf *[]byte) error {
+// mergeRollup adds the delta a to the row k, and to its hour row when the
+// minute row was folded already (a line that came late).
+func mergeRollup(stmt *sql.Stmt, k rollKey, a *rollAcc, buf *[]byte) error {
 	*buf = (*buf)[:0]
 	a.service.Encode(buf, false)
-	service := append([]byte(nil), *buf...)
-	*buf = (*buf)[:0]
+	n := len(*buf)
 	a.connect.Encode(buf, false)
-	_, err := stmt.Exec(k.app, k.res, k.start, k.dyno, k.path, k.class, a.count, a.errors, a.bytes,
-		encodeCodes(a.codes), service, append([]byte(nil), *buf...))
-	return err
+	service, connect := (*buf)[:n:n], (*buf)[n:]
+	var folded bool
+	err := stmt.QueryRow(k.app, k.res, k.start, k.dyno, k.path, k.class, a.count, a.errors, a.bytes,
+		encodeCodes(a.codes), service, connect).Scan(&folded)
+	if err != nil || !folded || k.res != resMinute {
+		return err
+	}
+	k.res, k.start = resHour, k.start-k.start%(resHour*1e6)
+	return stmt.QueryRow(k.app, k.res, k.start, k.dyno, k.path, k.class, a.count, a.errors, a.bytes,
+		encodeCodes(a.codes), service, connect).Scan(&folded)
 }
 
-// evict drops buckets that no longer receive lines, then the oldest rows
-// past the bound. It runs in clean, after a flush, when no row is dirty.
-func (c *rollupCache) evict() {
-	for k := range c.rows {
-		if k.start < c.newest-cacheKeep {
-			delete(c.rows, k)
-		}
+// sketchMergeSQL is dw_sketch_merge(a, b): the encoded DDSketch holding
+// both encoded sketches' values. NULL or empty is an empty sketch.
+func sketchMergeSQL(a, b any) ([]byte, error) {
+	ab, _ := a.([]byte)
+	bb, _ := b.([]byte)
+	if len(bb) == 0 {
+		return ab, nil
 	}
-	limit := c.max
-	if limit <= 0 {
-		limit = cacheMaxRows
+	if len(ab) == 0 {
+		return bb, nil
 	}
-	if len(c.rows) <= limit {
-		return
+	s := newSketch()
+	if err := s.DecodeAndMergeWith(ab); err != nil {
+		return nil, fmt.Errorf("rollup sketch: %w", err)
 	}
-	keys := make([]rollKey, 0, len(c.rows))
-	for k := range c.rows {
-		keys = append(keys, k)
+	if err := s.DecodeAndMergeWith(bb); err != nil {
+		return nil, fmt.Errorf("rollup sketch: %w", err)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].start < keys[j].start })
-	for _, k := range keys[:len(keys)-limit] {
-		delete(c.rows, k)
-	}
+	var out []byte
+	s.Encode(&out, false)
+	return out, nil
 }
 
-func loadRollup(get *sql.Stmt, k rollKey) (*rollAcc, error) {
-	a := newRollAcc()
-	var codes string
-	var service, connect []byte
-	err := get.QueryRow(k.app, k.res, k.start, k.dyno, k.path, k.class).Scan(&a.count, &a.errors, &a.bytes, &codes, &service, &connect)
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, nil
+// codesMergeSQL is dw_codes_merge(a, b): the H-code counts of both
+// ("H12=3,H10=1"), added up.
+func codesMergeSQL(a, b string) string {
+	if b == "" {
+		return a
 	}
-	if err != nil {
-		return nil, fmt.Errorf("load rollup: %w", err)
+	if a == "" {
+		return b
 	}
-	if err := a.decode(codes, service, connect); err != nil {
-		return nil, err
-	}
-	return a, nil
+	return encodeCodes(decodeCodes(b, decodeCodes(a, nil)))
 }
 
 // decode merges a stored row's codes and sketches into a.
@@ -308,26 +246,14 @@ func (db *DB) foldMinutes(now time.Time, settle time.Duration, limit int) (int, 
 	if len(minutes) == 0 {
 		return 0, nil
 	}
-	get, err := tx.Prepare(rollupGet)
-	if err != nil {
-		return 0, err
-	}
-	defer get.Close()
-	put, err := tx.Prepare(rollupUpsert)
+	put, err := tx.Prepare(rollupMerge)
 	if err != nil {
 		return 0, err
 	}
 	defer put.Close()
 	var buf []byte
 	for hk, add := range hours {
-		cur, err := loadRollup(get, hk)
-		if err != nil {
-			return 0, err
-		}
-		if err := cur.merge(add); err != nil {
-			return 0, err
-		}
-		if err := upsertRollup(put, hk, cur, &buf); err != nil {
+		if err := mergeRollup(put, hk, add, &buf); err != nil {
 			return 0, err
 		}
 	}
@@ -342,4 +268,33 @@ func (db *DB) foldMinutes(now time.Time, settle time.Duration, limit int) (int, 
 		}
 	}
 	return len(minutes), tx.Commit()
+}
+
+// keyOf is the minute rollup row of app a router line belongs to.
+func keyOf(app string, l *pending.RouterLine) rollKey {
+	return rollKey{app: app, res: resMinute, start: (l.Unix - l.Unix%60) * 1e6, dyno: l.Dyno, path: l.Path,
+		class: statusClass(int(l.Status))}
+}
+
+// add counts one router line into a.
+func (a *rollAcc) add(l *pending.RouterLine) {
+	a.count++
+	if l.Code != "" || l.Status >= 500 {
+		a.errors++
+	}
+	if l.Code != "" {
+		if a.codes == nil {
+			a.codes = map[string]int64{}
+		}
+		a.codes[l.Code]++
+	}
+	if l.Len > 0 {
+		a.bytes += l.Len
+	}
+	if l.Service >= 0 {
+		a.service.Add(float64(l.Service))
+	}
+	if l.Connect >= 0 {
+		a.connect.Add(float64(l.Connect))
+	}
 }

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -7,44 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/drainwatch/drainwatch/parser"
+	"github.com/drainwatch/drainwatch/store/pending"
+
+	"github.com/drainwatch/drainwatch/store"
 )
-
-// Errors of Writer.Write that mean "try again later": the drain answers 503.
-var (
-	ErrQueueFull = errors.New("store: write queue full")
-	ErrClosed    = errors.New("store: writer closed")
-)
-
-// Batch is the events of one drain request (or one chunk of an import),
-// stored together in one transaction.
-type Batch struct {
-	App string
-	// FrameID is the request's Logplex-Frame-Id. A batch whose (App, FrameID)
-	// was stored before is a retry: it is acknowledged, not stored again.
-	// Empty means no such check.
-	FrameID string
-	// Events are the parsed lines, as parser.Parse made them: the writer
-	// keeps each line's time, app name, proc id and message, and the rows
-	// are made from them again. Their byte fields are read only during
-	// Write, so they may be views into a request body that Write outlives.
-	Events []parser.Event
-	// OnCommit, if set, is called once the batch is committed, whether or
-	// not its Write is still waiting (its context may have ended), and
-	// never for a duplicate. It runs on the writer goroutine before Write
-	// can return, so the events are still valid; it must not block.
-	OnCommit func(*Batch)
-}
-
-// Result says what Write did with a batch.
-type Result struct {
-	Stored    int  // lines stored
-	Duplicate bool // the FrameID was stored before; nothing was stored
-}
 
 // WriterOptions tune a Writer.
 type WriterOptions struct {
@@ -63,7 +34,7 @@ type WriterOptions struct {
 	RawRequests bool
 	// Retention bounds the history; the writer deletes what is older, a
 	// few thousand rows at a time between batches.
-	Retention Retention
+	Retention store.Retention
 	// FlushEvery is how often the batches committed since the last flush
 	// are stored as rows (rollups, memory samples, errors, app lines, …).
 	// They are durable from their commit; queries in this process flush
@@ -75,14 +46,11 @@ type WriterOptions struct {
 
 	// crash, in tests, makes Close leave the pending rows as a crash would.
 	crash bool
-	// cacheRows, in tests, bounds the roller's cache of rollup rows
-	// (default cacheMaxRows).
-	cacheRows int
 }
 
 // Writer writes batches to the database. Concurrent Writes are grouped
 // into one transaction (group commit) by one goroutine, and a Write returns
-// once its batch's commit is on disk (syncer.go). The roller (roller.go)
+// once its batch's commit is on disk (synchronous=FULL). The roller (roller.go)
 // then stores the batch's lines as the rows queries read.
 type Writer struct {
 	db      *DB
@@ -96,17 +64,15 @@ type Writer struct {
 	stmts  *statements
 
 	roll *roller
-	wal  *walSyncer
+	file os.FileInfo // the database file as opened
 }
 
 type request struct {
-	b      *Batch
-	pend   pendingBatch
-	pendID int64 // its pending_requests row, once committed
-	res    Result
-	err    error
-	seq    int64 // its commit, for walSyncer.wait
-	done   chan struct{}
+	b    *store.Batch
+	pend pending.Batch
+	res  store.Result
+	err  error
+	done chan struct{}
 }
 
 // NewWriter starts the writer goroutine. Stop it with Close.
@@ -139,9 +105,14 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		return nil, err
 	}
 	roll.crash = opts.crash
-	roll.cacheRows, roll.rolls.max = opts.cacheRows, opts.cacheRows
+	file, err := os.Stat(db.path)
+	if err != nil {
+		st.close()
+		roll.close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	w := &Writer{db: db, opts: opts, queue: make(chan *request, opts.QueueLen), closing: make(chan struct{}), done: make(chan struct{}),
-		stmts: st, roll: roll, wal: newWALSyncer(db.path, db.noSync)}
+		stmts: st, roll: roll, file: file}
 	go roll.run()
 	go w.run()
 	db.mu.Lock()
@@ -155,47 +126,45 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 // with ErrQueueFull. It fails with ErrClosed once Close has begun. If ctx
 // ends while the batch is queued, Write returns ctx.Err(); the batch may
 // still be committed (a retry with the same FrameID is then recognised).
-func (w *Writer) Write(ctx context.Context, b *Batch) (Result, error) {
-	r := &request{b: b, done: make(chan struct{})}
-	if b != nil { // nil: a Flush
-		r.pend = encodePending(b.Events)
-	}
+func (w *Writer) Write(ctx context.Context, b *store.Batch) (store.Result, error) {
+	r := &request{b: b, done: make(chan struct{}), pend: pending.Encode(b.Events)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
-		return Result{}, ErrClosed
+		return store.Result{}, store.ErrClosed
 	}
 	select {
 	case w.queue <- r:
 	case <-ctx.Done():
 		w.mu.RUnlock()
-		return Result{}, ErrQueueFull
+		return store.Result{}, store.ErrQueueFull
 	case <-w.closing:
 		w.mu.RUnlock()
-		return Result{}, ErrClosed
+		return store.Result{}, store.ErrClosed
 	}
 	w.mu.RUnlock()
 	select {
 	case <-r.done:
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return store.Result{}, ctx.Err()
 	}
 	if r.err != nil {
-		return Result{}, r.err
-	}
-	if err := w.wal.wait(ctx, r.seq); err != nil {
-		return Result{}, err
+		return store.Result{}, r.err
 	}
 	return r.res, nil
 }
 
 // Flush stores every batch committed so far as rows now, rather than
 // within FlushEvery. The queries of db call it first, so they see every
-// line acknowledged before them. It fails like Write when the writer is
-// closed or ctx ends.
+// line acknowledged before them. It does not wait behind the batches
+// queued for the writer.
 func (w *Writer) Flush(ctx context.Context) error {
-	_, err := w.Write(ctx, nil)
-	return err
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return store.ErrClosed
+	}
+	return w.roll.flush()
 }
 
 // Close stops taking batches, commits every batch already queued, and stops
@@ -213,8 +182,8 @@ func (w *Writer) Close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
+	w.roll.stopOnce.Do(func() { close(w.roll.stop) }) // the roller flushes once more and stops
 	<-w.roll.done
-	w.wal.close()
 	w.db.mu.Lock()
 	w.db.flusher = nil
 	w.db.mu.Unlock()
@@ -223,12 +192,10 @@ func (w *Writer) Close() error {
 
 func (w *Writer) run() {
 	defer close(w.done)
-	defer close(w.roll.in) // the roller flushes once more and stops
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	pruneDue := false // the first pass comes with the first tick
 	reqs := make([]*request, 0, w.opts.QueueLen)
-	var flushes []*request
 	for {
 		var r *request
 		select {
@@ -241,10 +208,6 @@ func (w *Writer) run() {
 			}
 			r = req
 		}
-		if r.b == nil {
-			w.roll.in <- rollItem{flush: r}
-			continue
-		}
 		reqs = append(reqs[:0], r)
 		rows := len(r.b.Events)
 	more:
@@ -254,10 +217,6 @@ func (w *Writer) run() {
 				if !ok {
 					break more
 				}
-				if r2.b == nil {
-					flushes = append(flushes, r2)
-					continue
-				}
 				reqs = append(reqs, r2)
 				rows += len(r2.b.Events)
 			default:
@@ -266,34 +225,36 @@ func (w *Writer) run() {
 		}
 		now := w.opts.Now()
 		err := w.commit(reqs, now)
+		if err == nil {
+			err = w.fileGone()
+		}
 		if err != nil {
 			for _, r := range reqs {
-				r.res, r.err = Result{}, err
+				r.res, r.err = store.Result{}, err
 				close(r.done)
 			}
 		} else {
-			seq := w.wal.commit()
 			for _, r := range reqs {
 				if r.b.OnCommit != nil && !r.res.Duplicate {
 					r.b.OnCommit(r.b)
 				}
-				r.seq = seq // Write waits for its fsync
 				close(r.done)
 			}
-			for _, r := range reqs {
-				if r.pendID != 0 {
-					w.roll.in <- rollItem{app: r.b.App, id: r.pendID, router: r.pend.router}
-				}
-			}
 		}
-		for _, r := range flushes {
-			w.roll.in <- rollItem{flush: r}
-		}
-		flushes = flushes[:0]
 		if pruneDue && len(w.queue) == 0 {
 			pruneDue = w.maintain(now)
 		}
 	}
+}
+
+// fileGone is an error when the database file is no longer the one open:
+// deleted or replaced under the writer. What was just committed went to a
+// file the next start will not see, so it is not acknowledged.
+func (w *Writer) fileGone() error {
+	if fi, err := os.Stat(w.db.path); err != nil || !os.SameFile(fi, w.file) {
+		return fmt.Errorf("store: the database file %s was deleted or replaced", w.db.path)
+	}
+	return nil
 }
 
 // maintain runs a bounded slice of retention work and reports whether more
@@ -349,7 +310,7 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 				return fmt.Errorf("store: frame id: %w", err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				r.res = Result{Duplicate: true}
+				r.res = store.Result{Duplicate: true}
 				continue
 			}
 		}
@@ -362,24 +323,19 @@ func (w *Writer) commit(reqs []*request, now time.Time) (err error) {
 				}
 			}
 		}
-		r.pendID = 0
 		p := r.pend
-		if p.logsLines > 0 {
+		if p.LogsLines > 0 {
 			// Already in its final form: stored now, not copied by the roller.
-			if _, err := s.appLogs.Exec(b.App, p.logsFirst, p.logsLast, p.logsLines, text(p.logs)); err != nil {
+			if _, err := s.appLogs.Exec(b.App, p.LogsFirst, p.LogsLast, p.LogsLines, text(p.Logs)); err != nil {
 				return fmt.Errorf("store: app lines: %w", err)
 			}
 		}
-		if p.lines > 0 || len(p.rest) > 0 {
-			res, err := s.pending.Exec(b.App, p.lines, p.router, p.rest)
-			if err != nil {
-				return fmt.Errorf("store: batch: %w", err)
-			}
-			if r.pendID, err = res.LastInsertId(); err != nil {
+		if p.Lines > 0 || len(p.Rest) > 0 {
+			if _, err := s.pending.Exec(b.App, p.Lines, p.Router, p.Rest); err != nil {
 				return fmt.Errorf("store: batch: %w", err)
 			}
 		}
-		r.res = Result{Stored: len(b.Events)}
+		r.res = store.Result{Stored: len(b.Events)}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
@@ -441,12 +397,8 @@ func (s *statements) close() error {
 	return errors.Join(errs...)
 }
 
-// text views b as a string without copying. Safe here because go-sqlite3
-// copies bound text into its own buffer during Exec, and the batch's bytes do
-// not change until Write returns.
-func text(b []byte) string {
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
+// text is b as a string: go-sqlite3 binds a []byte as a BLOB.
+func text(b []byte) string { return string(b) }
 
 // nullInt is NULL for the parser's -1 ("empty").
 func nullInt(n int64) any {

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -9,108 +9,14 @@ import (
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+
+	"github.com/drainwatch/drainwatch/store"
 )
-
-// PathTemplate groups request paths: the query string goes, and segments
-// that identify one thing become placeholders — /users/123 and /users/456
-// are both /users/:id.
-func PathTemplate(path string) string { return string(appendPathTemplate(nil, path)) }
-
-// appendPathTemplate appends the template of path to dst, in one pass.
-func appendPathTemplate(dst []byte, path string) []byte {
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
-	if path == "" {
-		return append(dst, '/')
-	}
-	last := 0 // end of what has been copied to dst
-	for start := 0; start <= len(path); {
-		end := strings.IndexByte(path[start:], '/')
-		if end < 0 {
-			end = len(path)
-		} else {
-			end += start
-		}
-		if rep := segmentTemplate(path[start:end]); rep != "" {
-			dst = append(dst, path[last:start]...)
-			dst = append(dst, rep...)
-			last = end
-		}
-		start = end + 1
-	}
-	return append(dst, path[last:]...)
-}
-
-// segmentTemplate returns the placeholder for a path segment that names one
-// thing (":id", ":uuid", ":hash", ":token"), or "" to keep it.
-func segmentTemplate(s string) string {
-	switch {
-	case s == "":
-		return ""
-	case isDigits(s):
-		return ":id"
-	case isUUID(s):
-		return ":uuid"
-	case len(s) >= 16 && isHex(s):
-		return ":hash"
-	case len(s) >= 20 && hasDigit(s) && !strings.ContainsAny(s, ".-_"):
-		return ":token"
-	}
-	return ""
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-func hasDigit(s string) bool { return strings.ContainsAny(s, "0123456789") }
-
-func isUUID(s string) bool {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return false
-	}
-	return isHex(s[:8]) && isHex(s[9:13]) && isHex(s[14:18]) && isHex(s[19:23]) && isHex(s[24:])
-}
-
-// RequestGroup is what the router lines of one group (a path template, a
-// status, or a dyno) say.
-type RequestGroup struct {
-	Key        string           `json:"key"`
-	Count      int64            `json:"count"`
-	Errors     int64            `json:"errors"` // status >= 500 or an H-code
-	ErrorRate  float64          `json:"error_rate"`
-	ServiceP50 float64          `json:"service_p50_ms"`
-	ServiceP95 float64          `json:"service_p95_ms"`
-	ServiceP99 float64          `json:"service_p99_ms"`
-	ConnectP50 float64          `json:"connect_p50_ms"`
-	ConnectP95 float64          `json:"connect_p95_ms"`
-	ConnectP99 float64          `json:"connect_p99_ms"`
-	Bytes      int64            `json:"bytes"`
-	Codes      map[string]int64 `json:"codes,omitempty"` // H12: 3, …
-	First      time.Time        `json:"first"`
-	Last       time.Time        `json:"last"`
-}
 
 // rollupWhere selects rollup rows of resolution res with bucket starts in
 // [from, to) (zero: unbounded), for f's app and dyno; unfoldedOnly keeps the
 // minute rows not yet folded into their hour.
-func rollupWhere(f Filter, res int64, from, to time.Time, unfoldedOnly bool) (string, []any) {
+func rollupWhere(f store.Filter, res int64, from, to time.Time, unfoldedOnly bool) (string, []any) {
 	conds := []string{"res = ?"}
 	args := []any{res}
 	if unfoldedOnly {
@@ -138,7 +44,7 @@ func rollupWhere(f Filter, res int64, from, to time.Time, unfoldedOnly bool) (st
 // rollupRanges splits [f.Since, f.Until) into whole hours — read from hour
 // rows, plus the minute rows of those hours not folded yet — and the minutes
 // at either edge, read from minute rows: a day is 24 rows a group, not 1440.
-func rollupRanges(f Filter) (hours bool, hourFrom, hourTo time.Time, minutes [][2]time.Time) {
+func rollupRanges(f store.Filter) (hours bool, hourFrom, hourTo time.Time, minutes [][2]time.Time) {
 	since, until := f.Since, f.Until
 	hourFrom = since
 	if !since.IsZero() {
@@ -168,7 +74,7 @@ func rollupRanges(f Filter) (hours bool, hourFrom, hourTo time.Time, minutes [][
 // "status" (class: 2xx…) or "dyno", from the rollups, and returns the top
 // groups by count (all when top is 0). Percentiles come from merged
 // DDSketches: within 1% of the true value.
-func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([]RequestGroup, error) {
+func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top int) ([]store.RequestGroup, error) {
 	db.sync(ctx)
 	var keyCol string
 	switch by {
@@ -182,7 +88,7 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 		return nil, fmt.Errorf("group by %q: want path, status or dyno", by)
 	}
 	type acc struct {
-		g    RequestGroup
+		g    store.RequestGroup
 		roll *rollAcc
 	}
 	groups := map[string]*acc{}
@@ -205,7 +111,7 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 			}
 			a := groups[key]
 			if a == nil {
-				a = &acc{g: RequestGroup{Key: key}, roll: newRollAcc()}
+				a = &acc{g: store.RequestGroup{Key: key}, roll: newRollAcc()}
 				groups[key] = a
 			}
 			first := time.UnixMicro(start).UTC()
@@ -247,7 +153,7 @@ func (db *DB) RequestStats(ctx context.Context, f Filter, by string, top int) ([
 			return nil, err
 		}
 	}
-	out := make([]RequestGroup, 0, len(groups))
+	out := make([]store.RequestGroup, 0, len(groups))
 	for _, a := range groups {
 		g := a.g
 		if g.Count == 0 {
@@ -283,19 +189,11 @@ func quantiles(s *ddsketch.DDSketch) (p50, p95, p99 float64) {
 	return r(v[0]), r(v[1]), r(v[2])
 }
 
-// SeriesPoint is one dyno's router traffic in one time bucket.
-type SeriesPoint struct {
-	Dyno       string    `json:"dyno"`
-	T          time.Time `json:"time"` // bucket start
-	Count      int64     `json:"count"`
-	ServiceP95 float64   `json:"service_p95_ms"`
-}
-
 // RequestSeries returns, per dyno, request counts and p95 service time in
 // buckets of step over [f.Since, f.Until) (both required), from minute
 // rollups when they cover the range, else from hour rollups. Buckets with
 // no requests are left out.
-func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) ([]SeriesPoint, error) {
+func (db *DB) RequestSeries(ctx context.Context, f store.Filter, step time.Duration) ([]store.SeriesPoint, error) {
 	db.sync(ctx)
 	if f.Since.IsZero() || f.Until.IsZero() || step <= 0 {
 		return nil, fmt.Errorf("request series: a range and a step are needed")
@@ -351,9 +249,9 @@ func (db *DB) RequestSeries(ctx context.Context, f Filter, step time.Duration) (
 	if err != nil {
 		return nil, err
 	}
-	out := make([]SeriesPoint, 0, len(buckets))
+	out := make([]store.SeriesPoint, 0, len(buckets))
 	for k, a := range buckets {
-		p := SeriesPoint{Dyno: k.dyno, T: f.Since.Add(time.Duration(k.b) * step).UTC(), Count: a.count}
+		p := store.SeriesPoint{Dyno: k.dyno, T: f.Since.Add(time.Duration(k.b) * step).UTC(), Count: a.count}
 		if !a.s.IsEmpty() {
 			if v, err := a.s.GetValueAtQuantile(0.95); err == nil {
 				p.ServiceP95 = math.Round(v*10) / 10

@@ -1,24 +1,17 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/drainwatch/drainwatch/store"
 )
 
-// Filter narrows a query. Zero values mean "any".
-type Filter struct {
-	App   string
-	Dyno  string
-	Since time.Time // inclusive
-	Until time.Time // exclusive
-	Limit int       // 0: no limit
-}
-
-// where builds the WHERE clause for f over a table with app, dyno and time
+// whereClause builds the WHERE clause for f over a table with app, dyno and time
 // columns.
-func (f Filter) where() (string, []any) {
+func whereClause(f store.Filter) (string, []any) {
 	var conds []string
 	var args []any
 	if f.App != "" {
@@ -43,47 +36,31 @@ func (f Filter) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-func (f Filter) limit() string {
+func limit(f store.Filter) string {
 	if f.Limit > 0 {
 		return fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
 	return ""
 }
 
-// MemorySample is one runtime-metrics memory sample. Pointer fields are nil
-// where the line did not say (no quota on old lines).
-type MemorySample struct {
-	Time    time.Time `json:"time"`
-	App     string    `json:"app"`
-	Dyno    string    `json:"dyno"`
-	Boot    string    `json:"boot"`
-	TotalMB *float64  `json:"memory_total_mb"`
-	RSSMB   *float64  `json:"memory_rss_mb"`
-	CacheMB *float64  `json:"memory_cache_mb"`
-	SwapMB  *float64  `json:"memory_swap_mb"`
-	PgpgIn  *int64    `json:"memory_pgpgin_pages"`
-	PgpgOut *int64    `json:"memory_pgpgout_pages"`
-	QuotaMB *float64  `json:"memory_quota_mb"`
-}
-
 // Memory returns memory samples matching f, oldest first.
-func (db *DB) Memory(ctx context.Context, f Filter) ([]MemorySample, error) {
+func (db *DB) Memory(ctx context.Context, f store.Filter) ([]store.MemorySample, error) {
 	db.sync(ctx)
-	where, args := f.where()
-	return db.memory(ctx, where, f.limit(), args)
+	where, args := whereClause(f)
+	return db.memory(ctx, where, limit(f), args)
 }
 
 // memory reads memory samples with a WHERE clause, oldest first.
-func (db *DB) memory(ctx context.Context, where, limit string, args []any) ([]MemorySample, error) {
+func (db *DB) memory(ctx context.Context, where, limit string, args []any) ([]store.MemorySample, error) {
 	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb
 		FROM memory`+where+` ORDER BY time, app, dyno`+limit, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query memory: %w", err)
 	}
 	defer rows.Close()
-	out := []MemorySample{}
+	out := []store.MemorySample{}
 	for rows.Next() {
-		var s MemorySample
+		var s store.MemorySample
 		var t int64
 		if err := rows.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.TotalMB, &s.RSSMB, &s.CacheMB, &s.SwapMB, &s.PgpgIn, &s.PgpgOut, &s.QuotaMB); err != nil {
 			return nil, fmt.Errorf("query memory: %w", err)
@@ -97,23 +74,11 @@ func (db *DB) memory(ctx context.Context, where, limit string, args []any) ([]Me
 	return out, nil
 }
 
-// ErrorEvent is a memory error, platform error, router error or crash.
-type ErrorEvent struct {
-	Time    time.Time `json:"time"`
-	App     string    `json:"app"`
-	Dyno    string    `json:"dyno"`
-	Code    string    `json:"code"`
-	Message string    `json:"message"`
-	MemMB   *float64  `json:"mem_mb,omitempty"`
-	Percent *float64  `json:"percent,omitempty"`
-	Dropped *int64    `json:"dropped,omitempty"`
-}
-
 // Errors returns error events matching f, oldest first. codes, when given,
 // keeps only those codes (e.g. "R14", "H12", "mem", "crash").
-func (db *DB) Errors(ctx context.Context, f Filter, codes ...string) ([]ErrorEvent, error) {
+func (db *DB) Errors(ctx context.Context, f store.Filter, codes ...string) ([]store.ErrorEvent, error) {
 	db.sync(ctx)
-	where, args := f.where()
+	where, args := whereClause(f)
 	if len(codes) > 0 {
 		ph := strings.TrimSuffix(strings.Repeat("?, ", len(codes)), ", ")
 		if where == "" {
@@ -127,14 +92,14 @@ func (db *DB) Errors(ctx context.Context, f Filter, codes ...string) ([]ErrorEve
 		}
 	}
 	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, code, message, mem_mb, percent, dropped
-		FROM errors`+where+` ORDER BY time, rowid`+f.limit(), args...)
+		FROM errors`+where+` ORDER BY time, rowid`+limit(f), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query errors: %w", err)
 	}
 	defer rows.Close()
-	out := []ErrorEvent{}
+	out := []store.ErrorEvent{}
 	for rows.Next() {
-		var e ErrorEvent
+		var e store.ErrorEvent
 		var t int64
 		if err := rows.Scan(&t, &e.App, &e.Dyno, &e.Code, &e.Message, &e.MemMB, &e.Percent, &e.Dropped); err != nil {
 			return nil, fmt.Errorf("query errors: %w", err)
@@ -174,17 +139,9 @@ func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
-// MinuteCount is how many requests a dyno served in one minute.
-type MinuteCount struct {
-	App  string
-	Dyno string
-	T    time.Time // the minute's start
-	N    int
-}
-
 // RequestsPerMinute counts router requests per (app, dyno, minute) matching
 // f, oldest first, from the minute rollups.
-func (db *DB) RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, error) {
+func (db *DB) RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.MinuteCount, error) {
 	db.sync(ctx)
 	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
 	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, start, SUM(count) FROM request_rollups`+where+
@@ -193,9 +150,9 @@ func (db *DB) RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, e
 		return nil, fmt.Errorf("query requests per minute: %w", err)
 	}
 	defer rows.Close()
-	var out []MinuteCount
+	var out []store.MinuteCount
 	for rows.Next() {
-		var c MinuteCount
+		var c store.MinuteCount
 		var start int64
 		if err := rows.Scan(&c.App, &c.Dyno, &start, &c.N); err != nil {
 			return nil, fmt.Errorf("query requests per minute: %w", err)
@@ -206,19 +163,9 @@ func (db *DB) RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, e
 	return out, rows.Err()
 }
 
-// PathMinuteCount is how many requests one dyno served for one path
-// template in one minute.
-type PathMinuteCount struct {
-	App  string
-	Dyno string
-	Path string
-	T    time.Time
-	N    int
-}
-
 // RequestsPerMinuteByPath counts router requests per (app, dyno, path
 // template, minute) matching f, from the minute rollups (kept 2 days).
-func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f Filter) ([]PathMinuteCount, error) {
+func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f store.Filter) ([]store.PathMinuteCount, error) {
 	db.sync(ctx)
 	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
 	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, path, start, SUM(count) FROM request_rollups`+where+
@@ -227,9 +174,9 @@ func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f Filter) ([]PathMinu
 		return nil, fmt.Errorf("query requests per path: %w", err)
 	}
 	defer rows.Close()
-	var out []PathMinuteCount
+	var out []store.PathMinuteCount
 	for rows.Next() {
-		var c PathMinuteCount
+		var c store.PathMinuteCount
 		var start int64
 		if err := rows.Scan(&c.App, &c.Dyno, &c.Path, &start, &c.N); err != nil {
 			return nil, fmt.Errorf("query requests per path: %w", err)

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/drainwatch/drainwatch/store"
 )
 
 // BenchmarkQueries30Days builds a month of history for 10 dynos at 100
@@ -85,7 +87,7 @@ func BenchmarkQueries30Days(b *testing.B) {
 	now := end.Add(-17 * time.Minute) // "now" is not on an hour boundary
 	b.Run("mem/one-dyno/7d", func(b *testing.B) {
 		for b.Loop() {
-			rows, err := db.Memory(ctx, Filter{App: "app", Dyno: "web.3", Since: now.Add(-7 * 24 * time.Hour), Until: now})
+			rows, err := db.Memory(ctx, store.Filter{App: "app", Dyno: "web.3", Since: now.Add(-7 * 24 * time.Hour), Until: now})
 			if err != nil || len(rows) < 30000 {
 				b.Fatalf("%d rows, %v", len(rows), err)
 			}
@@ -93,14 +95,14 @@ func BenchmarkQueries30Days(b *testing.B) {
 	})
 	b.Run("requests/top20/24h", func(b *testing.B) {
 		for b.Loop() {
-			groups, err := db.RequestStats(ctx, Filter{App: "app", Since: now.Add(-24 * time.Hour), Until: now}, "path", 20)
+			groups, err := db.RequestStats(ctx, store.Filter{App: "app", Since: now.Add(-24 * time.Hour), Until: now}, "path", 20)
 			if err != nil || len(groups) != 20 || groups[0].ServiceP99 == 0 {
 				b.Fatalf("%d groups, %v", len(groups), err)
 			}
 		}
 	})
 	b.Run("dashboard/30d/all-dynos", func(b *testing.B) {
-		f := Filter{App: "app", Since: now.Add(-30 * 24 * time.Hour), Until: now}
+		f := store.Filter{App: "app", Since: now.Add(-30 * 24 * time.Hour), Until: now}
 		for b.Loop() {
 			mem, err := db.MemoryBuckets(ctx, f, 30*24*time.Hour/600)
 			if err != nil || len(mem) < 5000 {
@@ -114,7 +116,7 @@ func BenchmarkQueries30Days(b *testing.B) {
 	})
 	b.Run("requests/top20/24h/by-dyno", func(b *testing.B) {
 		for b.Loop() {
-			groups, err := db.RequestStats(ctx, Filter{App: "app", Since: now.Add(-24 * time.Hour), Until: now}, "dyno", 20)
+			groups, err := db.RequestStats(ctx, store.Filter{App: "app", Since: now.Add(-24 * time.Hour), Until: now}, "dyno", 20)
 			if err != nil || len(groups) != dynos {
 				b.Fatalf("%d groups, %v", len(groups), err)
 			}

@@ -1,35 +1,26 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/drainwatch/drainwatch/store"
 )
 
-// LoadSample is one runtime-metrics load-average sample.
-type LoadSample struct {
-	Time   time.Time `json:"time"`
-	App    string    `json:"app"`
-	Dyno   string    `json:"dyno"`
-	Boot   string    `json:"boot"`
-	Avg1m  *float64  `json:"load_avg_1m"`
-	Avg5m  *float64  `json:"load_avg_5m"`
-	Avg15m *float64  `json:"load_avg_15m"`
-}
-
 // Load returns load samples matching f, oldest first.
-func (db *DB) Load(ctx context.Context, f Filter) ([]LoadSample, error) {
+func (db *DB) Load(ctx context.Context, f store.Filter) ([]store.LoadSample, error) {
 	db.sync(ctx)
-	where, args := f.where()
-	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+where+` ORDER BY time, app, dyno`+f.limit(), args...)
+	where, args := whereClause(f)
+	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+where+` ORDER BY time, app, dyno`+limit(f), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query load: %w", err)
 	}
 	defer rows.Close()
-	out := []LoadSample{}
+	out := []store.LoadSample{}
 	for rows.Next() {
-		var s LoadSample
+		var s store.LoadSample
 		var t int64
 		if err := rows.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.Avg1m, &s.Avg5m, &s.Avg15m); err != nil {
 			return nil, fmt.Errorf("query load: %w", err)
@@ -40,43 +31,21 @@ func (db *DB) Load(ctx context.Context, f Filter) ([]LoadSample, error) {
 	return out, rows.Err()
 }
 
-// BootSummary is one dyno boot seen in the memory samples.
-type BootSummary struct {
-	Boot    string    `json:"boot"`
-	First   time.Time `json:"first_seen"`
-	Last    time.Time `json:"last_seen"`
-	Samples int64     `json:"samples"`
-	PeakMB  float64   `json:"peak_mb"`
-}
-
-// DynoSummary is what is known of one dyno.
-type DynoSummary struct {
-	App         string        `json:"app"`
-	Dyno        string        `json:"dyno"`
-	First       time.Time     `json:"first_seen"`
-	Last        time.Time     `json:"last_seen"`
-	LastMB      *float64      `json:"last_memory_mb"`
-	LastQuotaMB *float64      `json:"last_quota_mb"`
-	Restarts    int           `json:"restarts"` // boots seen, less one
-	Errors      int64         `json:"memory_errors"`
-	Boots       []BootSummary `json:"boots"`
-}
-
 // Dynos summarises each dyno with memory samples matching f (Dyno, App,
 // Since, Until), ordered by app and dyno.
-func (db *DB) Dynos(ctx context.Context, f Filter) ([]DynoSummary, error) {
+func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error) {
 	db.sync(ctx)
-	where, args := f.where()
+	where, args := whereClause(f)
 	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, boot, MIN(time), MAX(time), COUNT(*), MAX(total_mb) FROM memory`+where+
 		` GROUP BY app, dyno, boot ORDER BY app, dyno, MIN(time)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query dynos: %w", err)
 	}
 	defer rows.Close()
-	var out []DynoSummary
+	var out []store.DynoSummary
 	for rows.Next() {
 		var app, dyno string
-		var b BootSummary
+		var b store.BootSummary
 		var first, last int64
 		var peak *float64
 		if err := rows.Scan(&app, &dyno, &b.Boot, &first, &last, &b.Samples, &peak); err != nil {
@@ -87,7 +56,7 @@ func (db *DB) Dynos(ctx context.Context, f Filter) ([]DynoSummary, error) {
 			b.PeakMB = *peak
 		}
 		if n := len(out); n == 0 || out[n-1].App != app || out[n-1].Dyno != dyno {
-			out = append(out, DynoSummary{App: app, Dyno: dyno, First: b.First})
+			out = append(out, store.DynoSummary{App: app, Dyno: dyno, First: b.First})
 		}
 		d := &out[len(out)-1]
 		d.Boots = append(d.Boots, b)
@@ -108,14 +77,14 @@ func (db *DB) Dynos(ctx context.Context, f Filter) ([]DynoSummary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("query dynos: %w", err)
 		}
-		ef := Filter{App: d.App, Dyno: d.Dyno, Since: f.Since, Until: f.Until}
-		ew, eargs := ef.where()
+		ef := store.Filter{App: d.App, Dyno: d.Dyno, Since: f.Since, Until: f.Until}
+		ew, eargs := whereClause(ef)
 		if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(*) FROM errors`+ew+` AND code IN ('R14', 'R15')`, eargs...).Scan(&d.Errors); err != nil {
 			return nil, fmt.Errorf("query dynos: %w", err)
 		}
 	}
 	if out == nil {
-		out = []DynoSummary{}
+		out = []store.DynoSummary{}
 	}
 	return out, nil
 }
@@ -126,13 +95,13 @@ func (db *DB) Dynos(ctx context.Context, f Filter) ([]DynoSummary, error) {
 // dashboard draws a month of 20-second samples without reading them all.
 // Spikes between the samples kept do not show; R14/R15 marks come from the
 // error lines, not from here.
-func (db *DB) MemoryBuckets(ctx context.Context, f Filter, step time.Duration) ([]MemorySample, error) {
+func (db *DB) MemoryBuckets(ctx context.Context, f store.Filter, step time.Duration) ([]store.MemorySample, error) {
 	db.sync(ctx)
 	if step <= 5*time.Minute {
 		// Up to about two days: every sample (a few thousand a dyno).
 		return db.Memory(ctx, f)
 	}
-	where, args := f.where()
+	where, args := whereClause(f)
 	if where == "" {
 		where = " WHERE 1"
 	}

@@ -1,5 +1,5 @@
 -- Batches acknowledged but not yet stored as rows: one compact row per batch
--- (see store/pending.go), written in the batch's own transaction beside its
+-- (see store/sqlite/pending.go), written in the batch's own transaction beside its
 -- frame id and its app_logs row. The writer's roller stores them as rows every second or so, many
 -- batches to a transaction, and deletes them in that same transaction; a
 -- restart after a crash stores what is left.

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"bytes"
@@ -11,22 +11,25 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/parser"
+	"github.com/drainwatch/drainwatch/store/pending"
+
+	"github.com/drainwatch/drainwatch/store"
 )
 
 // answers is what the queries say about an app's lines.
 type answers struct {
-	Stats   []RequestGroup
-	Status  []RequestGroup
-	Series  []SeriesPoint
-	PerMin  []MinuteCount
-	PerPath []PathMinuteCount
-	Memory  []MemorySample
-	Errors  []ErrorEvent
-	Load    []LoadSample
+	Stats   []store.RequestGroup
+	Status  []store.RequestGroup
+	Series  []store.SeriesPoint
+	PerMin  []store.MinuteCount
+	PerPath []store.PathMinuteCount
+	Memory  []store.MemorySample
+	Errors  []store.ErrorEvent
+	Load    []store.LoadSample
 	Counts  map[string]int64
 }
 
-func queryAll(t *testing.T, db *DB, f Filter) answers {
+func queryAll(t *testing.T, db *DB, f store.Filter) answers {
 	t.Helper()
 	ctx := context.Background()
 	var a answers
@@ -47,11 +50,11 @@ func queryAll(t *testing.T, db *DB, f Filter) answers {
 	check(err)
 	a.PerPath, err = db.RequestsPerMinuteByPath(ctx, f)
 	check(err)
-	a.Memory, err = db.Memory(ctx, Filter{App: f.App})
+	a.Memory, err = db.Memory(ctx, store.Filter{App: f.App})
 	check(err)
-	a.Errors, err = db.Errors(ctx, Filter{App: f.App})
+	a.Errors, err = db.Errors(ctx, store.Filter{App: f.App})
 	check(err)
-	a.Load, err = db.Load(ctx, Filter{App: f.App})
+	a.Load, err = db.Load(ctx, store.Filter{App: f.App})
 	check(err)
 	a.Counts, err = db.Counts(ctx)
 	check(err)
@@ -84,7 +87,7 @@ func pendingBatches(t *testing.T, w *Writer) {
 	if err := w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []*Batch{routerBatch(t, "p", pendT0, 55*time.Minute, 90*time.Minute), fixtureBatch(t, "p", ""),
+	for _, b := range []*store.Batch{routerBatch(t, "p", pendT0, 55*time.Minute, 90*time.Minute), fixtureBatch(t, "p", ""),
 		routerBatch(t, "p", pendT0, 90*time.Minute, 120*time.Minute)} {
 		if _, err := w.Write(ctx, b); err != nil {
 			t.Fatal(err)
@@ -92,7 +95,7 @@ func pendingBatches(t *testing.T, w *Writer) {
 	}
 }
 
-var pendFilter = Filter{App: "p", Since: pendT0.Add(-time.Hour), Until: pendT0.Add(2 * time.Hour)}
+var pendFilter = store.Filter{App: "p", Since: pendT0.Add(-time.Hour), Until: pendT0.Add(2 * time.Hour)}
 
 // Batches are stored as rows every FlushEvery; a query in the writer's
 // process flushes first and sees every acknowledged line, another process
@@ -120,7 +123,7 @@ func TestQueriesSeeAcknowledgedLines(t *testing.T) {
 	if n := pendingRows(t, other); n != 3 {
 		t.Fatalf("%d pending rows before the flush, want 3", n)
 	}
-	if mem, _ := other.Memory(ctx, Filter{App: "p"}); len(mem) != 0 {
+	if mem, _ := other.Memory(ctx, store.Filter{App: "p"}); len(mem) != 0 {
 		t.Errorf("another process sees %d memory samples before the flush", len(mem))
 	}
 
@@ -198,124 +201,15 @@ func TestPendingRowsStoredAfterCrash(t *testing.T) {
 	}
 }
 
-// Every line of the real-format fixtures comes back from its encoding: the
-// router lines as the rollups need them, the app's lines as app_logs text,
-// the others (and router lines with an H-code) parsed again into the same
-// events.
-func TestPendingEncoding(t *testing.T) {
-	events := append(fixtureBatch(t, "x", "").Events, routerBatch(t, "x", pendT0, 0, 5*time.Minute).Events...)
-	p := encodePending(events)
-	var want []pendingLine
-	var wantRest []parser.Event
-	var wantLogs []string
-	for _, ev := range events {
-		switch {
-		case ev.Kind == parser.KindApp:
-			wantLogs = append(wantLogs, ev.Time.Format(time.RFC3339Nano)+" "+string(ev.ProcID)+" "+string(ev.Message)+"\n")
-		case ev.Kind != parser.KindRouter || len(ev.Router.Code) > 0:
-			wantRest = append(wantRest, ev)
-		}
-		if ev.Kind != parser.KindRouter {
-			continue
-		}
-		r := ev.Router
-		want = append(want, pendingLine{unix: ev.Time.Unix(), dyno: string(ev.Dyno), path: PathTemplate(string(r.Path)),
-			code: string(r.Code), status: int64(r.Status), service: r.ServiceMS, connect: r.ConnectMS, len: r.Bytes})
-	}
-	var got []pendingLine
-	if err := decodePending(p.router, func(l *pendingLine) error {
-		c := *l
-		c.dynoIdx, c.pathIdx = 0, 0 // the batch's own
-		got = append(got, c)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if p.lines != len(want) || !reflect.DeepEqual(got, want) {
-		t.Errorf("%d lines:\n got %+v\nwant %+v", p.lines, got, want)
-	}
-	if string(p.logs) != strings.Join(wantLogs, "") || p.logsLines != len(wantLogs) || len(wantLogs) != 4 {
-		t.Errorf("app lines %d:\n%s\nwant\n%s", p.logsLines, p.logs, strings.Join(wantLogs, ""))
-	}
-	var rest []parser.Event
-	if err := decodeRest(p.rest, func(h *parser.Header) error {
-		var ev parser.Event
-		parser.Parse(h, &ev)
-		rest = append(rest, ev)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if len(rest) != len(wantRest) || len(rest) < 30 {
-		t.Fatalf("%d other lines, want %d", len(rest), len(wantRest))
-	}
-	for i := range rest {
-		g, w := rest[i], wantRest[i]
-		if g.Kind != w.Kind || !g.Time.Equal(w.Time) || string(g.Message) != string(w.Message) || string(g.Dyno) != string(w.Dyno) ||
-			!reflect.DeepEqual(g.Memory, w.Memory) || !reflect.DeepEqual(g.Lifecycle, w.Lifecycle) || len(g.Samples) != len(w.Samples) {
-			t.Errorf("line %d:\n got %+v\nwant %+v", i, g, w)
-		}
-	}
-	for n := range len(p.router) { // every truncation is an error, not a panic
-		if decodePending(p.router[:n], func(*pendingLine) error { return nil }) == nil {
-			t.Errorf("router section truncated at %d of %d: no error", n, len(p.router))
-		}
-	}
-	for n := 1; n < len(p.rest); n++ {
-		if decodeRest(p.rest[:n], func(*parser.Header) error { return nil }) == nil {
-			t.Errorf("rest section truncated at %d of %d: no error", n, len(p.rest))
-		}
-	}
-}
-
-func FuzzDecodePending(f *testing.F) {
-	p := encodePending(append(fixtureBatch(f, "x", "").Events, routerBatch(f, "x", pendT0, 0, time.Minute).Events...))
-	f.Add(p.router)
-	f.Add(p.rest)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		n := 0
-		err := decodePending(body, func(l *pendingLine) error {
-			n++
-			return nil
-		})
-		if err == nil && n > len(body) {
-			t.Errorf("%d lines from %d bytes", n, len(body))
-		}
-		n = 0
-		err = decodeRest(body, func(h *parser.Header) error {
-			n++
-			var ev parser.Event
-			parser.Parse(h, &ev)
-			return nil
-		})
-		if err == nil && n > len(body) {
-			t.Errorf("%d lines from %d bytes", n, len(body))
-		}
-	})
-}
-
-func BenchmarkEncodePending(b *testing.B) {
-	body, n := benchBody(b)
-	events, st := parser.ParseBody(body, 0, nil)
-	if st.Parsed != n {
-		b.Fatal("parse")
-	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		encodePending(events)
-	}
-}
-
 // BenchmarkRollIn: the roller rolling one committed batch's router lines
-// into its cached minute rows (the rows are cached after the first round).
+// into its per-flush deltas.
 func BenchmarkRollIn(b *testing.B) {
 	body, n := benchBody(b)
 	events, st := parser.ParseBody(body, 0, nil)
 	if st.Parsed != n {
 		b.Fatal("parse")
 	}
-	pb := encodePending(events)
+	pb := pending.Encode(events)
 	db, err := Open(context.Background(), filepath.Join(b.TempDir(), "roll.db"), Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
@@ -326,9 +220,52 @@ func BenchmarkRollIn(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.close()
+	r.deltas = map[rollKey]*rollAcc{}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := r.rollIn("bench", pb.router); err != nil {
+		if err := r.rollIn("bench", pb.Router); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRollerFlush: one flush of 100 pending bodies (~42 k lines, a
+// tenth of a second of drainwatch bench's load) whose minute rows exist
+// already, so every rollup write merges into a stored row.
+func BenchmarkRollerFlush(b *testing.B) {
+	ctx := context.Background()
+	body, n := benchBody(b)
+	events, st := parser.ParseBody(body, 0, nil)
+	if st.Parsed != n {
+		b.Fatal("parse")
+	}
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "flush.db"), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	w, err := NewWriter(db, WriterOptions{FlushEvery: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	fill := func() {
+		for range 100 {
+			if _, err := w.Write(ctx, &store.Batch{App: "bench", Events: events}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	fill()
+	if err := w.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		fill()
+		b.StartTimer()
+		if err := w.Flush(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}

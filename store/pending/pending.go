@@ -1,4 +1,10 @@
-package store
+// Package pending is the compact form of a batch's lines that a backend
+// commits when it acknowledges the batch, and turns into rows later, many
+// batches at a time: the router lines as the rollups need them, the app's
+// own lines as text, every other line as its syslog header, parsed again
+// when it is stored. It sits between the parser and the store backends, so
+// that no backend needs to know how lines are parsed or paths templated.
+package pending
 
 import (
 	"encoding/binary"
@@ -37,36 +43,36 @@ import (
 //	each uvarint len, bytes)
 //
 // The roller parses each message again (parser.Parse) to store it.
-const pendingVersion = 1
+const version = 1
 
 // routerLineBytes is room enough for most router lines' encoding (eight
 // varints: 10-15 bytes for the bench's lines).
 const routerLineBytes = 16
 
-// pendingLine is one router line as the rollups need it.
-type pendingLine struct {
-	unix                  int64 // seconds
-	dyno, path, code      string
-	dynoIdx, pathIdx      uint64 // of dyno and path in the batch's strings
-	status                int64
-	service, connect, len int64
+// RouterLine is one router line as the rollups need it.
+type RouterLine struct {
+	Unix                  int64 // seconds
+	Dyno, Path, Code      string
+	DynoIdx, PathIdx      uint64 // of dyno and path in the batch's strings
+	Status                int64
+	Service, Connect, Len int64
 }
 
-// pendingBatch is one batch's lines, encoded.
-type pendingBatch struct {
-	router []byte
-	rest   []byte
-	lines  int // router lines
+// Batch is one batch's lines, encoded.
+type Batch struct {
+	Router []byte
+	Rest   []byte
+	Lines  int // router lines
 
-	logs                []byte // app lines: "RFC3339 proc message\n" each
-	logsFirst, logsLast int64  // Unix microseconds
-	logsLines           int
+	Logs                []byte // app lines: "RFC3339 proc message\n" each
+	LogsFirst, LogsLast int64  // Unix microseconds
+	LogsLines           int
 }
 
-// encodePending encodes events, router lines with their path templates. It
+// Encode encodes events, router lines with their path templates. It
 // runs in Write, on the caller's goroutine, so that this per-line work is
 // spread over the request goroutines rather than done by the one writer.
-func encodePending(events []parser.Event) pendingBatch {
+func Encode(events []parser.Event) Batch {
 	// Each buffer at its final size, once: grown by appends, they were
 	// nearly three quarters of the daemon's allocations (96 of 134 KB a
 	// 100 KiB body).
@@ -86,9 +92,9 @@ func encodePending(events []parser.Event) pendingBatch {
 			}
 		}
 	}
-	var pb pendingBatch
+	var pb Batch
 	if nlogs > 0 {
-		pb.logs = make([]byte, 0, nlogs)
+		pb.Logs = make([]byte, 0, nlogs)
 	}
 	var strs []string
 	index := make(map[string]uint64, 16)
@@ -103,7 +109,7 @@ func encodePending(events []parser.Event) pendingBatch {
 	}
 	var scratch []byte
 	template := func(path []byte) uint64 {
-		scratch = appendPathTemplate(scratch[:0], text(path))
+		scratch = parser.AppendPathTemplate(scratch[:0], path)
 		return intern(scratch)
 	}
 	lines := make([]byte, 0, nrouter*routerLineBytes)
@@ -111,7 +117,7 @@ func encodePending(events []parser.Event) pendingBatch {
 	var rest []byte
 	if nrest > 0 {
 		rest = make([]byte, 0, 1+binary.MaxVarintLen64+nrestBytes)
-		rest = binary.AppendUvarint(append(rest, pendingVersion), uint64(nrest))
+		rest = binary.AppendUvarint(append(rest, version), uint64(nrest))
 	}
 	var prevSec int64
 	for i := range events {
@@ -135,7 +141,7 @@ func encodePending(events []parser.Event) pendingBatch {
 		}
 		r := &ev.Router
 		t := ev.Time.Unix()
-		pb.lines++
+		pb.Lines++
 		lines = binary.AppendVarint(lines, t-prev)
 		prev = t
 		lines = binary.AppendUvarint(lines, intern(ev.Dyno))
@@ -150,8 +156,8 @@ func encodePending(events []parser.Event) pendingBatch {
 		lines = binary.AppendVarint(lines, r.ConnectMS)
 		lines = binary.AppendVarint(lines, r.Bytes)
 	}
-	pb.rest = rest
-	if pb.lines == 0 {
+	pb.Rest = rest
+	if pb.Lines == 0 {
 		return pb
 	}
 	n := 1 + binary.MaxVarintLen64*2 + len(lines)
@@ -159,47 +165,47 @@ func encodePending(events []parser.Event) pendingBatch {
 		n += binary.MaxVarintLen64 + len(s)
 	}
 	body := make([]byte, 0, n)
-	body = append(body, pendingVersion)
+	body = append(body, version)
 	body = binary.AppendUvarint(body, uint64(len(strs)))
 	for _, s := range strs {
 		body = binary.AppendUvarint(body, uint64(len(s)))
 		body = append(body, s...)
 	}
-	body = binary.AppendUvarint(body, uint64(pb.lines))
-	pb.router = append(body, lines...)
+	body = binary.AppendUvarint(body, uint64(pb.Lines))
+	pb.Router = append(body, lines...)
 	return pb
 }
 
 // addLog appends an app line to the batch's app_logs text.
-func (pb *pendingBatch) addLog(ev *parser.Event) {
+func (pb *Batch) addLog(ev *parser.Event) {
 	t := ev.Time.UnixMicro()
-	if pb.logsLines == 0 || t < pb.logsFirst {
-		pb.logsFirst = t
+	if pb.LogsLines == 0 || t < pb.LogsFirst {
+		pb.LogsFirst = t
 	}
-	if pb.logsLines == 0 || t > pb.logsLast {
-		pb.logsLast = t
+	if pb.LogsLines == 0 || t > pb.LogsLast {
+		pb.LogsLast = t
 	}
-	pb.logsLines++
-	pb.logs = ev.Time.AppendFormat(pb.logs, time.RFC3339Nano)
-	pb.logs = append(pb.logs, ' ')
-	pb.logs = append(pb.logs, ev.ProcID...)
-	pb.logs = append(pb.logs, ' ')
-	pb.logs = append(pb.logs, ev.Message...)
-	pb.logs = append(pb.logs, '\n')
+	pb.LogsLines++
+	pb.Logs = ev.Time.AppendFormat(pb.Logs, time.RFC3339Nano)
+	pb.Logs = append(pb.Logs, ' ')
+	pb.Logs = append(pb.Logs, ev.ProcID...)
+	pb.Logs = append(pb.Logs, ' ')
+	pb.Logs = append(pb.Logs, ev.Message...)
+	pb.Logs = append(pb.Logs, '\n')
 }
 
-var errPendingCorrupt = errors.New("store: corrupt pending_batches row")
+var ErrCorrupt = errors.New("pending: corrupt batch")
 
-// decodePending calls fn with each line of an encoded batch. The strings
+// DecodeRouter calls fn with each line of an encoded batch. The strings
 // of the lines are shared between lines; fn may keep them.
-func decodePending(body []byte, fn func(*pendingLine) error) error {
-	if len(body) == 0 || body[0] != pendingVersion {
-		return errPendingCorrupt
+func DecodeRouter(body []byte, fn func(*RouterLine) error) error {
+	if len(body) == 0 || body[0] != version {
+		return ErrCorrupt
 	}
-	r := sectionReader{p: body[1:]}
+	r := reader{p: body[1:]}
 	nstr := r.uvarint()
 	if nstr > uint64(len(r.p)) {
-		return errPendingCorrupt
+		return ErrCorrupt
 	}
 	strs := make([]string, nstr)
 	for i := range strs {
@@ -212,19 +218,19 @@ func decodePending(body []byte, fn func(*pendingLine) error) error {
 		}
 		return strs[i]
 	}
-	var l pendingLine
+	var l RouterLine
 	nlines := r.uvarint()
 	for i := uint64(0); i < nlines && !r.bad; i++ {
-		l.unix += r.varint()
-		l.dynoIdx = r.uvarint()
-		l.dyno = str(l.dynoIdx)
-		l.pathIdx = r.uvarint()
-		l.path = str(l.pathIdx)
-		l.code = ""
+		l.Unix += r.varint()
+		l.DynoIdx = r.uvarint()
+		l.Dyno = str(l.DynoIdx)
+		l.PathIdx = r.uvarint()
+		l.Path = str(l.PathIdx)
+		l.Code = ""
 		if c := r.uvarint(); c > 0 {
-			l.code = str(c - 1)
+			l.Code = str(c - 1)
 		}
-		l.status, l.service, l.connect, l.len = r.varint(), r.varint(), r.varint(), r.varint()
+		l.Status, l.Service, l.Connect, l.Len = r.varint(), r.varint(), r.varint(), r.varint()
 		if r.bad {
 			break
 		}
@@ -235,15 +241,15 @@ func decodePending(body []byte, fn func(*pendingLine) error) error {
 	return r.end()
 }
 
-// sectionReader reads the varints and length-prefixed bytes of a pending
+// reader reads the varints and length-prefixed bytes of a pending
 // section. A read past the end or a bad varint sets bad, and reads after
 // it return zero values.
-type sectionReader struct {
+type reader struct {
 	p   []byte
 	bad bool
 }
 
-func (r *sectionReader) uvarint() uint64 {
+func (r *reader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.p)
 	if n <= 0 || r.bad {
 		r.bad = true
@@ -253,7 +259,7 @@ func (r *sectionReader) uvarint() uint64 {
 	return v
 }
 
-func (r *sectionReader) varint() int64 {
+func (r *reader) varint() int64 {
 	v, n := binary.Varint(r.p)
 	if n <= 0 || r.bad {
 		r.bad = true
@@ -264,7 +270,7 @@ func (r *sectionReader) varint() int64 {
 }
 
 // bytes reads a uvarint length and that many bytes, a view into the section.
-func (r *sectionReader) bytes() []byte {
+func (r *reader) bytes() []byte {
 	n := r.uvarint()
 	if r.bad || n > uint64(len(r.p)) {
 		r.bad = true
@@ -277,40 +283,28 @@ func (r *sectionReader) bytes() []byte {
 
 // end is the error of a whole read: nil only if nothing was bad and nothing
 // is left over.
-func (r *sectionReader) end() error {
+func (r *reader) end() error {
 	if r.bad || len(r.p) != 0 {
-		return errPendingCorrupt
+		return ErrCorrupt
 	}
 	return nil
 }
 
-// keyOf is the minute rollup row a line belongs to.
-func (l *pendingLine) keyOf(app string) rollKey {
-	return rollKey{app: app, res: resMinute, start: (l.unix - l.unix%60) * 1e6, dyno: l.dyno, path: l.path,
-		class: statusClass(int(l.status))}
-}
-
-// add counts one line into a.
-func (a *rollAcc) add(l *pendingLine) {
-	a.count++
-	if l.code != "" || l.status >= 500 {
-		a.errors++
-	}
-	if l.code != "" {
-		if a.codes == nil {
-			a.codes = map[string]int64{}
+// DecodeRest parses the lines of a rest section again, as parser.Parse
+// did when they came, into evs[:0] (reusing its events' buffers). Their
+// byte fields are views into rest.
+func DecodeRest(rest []byte, evs []parser.Event) ([]parser.Event, error) {
+	evs = evs[:0]
+	err := decodeRest(rest, func(h *parser.Header) error {
+		if len(evs) < cap(evs) {
+			evs = evs[:len(evs)+1]
+		} else {
+			evs = append(evs, parser.Event{})
 		}
-		a.codes[l.code]++
-	}
-	if l.len > 0 {
-		a.bytes += l.len
-	}
-	if l.service >= 0 {
-		a.service.Add(float64(l.service))
-	}
-	if l.connect >= 0 {
-		a.connect.Add(float64(l.connect))
-	}
+		parser.Parse(h, &evs[len(evs)-1])
+		return nil
+	})
+	return evs, err
 }
 
 // decodeRest calls fn with the header of each line of a rest section; its
@@ -319,13 +313,13 @@ func decodeRest(rest []byte, fn func(*parser.Header) error) error {
 	if len(rest) == 0 {
 		return nil
 	}
-	if rest[0] != pendingVersion {
-		return errPendingCorrupt
+	if rest[0] != version {
+		return ErrCorrupt
 	}
-	r := sectionReader{p: rest[1:]}
+	r := reader{p: rest[1:]}
 	n := r.uvarint()
 	if n > uint64(len(r.p)) {
-		return errPendingCorrupt
+		return ErrCorrupt
 	}
 	var h parser.Header
 	var t int64
@@ -334,7 +328,7 @@ func decodeRest(rest []byte, fn func(*parser.Header) error) error {
 		ns := r.uvarint()
 		h.AppName, h.ProcID, h.Message = r.bytes(), r.bytes(), r.bytes()
 		if r.bad || ns >= 1e9 {
-			return errPendingCorrupt
+			return ErrCorrupt
 		}
 		h.Time = time.Unix(t, int64(ns)).UTC()
 		if err := fn(&h); err != nil {
