@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -130,12 +131,14 @@ type Stretch struct {
 type RestReport struct {
 	Stretches      []Stretch `json:"stretches"`
 	Minutes        float64   `json:"minutes"`
-	SlopeMBPerHour float64   `json:"slope_mb_per_hour"` // the floor's rise over the time between the halves of the stretches
+	SlopeMBPerHour float64   `json:"slope_mb_per_hour"` // median slope between the segments' floors, within stretches
 	EarlySlope     float64   `json:"early_slope_mb_per_hour"`
 	LateSlope      float64   `json:"late_slope_mb_per_hour"`
 	P              float64   `json:"p_value"`          // stratified Mann–Kendall, one-sided "rising"
 	FloorRiseMB    float64   `json:"floor_rise_mb"`    // rise of each stretch's low tenth, second half over first, summed
-	ExpectedRiseMB float64   `json:"expected_rise_mb"` // what the slope between 5-minute floors predicts for that
+	ExpectedRiseMB float64   `json:"expected_rise_mb"` // what the slope predicts for that
+	SegmentMinutes float64   `json:"segment_minutes"`  // floors are taken over segments this long (a GC cycle, at least 15 min)
+	Segments       int       `json:"segments"`
 	Leak           bool      `json:"leak"`
 	Why            string    `json:"why"`
 }
@@ -320,21 +323,24 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 		r.Minutes += d.Minutes()
 		r.Stretches = append(r.Stretches, Stretch{From: s[0].T, To: s[len(s)-1].T, Samples: len(s), SlopeMBPerHour: TheilSen(thinned[i])})
 	}
-	// Two slopes, both of the floor a GC sawtooth keeps falling back to
+	// The slope is that of the floor a GC sawtooth keeps falling back to
 	// (pairs of raw samples within one tooth all rise, and would add the
-	// sawtooth's climb to the leak's): the median slope between the lowest
-	// samples of each 5 minutes, and the rise of the low tenth of each
-	// stretch's second half over its first. The second is the one reported:
-	// any half that holds a trough of the sawtooth measures the floor.
-	floors := make([][]Point, 0, len(stretches))
+	// sawtooth's climb to the leak's): each stretch is cut into segments at
+	// least as long as one tooth, each segment's low tenth is its floor, and
+	// the slope is the median slope between floors of the same stretch.
+	seg := segmentLength(stretches)
+	var floors [][]Point
 	for _, s := range stretches {
-		if f := blockFloors(s, 5*time.Minute); len(f) >= 2 {
+		if f := segmentFloors(s, seg); len(f) >= 2 {
 			floors = append(floors, f)
+			r.Segments += len(f)
 		}
 	}
-	pairSlope := pooledTheilSen(floors)
+	r.SegmentMinutes = seg.Minutes()
+	r.SlopeMBPerHour = pooledTheilSen(floors)
 	r.P = stratifiedMannKendall(thinned)
-	var halves float64 // hours between the halves' middles, summed
+	// The floor rise: the low tenth of each stretch's second half over its
+	// first, against what the slope predicts.
 	for _, s := range stretches {
 		mid := s[0].T.Add(s[len(s)-1].T.Sub(s[0].T) / 2)
 		var first, second []float64
@@ -349,17 +355,15 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 			continue
 		}
 		r.FloorRiseMB += quantile(second, 0.1) - quantile(first, 0.1)
-		halves += s[len(s)-1].T.Sub(s[0].T).Hours() / 2
+		r.ExpectedRiseMB += r.SlopeMBPerHour * s[len(s)-1].T.Sub(s[0].T).Hours() / 2
 	}
-	if halves > 0 {
-		r.SlopeMBPerHour = r.FloorRiseMB / halves
-	}
-	r.ExpectedRiseMB = pairSlope * halves
-	early, late := splitByQuietTime(floors)
+	early, late := splitByQuietTime(thinned)
 	r.EarlySlope, r.LateSlope = pooledTheilSen(early), pooledTheilSen(late)
 
 	to := o.Trend
 	switch {
+	case len(floors) == 0:
+		r.Why = fmt.Sprintf("no quiet stretch yet spans two GC cycles (%s each)", fmtMinutes(r.SegmentMinutes))
 	case r.SlopeMBPerHour < to.MinSlope:
 		r.Why = fmt.Sprintf("%+.1f MB/h at rest, under the %.0f MB/h that counts", r.SlopeMBPerHour, to.MinSlope)
 	case r.P > o.LeakAlpha:
@@ -375,26 +379,51 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 	return r
 }
 
-// blockFloors returns, for each block of d from the first sample, the
-// lowest sample in it (at least 3 samples a block).
-func blockFloors(pts []Point, d time.Duration) []Point {
-	var out []Point
-	start := pts[0].T
-	i := 0
-	for i < len(pts) {
-		end := start.Add(d)
-		low, n := pts[i], 0
-		for i < len(pts) && pts[i].T.Before(end) {
-			if pts[i].MB < low.MB {
-				low = pts[i]
+// segmentLength is how long a segment must be to hold a whole GC cycle: the
+// quiet time over the number of sharp drops in it (a drop of more than
+// four times the typical step, and 5 MB), within 15 minutes to an hour.
+func segmentLength(stretches [][]Point) time.Duration {
+	var steps []float64
+	for _, s := range stretches {
+		for i := 1; i < len(s); i++ {
+			steps = append(steps, math.Abs(s[i].MB-s[i-1].MB))
+		}
+	}
+	typical := median(slices.Clone(steps))
+	var total time.Duration
+	drops := 0
+	for _, s := range stretches {
+		total += s[len(s)-1].T.Sub(s[0].T)
+		for i := 1; i < len(s); i++ {
+			if d := s[i-1].MB - s[i].MB; d > 5 && d > 4*typical {
+				drops++
 			}
-			n++
-			i++
 		}
-		if n >= 3 {
-			out = append(out, Point{T: start.Add(d / 2), MB: low.MB})
+	}
+	seg := 15 * time.Minute
+	if drops > 0 {
+		seg = max(seg, total/time.Duration(drops))
+	}
+	return min(seg, time.Hour)
+}
+
+// segmentFloors cuts pts into segments of d from the first sample (the last
+// one kept when at least half as long) and returns each one's low tenth,
+// at its middle.
+func segmentFloors(pts []Point, d time.Duration) []Point {
+	var out []Point
+	end := pts[len(pts)-1].T
+	for start := pts[0].T; end.Sub(start) >= d/2; start = start.Add(d) {
+		var vals []float64
+		for _, p := range pts {
+			if !p.T.Before(start) && p.T.Before(start.Add(d)) {
+				vals = append(vals, p.MB)
+			}
 		}
-		start = end
+		if len(vals) >= 3 {
+			mid := start.Add(min(d, end.Sub(start)) / 2)
+			out = append(out, Point{T: mid, MB: quantile(vals, 0.1)})
+		}
 	}
 	return out
 }
