@@ -139,6 +139,8 @@ type RestReport struct {
 	ExpectedRiseMB float64   `json:"expected_rise_mb"` // what the slope predicts for that
 	SegmentMinutes float64   `json:"segment_minutes"`  // floors are taken over segments this long (a GC cycle, at least 15 min)
 	Segments       int       `json:"segments"`
+	RiseMB         float64   `json:"rise_mb"`    // the stretches' floors, last quarter over first, summed
+	GCDropMB       float64   `json:"gc_drop_mb"` // how far this boot's memory typically drops at once (a GC); 0: no drops seen
 	Leak           bool      `json:"leak"`
 	Why            string    `json:"why"`
 }
@@ -192,8 +194,17 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 	for _, s := range stretches {
 		quiet += s[len(s)-1].T.Sub(s[0].T)
 	}
-	if quiet >= o.MinRest {
-		rest := judgeRest(stretches, o)
+	// A garbage collector's sawtooth rises steadily for a whole cycle, and
+	// at rest a cycle can last an hour: a rise at rest must outgrow the
+	// drops the boot has shown. A boot that has shown none must be quiet
+	// longer, so that a cycle would have ended in it.
+	gcDrop := typicalDrop(b.Points)
+	minRest := o.MinRest
+	if gcDrop == 0 && quiet < o.MinRest+40*time.Minute {
+		gcDrop = unseenGCDrop // until a cycle would have ended, assume one
+	}
+	if quiet >= minRest {
+		rest := judgeRest(stretches, gcDrop, o)
 		r.AtRest = &rest
 		if rest.Leak {
 			r.Verdict = Leak
@@ -219,7 +230,7 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 		case r.WholeWindow:
 			r.Reason = "rises, but not steadily enough past the warm-up to call it a leak"
 		default:
-			r.Reason = fmt.Sprintf("busy most of the time (%s at rest, %s needed to judge a leak)", fmtMinutes(quiet.Minutes()), fmtMinutes(o.MinRest.Minutes()))
+			r.Reason = fmt.Sprintf("busy most of the time (%s at rest, %s needed to judge a leak)", fmtMinutes(quiet.Minutes()), fmtMinutes(minRest.Minutes()))
 		}
 		r.Verdict = Rising
 		if !r.WholeWindow {
@@ -305,8 +316,8 @@ func quietStretches(b Boot, warmEnd time.Time, o BootOptions) [][]Point {
 // of: a robust slope above the minimum, a significant monotonic rise, a
 // floor that rises with it (a GC sawtooth keeps falling back to its floor),
 // and a later half rising about as fast as the earlier one.
-func judgeRest(stretches [][]Point, o BootOptions) RestReport {
-	var r RestReport
+func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
+	r := RestReport{GCDropMB: gcDrop}
 	total := 0
 	for _, s := range stretches {
 		total += len(s)
@@ -356,6 +367,20 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 		}
 		r.FloorRiseMB += quantile(second, 0.1) - quantile(first, 0.1)
 		r.ExpectedRiseMB += r.SlopeMBPerHour * s[len(s)-1].T.Sub(s[0].T).Hours() / 2
+		// The rise over the stretch: its last quarter's floor over its first.
+		q := s[len(s)-1].T.Sub(s[0].T) / 4
+		var head, tail []float64
+		for _, p := range s {
+			switch {
+			case p.T.Before(s[0].T.Add(q)):
+				head = append(head, p.MB)
+			case p.T.After(s[len(s)-1].T.Add(-q)):
+				tail = append(tail, p.MB)
+			}
+		}
+		if len(head) >= 3 && len(tail) >= 3 {
+			r.RiseMB += quantile(tail, 0.1) - quantile(head, 0.1)
+		}
 	}
 	early, late := splitByQuietTime(thinned)
 	r.EarlySlope, r.LateSlope = pooledTheilSen(early), pooledTheilSen(late)
@@ -370,6 +395,8 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 		r.Why = fmt.Sprintf("no significant rise at rest (p=%.2g)", r.P)
 	case r.FloorRiseMB < o.MinRiseMB || r.FloorRiseMB < 0.5*r.ExpectedRiseMB:
 		r.Why = fmt.Sprintf("the floor rose %.0f MB where a leak would raise it %.0f MB: memory keeps falling back (GC)", r.FloorRiseMB, max(r.ExpectedRiseMB, o.MinRiseMB))
+	case r.RiseMB < 1.2*gcDrop:
+		r.Why = fmt.Sprintf("a rise of %.0f MB at rest, no more than one garbage-collection cycle of this dyno (its drops are about %.0f MB)", r.RiseMB, gcDrop)
 	case r.LateSlope < to.LevelRatio*r.EarlySlope:
 		r.Why = fmt.Sprintf("levelling off at rest (%+.1f then %+.1f MB/h)", r.EarlySlope, r.LateSlope)
 	default:
@@ -377,6 +404,33 @@ func judgeRest(stretches [][]Point, o BootOptions) RestReport {
 		r.Why = "keeps rising at rest"
 	}
 	return r
+}
+
+// unseenGCDrop is the garbage-collection cycle assumed of a boot that has
+// shown none yet: a rise at rest must outgrow it (by a fifth) until the
+// quiet time is long enough (MinRest + 40 minutes) for a cycle to have
+// ended in it.
+const unseenGCDrop = 40.0
+
+// typicalDrop is the size of this boot's sharp drops (more than four times
+// the typical step between samples, and 5 MB): the upper quartile of them,
+// or 0 when there are none.
+func typicalDrop(pts []Point) float64 {
+	steps := make([]float64, 0, len(pts))
+	for i := 1; i < len(pts); i++ {
+		steps = append(steps, math.Abs(pts[i].MB-pts[i-1].MB))
+	}
+	typical := median(steps)
+	var drops []float64
+	for i := 1; i < len(pts); i++ {
+		if d := pts[i-1].MB - pts[i].MB; d > 5 && d > 4*typical {
+			drops = append(drops, d)
+		}
+	}
+	if len(drops) == 0 {
+		return 0
+	}
+	return quantile(drops, 0.75)
 }
 
 // segmentLength is how long a segment must be to hold a whole GC cycle: the
