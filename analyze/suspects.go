@@ -138,6 +138,10 @@ func Suspects(boots []Boot, counts []PathCount, o SuspectOptions) SuspectReport 
 			if ds.paths[c] == OtherPaths || rejected[c] != "" || slices.Contains(selected, c) {
 				continue
 			}
+			if n := ds.windowsWith(c); n < minPathWindows {
+				rejected[c] = fmt.Sprintf("requested in %d windows (%d needed to tell its effect from noise)", n, minPathWindows)
+				continue
+			}
 			f, ok := ols(ds.columns(append(selected, c)), ds.y, ds.clusters)
 			if !ok {
 				rejected[c] = "its requests move with the others': its own effect cannot be told apart"
@@ -379,6 +383,21 @@ func (ds *design) subset(X [][]float64, keep func(w int) bool) ([][]float64, []f
 		}
 	}
 	return sx, sy, sc
+}
+
+// minPathWindows is how many windows must have requests of a path before
+// its effect is estimated at all: a path seen in a handful of windows can
+// take any GC drop or spike for its own.
+const minPathWindows = 20
+
+func (ds *design) windowsWith(c int) int {
+	n := 0
+	for _, row := range ds.counts {
+		if row[c] > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func (ds *design) servedBy(c int) int {

@@ -88,21 +88,45 @@ func forWindows(pts []Point, d time.Duration, f func(from, to Point)) {
 // fit is an ordinary least-squares fit.
 type fit struct {
 	beta []float64
-	cov  [][]float64 // of beta: cluster-robust when clusters were given
-	rss  float64
+	cov  [][]float64 // of beta, classical
+	// robust is the cluster-robust covariance when clusters were given.
+	// Standard errors take the larger of the two: the robust one for
+	// windows that are correlated, the classical one for a regressor seen
+	// in few clusters, where the robust one is too small.
+	robust [][]float64
+	rss    float64
+}
+
+// variance of Σ w_j β_j, the larger of the classical and robust ones.
+func (f fit) variance(w map[int]float64) float64 {
+	v := 0.0
+	for _, c := range [][][]float64{f.cov, f.robust} {
+		if c == nil {
+			continue
+		}
+		s := 0.0
+		for i, wi := range w {
+			for j, wj := range w {
+				s += wi * wj * c[i][j]
+			}
+		}
+		v = max(v, s)
+	}
+	return v
 }
 
 // t is beta[j] over its standard error.
 func (f fit) t(j int) float64 {
-	if f.cov[j][j] <= 0 {
+	v := f.variance(map[int]float64{j: 1})
+	if v <= 0 {
 		return 0
 	}
-	return f.beta[j] / math.Sqrt(f.cov[j][j])
+	return f.beta[j] / math.Sqrt(v)
 }
 
 // tDiff is beta[i] - beta[j] over its standard error.
 func (f fit) tDiff(i, j int) float64 {
-	v := f.cov[i][i] + f.cov[j][j] - 2*f.cov[i][j]
+	v := f.variance(map[int]float64{i: 1, j: -1})
 	if v <= 0 {
 		return 0
 	}
@@ -154,17 +178,20 @@ func ols(X [][]float64, y []float64, clusters []int) (fit, bool) {
 		resid[w] = y[w] - pred
 		f.rss += resid[w] * resid[w]
 	}
-	if clusters == nil {
-		if n <= k {
-			return f, true
-		}
+	if n > k {
 		s2 := f.rss / float64(n-k)
 		for a := range f.cov {
 			for b := range f.cov[a] {
 				f.cov[a][b] = inv[a][b] * s2
 			}
 		}
+	}
+	if clusters == nil {
 		return f, true
+	}
+	f.robust = make([][]float64, k)
+	for j := range f.robust {
+		f.robust[j] = make([]float64, k)
 	}
 	// Sandwich: inv · Σ_g (X_gᵀ e_g)(X_gᵀ e_g)ᵀ · inv.
 	score := map[int][]float64{}
@@ -202,7 +229,7 @@ func ols(X [][]float64, y []float64, clusters []int) (fit, bool) {
 					v += inv[i][a] * meat[a][b] * inv[b][j]
 				}
 			}
-			f.cov[i][j] = v * adj
+			f.robust[i][j] = v * adj
 		}
 	}
 	return f, true
