@@ -33,7 +33,8 @@ func perApp(got []Alert) map[string][]string {
 func TestAppsKeepTheirOwnClocks(t *testing.T) {
 	leak := merge(
 		memSeries("web.1", "b1", t0, 4*time.Hour, 3, func(h float64) float64 { return 250 + 20*h }),
-		traffic("web.1", t0, 4*time.Hour, 1),
+		traffic("web.1", t0, 15*time.Minute, 60), // busy after its boot, then at rest
+		traffic("web.1", t0.Add(15*time.Minute), 4*time.Hour-15*time.Minute, 1),
 	)
 	over := memSeries("web.2", "b2", t0, 4*time.Hour, 3, func(h float64) float64 {
 		if h > 1 && h < 1.5 {

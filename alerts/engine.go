@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -123,6 +124,7 @@ type episodeKey struct {
 type dynoState struct {
 	boot        string
 	bootStarted time.Time       // the boot's first sample
+	busyWarm    time.Time       // when the boot had served its first busy minutes (analyze.BusyWarmUp)
 	ended       []string        // the last few boots that ended: their late samples are ignored
 	points      []analyze.Point // current boot, within the window
 	requests    []analyze.Count // per minute, within the window
@@ -397,8 +399,13 @@ func Percent(p float64) string {
 func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Alert) []Alert {
 	cut := now.Add(-e.cfg.EvalLag)
 	n := sort.Search(len(d.points), func(i int) bool { return d.points[i].T.After(cut) })
-	r := analyze.AnalyzeBoot(analyze.Boot{App: k.app, Dyno: k.dyno, Boot: d.boot, Started: d.bootStarted, Points: d.points[:n],
-		QuotaMB: d.quota, Requests: d.requests}, e.cfg.Analysis)
+	if d.busyWarm.IsZero() && !d.bootStarted.IsZero() {
+		// Kept once found: the requests of the first minutes leave the window.
+		o := e.cfg.Analysis
+		d.busyWarm = analyze.BusyWarmUp(d.requests, d.bootStarted, cmp.Or(o.RestRPM, 3), cmp.Or(o.WarmUpBusy, 10*time.Minute))
+	}
+	r := analyze.AnalyzeBoot(analyze.Boot{App: k.app, Dyno: k.dyno, Boot: d.boot, Started: d.bootStarted, BusyWarm: d.busyWarm,
+		Points: d.points[:n], QuotaMB: d.quota, Requests: d.requests}, e.cfg.Analysis)
 	d.lastReport = &r
 	key := episodeKey{k.app, k.dyno, RuleLeak}
 	if r.Verdict != analyze.Leak {
@@ -593,7 +600,7 @@ func (e *Engine) restart(k dynoKey, d *dynoState, t time.Time, why string, out [
 		}
 		d.boot = ""
 	}
-	d.bootStarted = time.Time{}
+	d.bootStarted, d.busyWarm = time.Time{}, time.Time{}
 	d.points = d.points[:0]
 	d.nearSince, d.overBelow, d.nearBelow = time.Time{}, time.Time{}, time.Time{}
 	d.lastEval, d.leakStreak, d.lastReport = t, 0, nil

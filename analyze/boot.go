@@ -21,7 +21,10 @@ type Boot struct {
 	App, Dyno, Boot string
 	// Started is when the boot began (its first memory sample); zero means
 	// the first of Points. The warm-up after it is not judged as a leak.
-	Started  time.Time
+	Started time.Time
+	// BusyWarm, for a web dyno, is when the boot had served its first
+	// WarmUpBusy minutes of traffic (zero: worked out from Requests).
+	BusyWarm time.Time
 	Points   []Point // memory_total, sorted by time
 	QuotaMB  float64 // the latest quota seen; 0 when unknown
 	Requests []Count // requests served, per minute, sorted; only web dynos get any
@@ -39,6 +42,11 @@ type BootOptions struct {
 	// WarmUp: memory rising this soon after a boot is the warm-up (caches,
 	// pools, workers filling up), never judged a leak. Default 20m.
 	WarmUp time.Duration
+	// WarmUpBusy: a web dyno's warm-up lasts, beyond WarmUp, until it has
+	// served this many busy minutes (RestRPM requests or more): caches fill
+	// with traffic, so a boot that came up at night keeps warming with the
+	// trickle of requests it gets. Default 10m.
+	WarmUpBusy time.Duration
 	// MinRest: a leak at rest is judged on at least this much quiet time
 	// (after the warm-up); less, and a web dyno is judged as a busy one.
 	// Default: Trend.MinDuration (1h).
@@ -65,6 +73,9 @@ func (o BootOptions) withDefaults() BootOptions {
 	}
 	if o.WarmUp <= 0 {
 		o.WarmUp = 20 * time.Minute
+	}
+	if o.WarmUpBusy <= 0 {
+		o.WarmUpBusy = 10 * time.Minute
 	}
 	if o.MinRest <= 0 {
 		o.MinRest = o.Trend.MinDuration
@@ -173,6 +184,17 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 		started = r.From
 	}
 	r.WarmUpUntil = started.Add(o.WarmUp)
+	// The traffic rule needs to know when the boot began.
+	if GetsRouterTraffic(b.Dyno) && len(b.Requests) > 0 && !b.Started.IsZero() {
+		busy := b.BusyWarm
+		if busy.IsZero() {
+			busy = BusyWarmUp(b.Requests, started, o.RestRPM, o.WarmUpBusy)
+		}
+		if busy.IsZero() {
+			busy = far // not yet busy since the boot: still warming up
+		}
+		r.WarmUpUntil = maxTime(r.WarmUpUntil, busy)
+	}
 	r.WholeWindow = !GetsRouterTraffic(b.Dyno)
 	if r.WholeWindow {
 		r.RestShare = 1
@@ -229,6 +251,8 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 			r.Reason = "flat at rest (" + r.AtRest.Why + "); rises while busy"
 		case r.WholeWindow:
 			r.Reason = "rises, but not steadily enough past the warm-up to call it a leak"
+		case r.WarmUpUntil.After(r.To):
+			r.Reason = fmt.Sprintf("still warming up: not yet busy for %s since its boot (caches fill with traffic)", fmtMinutes(o.WarmUpBusy.Minutes()))
 		default:
 			r.Reason = fmt.Sprintf("busy most of the time (%s at rest, %s needed to judge a leak)", fmtMinutes(quiet.Minutes()), fmtMinutes(minRest.Minutes()))
 		}
@@ -247,6 +271,25 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 		r.HoursToQuota = hoursToQuota(b.QuotaMB, r.LastMB, r.SlopeMBPerHour)
 	}
 	return r
+}
+
+// far stands for "not yet": a warm-up that has not ended.
+var far = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// BusyWarmUp returns the end of the minute in which the boot that started
+// at started had served busy minutes (rpm requests or more) for d, or zero.
+func BusyWarmUp(reqs []Count, started time.Time, rpm float64, d time.Duration) time.Time {
+	need := int(d / time.Minute)
+	n := 0
+	for _, c := range reqs {
+		if c.T.Before(started.Truncate(time.Minute)) || float64(c.N) < rpm {
+			continue
+		}
+		if n++; n >= need {
+			return c.T.Add(time.Minute)
+		}
+	}
+	return time.Time{}
 }
 
 func hoursToQuota(quota, last, slope float64) *float64 {
@@ -412,25 +455,26 @@ func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
 // ended in it.
 const unseenGCDrop = 40.0
 
-// typicalDrop is the size of this boot's sharp drops (more than four times
-// the typical step between samples, and 5 MB): the upper quartile of them,
-// or 0 when there are none.
+// typicalDrop is the size of this boot's largest sharp drop (more than
+// four times the typical step between samples, and 5 MB, over one or two
+// samples), or 0 when there is none.
 func typicalDrop(pts []Point) float64 {
 	steps := make([]float64, 0, len(pts))
 	for i := 1; i < len(pts); i++ {
 		steps = append(steps, math.Abs(pts[i].MB-pts[i-1].MB))
 	}
 	typical := median(steps)
-	var drops []float64
+	largest := 0.0
 	for i := 1; i < len(pts); i++ {
-		if d := pts[i-1].MB - pts[i].MB; d > 5 && d > 4*typical {
-			drops = append(drops, d)
+		d := pts[i-1].MB - pts[i].MB
+		if i >= 2 {
+			d = max(d, pts[i-2].MB-pts[i].MB) // a drop split over two samples
+		}
+		if d > 5 && d > 4*typical {
+			largest = max(largest, d)
 		}
 	}
-	if len(drops) == 0 {
-		return 0
-	}
-	return quantile(drops, 0.75)
+	return largest
 }
 
 // segmentLength is how long a segment must be to hold a whole GC cycle: the

@@ -228,7 +228,9 @@ func (l *Local) boots(ctx context.Context, f store.Filter) ([]analyze.Boot, erro
 		if !ok {
 			i = len(boots)
 			index[k] = i
-			boots = append(boots, analyze.Boot{App: s.App, Dyno: s.Dyno, Boot: s.Boot})
+			// The first sample in range stands for the boot's start, as in the
+			// alert engine.
+			boots = append(boots, analyze.Boot{App: s.App, Dyno: s.Dyno, Boot: s.Boot, Started: s.Time})
 		}
 		b := &boots[i]
 		b.Points = append(b.Points, analyze.Point{T: s.Time, MB: *s.TotalMB})
