@@ -143,6 +143,7 @@ type dynoState struct {
 // appState is one app's clock and dynos. Each app's time advances with its
 // own lines only, so an app's alerts never depend on other apps' drains.
 type appState struct {
+	first     time.Time // the first log time seen from this app
 	now       time.Time // the latest log time seen from this app
 	lastSweep time.Time
 	lastWall  time.Time // wall time of its latest observation
@@ -243,6 +244,9 @@ func (e *Engine) Observe(o Observation) []Alert {
 	if o.Time.After(app.now) {
 		app.now = o.Time
 	}
+	if app.first.IsZero() || o.Time.Before(app.first) {
+		app.first = o.Time
+	}
 	k := dynoKey{o.App, o.Dyno}
 	d := app.dynos[o.Dyno]
 	if d == nil {
@@ -257,7 +261,7 @@ func (e *Engine) Observe(o Observation) []Alert {
 	}
 	switch o.Kind {
 	case ObsMemory:
-		out = e.memory(k, d, app.now, o, out)
+		out = e.memory(k, d, app, o, out)
 	case ObsMemError:
 		out = e.memError(k, d, o, out)
 	case ObsRequests:
@@ -272,7 +276,8 @@ func (e *Engine) Observe(o Observation) []Alert {
 	return out
 }
 
-func (e *Engine) memory(k dynoKey, d *dynoState, now time.Time, o Observation, out []Alert) []Alert {
+func (e *Engine) memory(k dynoKey, d *dynoState, app *appState, o Observation, out []Alert) []Alert {
+	now := app.now
 	if o.Boot != "" && slices.Contains(d.ended, o.Boot) {
 		return out // a late sample of a boot that has ended
 	}
@@ -280,11 +285,12 @@ func (e *Engine) memory(k dynoKey, d *dynoState, now time.Time, o Observation, o
 		out = e.restart(k, d, o.Time, "dyno restarted (new boot)", out)
 	}
 	if o.Boot != "" && o.Boot != d.boot {
+		// The boot's start is known when a boot before it ended here, or
+		// the dyno is new beside the app's others; else it was up before.
+		if len(d.ended) > 0 || o.Time.Sub(app.first) >= analyze.NewDynoAfter {
+			d.bootStarted = o.Time
+		}
 		d.boot = o.Boot
-		d.bootStarted = o.Time
-	}
-	if d.bootStarted.IsZero() {
-		d.bootStarted = o.Time
 	}
 	if o.QuotaMB > 0 {
 		d.quota = o.QuotaMB

@@ -19,8 +19,9 @@ type Count struct {
 // dyno=heroku.<app>.<uuid>): a restart starts a new Boot.
 type Boot struct {
 	App, Dyno, Boot string
-	// Started is when the boot began (its first memory sample); zero means
-	// the first of Points. The warm-up after it is not judged as a leak.
+	// Started is when the boot began (its first memory sample), when that
+	// was seen; zero: it began before the samples (the first of Points
+	// stands for it). The warm-up after it is not judged as a leak.
 	Started time.Time
 	// BusyWarm, for a web dyno, is when the boot had served its first
 	// WarmUpBusy minutes of traffic (zero: worked out from Requests).
@@ -272,6 +273,11 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 	}
 	return r
 }
+
+// NewDynoAfter: a dyno whose first sample comes this long after the app's
+// first is a new dyno (a scale-up, a one-off), and that sample is its boot's
+// start; earlier, it had been up before anything was seen.
+const NewDynoAfter = 5 * time.Minute
 
 // far stands for "not yet": a warm-up that has not ended.
 var far = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -217,20 +217,33 @@ func (l *Local) boots(ctx context.Context, f store.Filter) ([]analyze.Boot, erro
 		return nil, err
 	}
 	type bootKey struct{ app, dyno, boot string }
+	type dynoKey struct{ app, dyno string }
 	index := map[bootKey]int{}
+	seenDyno := map[dynoKey]bool{}
+	appFirst := map[string]time.Time{}
 	var boots []analyze.Boot
 	for _, s := range samples {
 		if s.TotalMB == nil {
 			continue
+		}
+		if _, ok := appFirst[s.App]; !ok {
+			appFirst[s.App] = s.Time
 		}
 		k := bootKey{s.App, s.Dyno, s.Boot}
 		i, ok := index[k]
 		if !ok {
 			i = len(boots)
 			index[k] = i
-			// The first sample in range stands for the boot's start, as in the
-			// alert engine.
-			boots = append(boots, analyze.Boot{App: s.App, Dyno: s.Dyno, Boot: s.Boot, Started: s.Time})
+			b := analyze.Boot{App: s.App, Dyno: s.Dyno, Boot: s.Boot}
+			// A boot's start is known, as in the alert engine, when the
+			// dyno had another boot before it, or is new beside the app's
+			// other dynos; otherwise it began before the range.
+			dk := dynoKey{s.App, s.Dyno}
+			if seenDyno[dk] || s.Time.Sub(appFirst[s.App]) >= analyze.NewDynoAfter {
+				b.Started = s.Time
+			}
+			seenDyno[dk] = true
+			boots = append(boots, b)
 		}
 		b := &boots[i]
 		b.Points = append(b.Points, analyze.Point{T: s.Time, MB: *s.TotalMB})
