@@ -54,7 +54,16 @@ func (s *sim) warmWithin(sp *memSpec, mb, reqs float64) {
 	sp.TailReqs = reqs * s.uniform(0.15, 0.25)
 }
 
+// level caps a warm-up so that a benign app levels off well under its
+// quota (at most ~85 % with the sawtooth on top).
+func level(a appShape, warmMB float64) float64 {
+	return max(15, min(warmMB, (0.85*512-a.base-a.bootMB-a.gcAmp/2-10)/1.15))
+}
+
 func (s *sim) rps(nWeb int, rpm float64) float64 { return float64(nWeb) * rpm / 60 }
+
+// rm prints a duration to the minute.
+func rm(d time.Duration) string { return d.Round(time.Minute).String() }
 
 func hours(h float64) time.Duration { return time.Duration(h * float64(time.Hour)) }
 
@@ -120,12 +129,12 @@ func Bloat6h(seed uint64, start time.Time) History {
 	busy := s.dur(time.Hour, 3*time.Hour)
 	busyRPS, rest := s.rps(3, a.busyRPM), s.rps(3, a.trickleRPM)
 	parts := []knot{{quietFirst, rest}, {busy, busyRPS}, {hours(6) - quietFirst - busy, rest}}
-	variant := fmt.Sprintf("quiet %s, busy %s at %.0f rpm/dyno, then at rest", quietFirst, busy, a.busyRPM)
+	variant := fmt.Sprintf("quiet %s, busy %s at %.0f rpm/dyno, then at rest", rm(quietFirst), rm(busy), a.busyRPM)
 	if s.rng.IntN(2) == 0 { // traffic comes back for a while
 		again := s.dur(20*time.Minute, 50*time.Minute)
 		gap := hours(6) - quietFirst - busy - again
 		parts = []knot{{quietFirst, rest}, {busy, busyRPS}, {gap / 2, rest}, {again, busyRPS * s.uniform(0.5, 1)}, {gap - gap/2, rest}}
-		variant += fmt.Sprintf("; busy again for %s", again)
+		variant += fmt.Sprintf("; busy again for %s", rm(again))
 	}
 	ks := s.stretches(parts...)
 	if s.rng.IntN(3) == 0 {
@@ -134,7 +143,7 @@ func Bloat6h(seed uint64, start time.Time) History {
 	}
 	s.traffic(s.schedule(ks...), nil)
 	perDyno := a.busyRPM * busy.Minutes()
-	warmMB := s.uniform(60, 200)
+	warmMB := level(a, s.uniform(60, 200))
 	reqs := perDyno * s.uniform(0.3, 0.8)
 	for _, d := range s.dynos {
 		s.run(d, policy{age: func() time.Duration { return s.dur(5*time.Minute, 40*time.Minute) },
@@ -169,9 +178,9 @@ func DailyRestart(seed uint64, start time.Time) History {
 		ks[0].at = 0
 	}
 	s.traffic(s.schedule(ks...), nil)
-	warmMB := s.uniform(40, 150)
+	warmMB := level(a, s.uniform(40, 150))
 	reqs := a.busyRPM * s.uniform(30, 90)
-	variant := fmt.Sprintf("night until %s, morning ramp %s; cycling:", morning, ramp)
+	variant := fmt.Sprintf("night until %s, morning ramp %s; cycling:", rm(morning), rm(ramp))
 	cycled := false
 	for i, d := range s.dynos {
 		var rs []restart
@@ -226,9 +235,9 @@ func LeakAtRest6h(seed uint64, start time.Time) History {
 	for _, i := range s.rng.Perm(3)[:nLeak] {
 		leaky[i] = true
 	}
-	warmMB := s.uniform(30, 120)
+	warmMB := level(a, s.uniform(30, 120))
 	reqs := a.busyRPM * (busyFor - 15*time.Minute).Minutes()
-	variant := fmt.Sprintf("busy %s at %.0f rpm/dyno, quiet %s (trickle %.1f rpm/dyno); leaking:", busyFor, a.busyRPM, quietFor, a.trickleRPM)
+	variant := fmt.Sprintf("busy %s at %.0f rpm/dyno, quiet %s (trickle %.1f rpm/dyno); leaking:", rm(busyFor), a.busyRPM, rm(quietFor), a.trickleRPM)
 	for i, d := range s.dynos {
 		slope := s.uniform(25, 35)
 		if leaky[i] {
@@ -473,7 +482,7 @@ func WorkerLeak(seed uint64, start time.Time) History {
 		left -= d
 	}
 	s.traffic(s.schedule(s.stretches(parts...)...), nil)
-	warmMB := s.uniform(30, 120)
+	warmMB := level(a, s.uniform(30, 120))
 	for _, d := range webs {
 		s.run(d, policy{spec: func(int, time.Time) memSpec {
 			sp := s.spec(a, Bloat)
@@ -487,17 +496,20 @@ func WorkerLeak(seed uint64, start time.Time) History {
 	slope := s.uniform(15, 45)
 	tau := s.dur(3*time.Minute, 15*time.Minute)
 	bootMB := s.uniform(20, 80)
-	base := min(s.uniform(150, 300), 480-bootMB-slope*7)
+	// Most stay under the quota through the window; a fast leak from a
+	// high base goes over it, and someone restarts the worker.
+	base := max(150, min(s.uniform(150, 300), 480-bootMB-slope*7))
 	var rs []restart
-	variant := fmt.Sprintf("worker.1 +%.1f MB/h after a %s warm-up of %.0f MB", slope, 3*tau, bootMB)
+	variant := fmt.Sprintf("worker.1 +%.1f MB/h after a %s warm-up of %.0f MB", slope, rm(3*tau), bootMB)
 	if s.rng.IntN(10) < 3 {
 		at := start.Add(s.dur(time.Hour, 5*time.Hour))
 		rs = []restart{{at, "cycling"}}
 		variant += fmt.Sprintf("; cycled at %s", at.Sub(start).Round(time.Minute))
 	}
 	s.run(w, policy{
-		restarts: rs,
-		age:      func() time.Duration { return s.dur(5*time.Minute, time.Hour) },
+		restarts:    rs,
+		overRestart: func() time.Duration { return s.dur(10*time.Minute, 40*time.Minute) },
+		age:         func() time.Duration { return s.dur(5*time.Minute, time.Hour) },
 		spec: func(int, time.Time) memSpec {
 			sp := s.spec(a, Leak)
 			sp.Base, sp.BootMB, sp.BootTau = base+s.rng.NormFloat64()*5, bootMB, tau
@@ -556,7 +568,7 @@ func Deploy(seed uint64, start time.Time) History {
 	version := 10 + s.rng.IntN(900)
 	s.platform(deployAt, "api", fmt.Sprintf("Deploy %07x by user %s", s.rng.IntN(1<<28), user))
 	s.platform(deployAt.Add(s.dur(200*time.Millisecond, 2*time.Second)), "api", fmt.Sprintf("Release v%d created by user %s", version, user))
-	warmMB := s.uniform(30, 150)
+	warmMB := level(a, s.uniform(30, 150))
 	reqs := a.busyRPM * s.uniform(30, 90)
 	variant := fmt.Sprintf("Release v%d at %s", version, at.Round(time.Minute))
 	if leakyOld {
@@ -625,7 +637,7 @@ func Diurnal(seed uint64, start time.Time) History {
 		ks = append(ks, knot{time.Duration(m) * time.Minute, floor + (peak-floor)*f})
 	}
 	s.traffic(s.schedule(ks...), nil)
-	warmMB := s.uniform(30, 150)
+	warmMB := level(a, s.uniform(30, 150))
 	reqs := a.busyRPM * s.uniform(30, 90)
 	variant := fmt.Sprintf("trough at %.1f h, %.0f rpm/dyno at peak; cycling:", trough, a.busyRPM)
 	for _, d := range s.dynos {
@@ -670,10 +682,10 @@ func TenDynos(seed uint64, start time.Time) History {
 		leaky = s.rng.IntN(10)
 	}
 	slope := s.uniform(20, 35)
-	warmMB := s.uniform(30, 120)
+	warmMB := level(a, s.uniform(30, 120))
 	reqs := a.busyRPM * (busyFor - 15*time.Minute).Minutes()
 	quietFrom, quietUntil := start.Add(busyFor+10*time.Minute), start.Add(busyFor+quietFor)
-	variant := fmt.Sprintf("busy %s at %.0f rpm/dyno, quiet %s; ", busyFor, a.busyRPM, quietFor)
+	variant := fmt.Sprintf("busy %s at %.0f rpm/dyno, quiet %s; ", rm(busyFor), a.busyRPM, rm(quietFor))
 	if leaky < 0 {
 		variant += "no leak"
 	} else {

@@ -17,7 +17,7 @@ var start = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 // samples come every 20 s ± 1 s per dyno boot; the truth matches the lines.
 func TestHistoriesParse(t *testing.T) {
 	for _, sc := range All() {
-		for seed := uint64(1); seed <= 3; seed++ {
+		for seed := uint64(1); seed <= 2; seed++ {
 			h := sc.Gen(seed, start)
 			t.Run(sc.Name, func(t *testing.T) {
 				checkHistory(t, h)
@@ -128,14 +128,14 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// TestTruth checks each scenario's promises over 20 seeds: what it says
+// TestTruth checks each scenario's promises over 5 seeds: what it says
 // leaks does, at the stated rate, while the stated quiet lasts; what it calls
 // benign never rises at rest.
 func TestTruth(t *testing.T) {
 	for _, sc := range All() {
 		t.Run(sc.Name, func(t *testing.T) {
 			due, leaks, overs, busy := 0, 0, 0, 0
-			for seed := uint64(1); seed <= 20; seed++ {
+			for seed := uint64(1); seed <= 5; seed++ {
 				h := sc.Gen(seed, start)
 				samples := memory(t, h)
 				for _, b := range h.Truth.Boots {
@@ -187,7 +187,7 @@ func TestTruth(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("20 seeds: %d leaking boots (%d long enough to demand an alert), %d over-quota episodes, %d busy boots", leaks, due, overs, busy)
+			t.Logf("5 seeds: %d leaking boots (%d long enough to demand an alert), %d over-quota episodes, %d busy boots", leaks, due, overs, busy)
 		})
 	}
 }

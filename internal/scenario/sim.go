@@ -693,8 +693,20 @@ func (s *sim) finish() History {
 		s.h.Lines++
 	}
 	flush()
+	// The truth in the log's precision: microseconds.
+	us := func(t *time.Time) { *t = t.Truncate(time.Microsecond) }
 	for _, d := range s.dynos {
-		s.h.Truth.Boots = append(s.h.Truth.Boots, d.boots...)
+		for _, b := range d.boots {
+			us(&b.Start)
+			us(&b.End)
+			us(&b.QuietGrowthFrom)
+			us(&b.QuietGrowthUntil)
+			for i := range b.OverQuota {
+				us(&b.OverQuota[i].From)
+				us(&b.OverQuota[i].To)
+			}
+			s.h.Truth.Boots = append(s.h.Truth.Boots, b)
+		}
 	}
 	return s.h
 }
