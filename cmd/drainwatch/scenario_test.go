@@ -160,6 +160,7 @@ type scenarioResult struct {
 	estimate      float64 // MB per request of the leaking page, as estimated…
 	estimateErr   float64 // …and its error, relative to the truth
 	slack         int
+	retries       int // POSTs answered 5xx and retried
 	failures      []string
 }
 
@@ -207,10 +208,22 @@ func replayScenario(t *testing.T, h scenario.History) *scenarioResult {
 	defer slackSrv.Close()
 	s := startAlertServer(t, slackSrv.URL+"/services/T000/B000/XXXX")
 	url := "http://" + s.Addr() + "/logs/" + h.App
+	retries := 0
 	for i, b := range h.Bodies {
-		if code := post(t, url, b.Data, b.Headers(h.DrainToken)); code != 200 {
-			s.Close(ctx)
-			t.Fatalf("body %d: HTTP %d", i, code)
+		// As logplex does, a 5xx is retried with the same Frame-Id (more
+		// patiently than logplex's 3 attempts: a slow -race run must not
+		// lose lines).
+		for attempt := 1; ; attempt++ {
+			code := post(t, url, b.Data, b.Headers(h.DrainToken))
+			if code == 200 {
+				break
+			}
+			if code < 500 || attempt == 6 {
+				s.Close(ctx)
+				t.Fatalf("body %d: HTTP %d after %d attempts", i, code, attempt)
+			}
+			retries++
+			time.Sleep(time.Second)
 		}
 	}
 	if err := s.Close(ctx); err != nil {
@@ -244,7 +257,7 @@ func replayScenario(t *testing.T, h scenario.History) *scenarioResult {
 	viaJSON(t, func() (any, error) { return local.Analyze(ctx, api.Query{App: h.App}) }, &reports)
 	viaJSON(t, func() (any, error) { return local.Suspects(ctx, api.Query{App: h.App}) }, &sus)
 
-	r := &scenarioResult{seed: h.Seed, lines: h.Lines, verdicts: map[string]map[string]int{}, slack: len(fake.got())}
+	r := &scenarioResult{seed: h.Seed, lines: h.Lines, verdicts: map[string]map[string]int{}, slack: len(fake.got()), retries: retries}
 	judgeLeaks(r, h, alerts)
 	judgeOverQuota(r, h, alerts)
 	judgeVerdicts(r, h, reports)
@@ -503,9 +516,9 @@ func judgeSuspects(r *scenarioResult, h scenario.History, sus []suspectJSON, ale
 func confusionTable(names []string, results map[string][]*scenarioResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-14s %5s %6s | %-33s %9s | %-29s | %-22s | %s\n", "", "", "", "leak alerts", "", "over-quota episodes", "suspects (runs)", "")
-	fmt.Fprintf(&b, "%-14s %5s %6s | %4s %5s %4s %6s %5s %5s %9s | %4s %5s %6s %5s %6s | %5s %8s %7s | %5s %s\n",
+	fmt.Fprintf(&b, "%-14s %5s %6s | %4s %5s %4s %6s %5s %5s %9s | %4s %5s %6s %5s %6s | %5s %8s %7s | %5s %5s %s\n",
 		"scenario", "runs", "failed", "due", "ok", "late", "missed", "false", "other", "slope err",
-		"want", "fired", "missed", "extra", "unres.", "right", "innocent", "est.", "near", "lines/run")
+		"want", "fired", "missed", "extra", "unres.", "right", "innocent", "est.", "near", "5xx", "lines/run")
 	type verdictRow struct {
 		scenario, kind string
 		counts         map[string]int
@@ -549,6 +562,7 @@ func confusionTable(names []string, results map[string][]*scenarioResult) string
 				innocentRuns++
 			}
 			lines += r.lines
+			sum.retries += r.retries
 			for k, m := range r.verdicts {
 				if kinds[k] == nil {
 					kinds[k] = map[string]int{}
@@ -570,9 +584,9 @@ func confusionTable(names []string, results map[string][]*scenarioResult) string
 			est = fmt.Sprintf("≤%.0f%%", 100*ests[len(ests)-1])
 		}
 		n := len(rs)
-		fmt.Fprintf(&b, "%-14s %5d %6d | %4d %5d %4d %6d %5d %5d %9s | %4d %5d %6d %5d %6d | %5d %8d %7s | %5d %d\n",
+		fmt.Fprintf(&b, "%-14s %5d %6d | %4d %5d %4d %6d %5d %5d %9s | %4d %5d %6d %5d %6d | %5d %8d %7s | %5d %5d %d\n",
 			name, len(rs), failed, sum.leakDue, sum.leakInTime, sum.leakLate, sum.leakMissed, sum.leakFalse, sum.leakOther, slope,
-			sum.overWant, sum.overFired, sum.overMissed, sum.overExtra, sum.overUnresolved, right, innocentRuns, est, sum.nearFired, lines/n)
+			sum.overWant, sum.overFired, sum.overMissed, sum.overExtra, sum.overUnresolved, right, innocentRuns, est, sum.nearFired, sum.retries, lines/n)
 		var ks []string
 		for k := range kinds {
 			ks = append(ks, k)
@@ -603,6 +617,7 @@ func confusionTable(names []string, results map[string][]*scenarioResult) string
 		"false = on a stable or bloat boot; other = on a boot growing per request or with time while busy (not judged).\n" +
 		"over-quota: unres. = over quota until a restart that did not resolve the alert. suspects: right = the leaking page\n" +
 		"named first within 30 % (or nothing named where no page leaks); innocent = runs naming an innocent path; est. = worst\n" +
-		"error of the leaking page's MB/request where it was named first. near = near-quota alerts fired.\n")
+		"error of the leaking page's MB/request where it was named first. near = near-quota alerts fired. 5xx = POSTs\n" +
+		"answered 5xx and retried with the same Frame-Id.\n")
 	return b.String()
 }
