@@ -17,6 +17,7 @@ import (
 	"github.com/drainwatch/drainwatch/api"
 	"github.com/drainwatch/drainwatch/internal/scenario"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 // scenarioSeeds are the seeds every scenario is replayed with. Change them
@@ -229,7 +230,7 @@ func replayScenario(t *testing.T, h scenario.History) *scenarioResult {
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, s.cfg.DBPath, store.Options{ReadOnly: true})
+	db, err := sqlite.Open(ctx, s.cfg.DBPath, sqlite.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

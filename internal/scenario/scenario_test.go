@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/parser"
-	"github.com/drainwatch/drainwatch/store"
 )
 
 var start = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
@@ -75,7 +74,7 @@ func checkHistory(t *testing.T, h History) {
 					t.Errorf("a line of no known shape: %s", ev.Message)
 				}
 			case parser.KindRouter:
-				templates[store.PathTemplate(string(ev.Router.Path))] = true
+				templates[parser.PathTemplate(string(ev.Router.Path))] = true
 			}
 		}
 	}
