@@ -115,13 +115,13 @@ type Boot struct {
 	OverQuota []Episode `json:"over_quota,omitempty"`
 }
 
-// Episode is a stretch over the memory quota: from the first sample over
-// it to the last one before memory stayed under it for 10 minutes, or the
-// boot ended.
+// Episode is a boot's time over its memory quota: from the first sample over
+// it to the last. A boot has at most one: memory hovering around the quota
+// (under it for a while, then over again) is still one episode.
 type Episode struct {
 	From           time.Time `json:"from"`
 	To             time.Time `json:"to"`
-	EndedByRestart bool      `json:"ended_by_restart"` // still over when the boot ended
+	EndedByRestart bool      `json:"ended_by_restart"` // still over when a restart ended the boot
 }
 
 // LeakAlertDue returns when a leak alert on b is due at the latest: within an

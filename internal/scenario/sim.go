@@ -461,7 +461,7 @@ func (s *sim) run(d *dyno, p policy) {
 	var b *bootState
 	var bt *Boot
 	var over *Episode
-	var underSince time.Time
+	lastOver := false
 	startBoot := func(at time.Time) {
 		spec := p.spec(len(d.boots), at)
 		b = &bootState{spec: spec, start: at, served: spec.Served0, gcPhase: s.rng.Float64(), cache: s.uniform(0.1, 6),
@@ -476,11 +476,11 @@ func (s *sim) run(d *dyno, p policy) {
 		case Bloat:
 			bt.LevelMB = spec.Base + spec.BootMB + spec.WarmMB + spec.TailMB
 		}
-		over, underSince = nil, time.Time{}
+		over, lastOver = nil, false
 	}
 	closeEpisode := func(byRestart bool) {
 		if over != nil {
-			over.EndedByRestart = byRestart
+			over.EndedByRestart = byRestart && lastOver
 			bt.OverQuota = append(bt.OverQuota, *over)
 			over = nil
 		}
@@ -559,11 +559,12 @@ func (s *sim) run(d *dyno, p policy) {
 		s.sample(d, bt, b, at, total)
 		bt.Samples++
 		bt.PeakMB = max(bt.PeakMB, total)
+		lastOver = total > quota
 		if total > quota {
 			if over == nil {
 				over = &Episode{From: at}
 			}
-			over.To, underSince = at, time.Time{}
+			over.To = at
 			if !b.overSeen {
 				b.overSeen = true
 				if p.overRestart != nil {
@@ -571,13 +572,6 @@ func (s *sim) run(d *dyno, p policy) {
 						b.operatorAt = at.Add(a)
 					}
 				}
-			}
-		} else if over != nil {
-			if underSince.IsZero() {
-				underSince = at
-			}
-			if at.Sub(underSince) >= 10*time.Minute {
-				closeEpisode(false)
 			}
 		}
 		if p.nearShare > 0 && total > p.nearShare*quota && !b.nearSeen {
