@@ -180,11 +180,13 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 	if b.QuotaMB > 0 {
 		r.PeakShare = r.PeakMB / b.QuotaMB
 	}
+	// A boot up before its first sample (most are: dynos run for hours)
+	// has warmed up already; one seen starting warms up from then.
 	started := b.Started
-	if started.IsZero() || started.After(r.From) {
-		started = r.From
+	r.WarmUpUntil = r.From
+	if !started.IsZero() {
+		r.WarmUpUntil = started.Add(o.WarmUp)
 	}
-	r.WarmUpUntil = started.Add(o.WarmUp)
 	// The traffic rule needs to know when the boot began.
 	if GetsRouterTraffic(b.Dyno) && len(b.Requests) > 0 && !b.Started.IsZero() {
 		busy := b.BusyWarm
@@ -223,11 +225,23 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 	// longer, so that a cycle would have ended in it.
 	gcDrop := typicalDrop(b.Points)
 	minRest := o.MinRest
-	if gcDrop == 0 && quiet < o.MinRest+40*time.Minute {
+	if gcDrop == 0 && r.To.Sub(r.From) < o.MinRest+40*time.Minute {
 		gcDrop = unseenGCDrop // until a cycle would have ended, assume one
 	}
 	if quiet >= minRest {
 		rest := judgeRest(stretches, gcDrop, o)
+		// A leak at rest is one still going on: the dyno is at rest now,
+		// and memory rose in its latest quiet stretch too.
+		if last := stretches[len(stretches)-1]; rest.Leak {
+			lastEnd := last[len(last)-1].T
+			lastRise := floorRise(last)
+			switch {
+			case r.To.Sub(lastEnd) > o.Settle+5*time.Minute:
+				rest.Leak, rest.Why = false, "busy now: a leak at rest is judged while the dyno is at rest"
+			case lastEnd.Sub(last[0].T) >= 30*time.Minute && lastRise < 0.5*rest.SlopeMBPerHour*lastEnd.Sub(last[0].T).Hours()/2:
+				rest.Leak, rest.Why = false, fmt.Sprintf("flat in the latest quiet stretch (its floor rose %.0f MB)", lastRise)
+			}
+		}
 		r.AtRest = &rest
 		if rest.Leak {
 			r.Verdict = Leak
@@ -402,19 +416,11 @@ func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
 	// The floor rise: the low tenth of each stretch's second half over its
 	// first, against what the slope predicts.
 	for _, s := range stretches {
-		mid := s[0].T.Add(s[len(s)-1].T.Sub(s[0].T) / 2)
-		var first, second []float64
-		for _, p := range s {
-			if p.T.Before(mid) {
-				first = append(first, p.MB)
-			} else {
-				second = append(second, p.MB)
-			}
-		}
-		if len(first) < 3 || len(second) < 3 {
+		rise := floorRise(s)
+		if math.IsNaN(rise) {
 			continue
 		}
-		r.FloorRiseMB += quantile(second, 0.1) - quantile(first, 0.1)
+		r.FloorRiseMB += rise
 		r.ExpectedRiseMB += r.SlopeMBPerHour * s[len(s)-1].T.Sub(s[0].T).Hours() / 2
 		// The rise over the stretch: its last quarter's floor over its first.
 		q := s[len(s)-1].T.Sub(s[0].T) / 4
@@ -444,7 +450,7 @@ func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
 		r.Why = fmt.Sprintf("no significant rise at rest (p=%.2g)", r.P)
 	case r.FloorRiseMB < o.MinRiseMB || r.FloorRiseMB < 0.5*r.ExpectedRiseMB:
 		r.Why = fmt.Sprintf("the floor rose %.0f MB where a leak would raise it %.0f MB: memory keeps falling back (GC)", r.FloorRiseMB, max(r.ExpectedRiseMB, o.MinRiseMB))
-	case r.RiseMB < 1.2*gcDrop:
+	case r.RiseMB < gcDrop:
 		r.Why = fmt.Sprintf("a rise of %.0f MB at rest, no more than one garbage-collection cycle of this dyno (its drops are about %.0f MB)", r.RiseMB, gcDrop)
 	case r.LateSlope < to.LevelRatio*r.EarlySlope:
 		r.Why = fmt.Sprintf("levelling off at rest (%+.1f then %+.1f MB/h)", r.EarlySlope, r.LateSlope)
@@ -456,9 +462,9 @@ func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
 }
 
 // unseenGCDrop is the garbage-collection cycle assumed of a boot that has
-// shown none yet: a rise at rest must outgrow it (by a fifth) until the
-// quiet time is long enough (MinRest + 40 minutes) for a cycle to have
-// ended in it.
+// shown none yet: a rise at rest must outgrow it until its
+// samples span long enough (MinRest + 40 minutes) for a cycle to have
+// ended in them.
 const unseenGCDrop = 40.0
 
 // typicalDrop is the size of this boot's largest sharp drop (more than
@@ -530,6 +536,24 @@ func segmentFloors(pts []Point, d time.Duration) []Point {
 		}
 	}
 	return out
+}
+
+// floorRise is the low tenth of the second half of s over its first's
+// (NaN when a half has under 3 samples).
+func floorRise(s []Point) float64 {
+	mid := s[0].T.Add(s[len(s)-1].T.Sub(s[0].T) / 2)
+	var first, second []float64
+	for _, p := range s {
+		if p.T.Before(mid) {
+			first = append(first, p.MB)
+		} else {
+			second = append(second, p.MB)
+		}
+	}
+	if len(first) < 3 || len(second) < 3 {
+		return math.NaN()
+	}
+	return quantile(second, 0.1) - quantile(first, 0.1)
 }
 
 // thinTo returns at most n points evenly through pts.

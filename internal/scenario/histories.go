@@ -484,9 +484,14 @@ func WorkerLeak(seed uint64, start time.Time) History {
 	s.traffic(s.schedule(s.stretches(parts...)...), nil)
 	warmMB := level(a, s.uniform(30, 120))
 	for _, d := range webs {
-		s.run(d, policy{spec: func(int, time.Time) memSpec {
+		s.run(d, policy{spec: func(_ int, at time.Time) memSpec {
 			sp := s.spec(a, Bloat)
 			s.warm(&sp, warmMB, a.busyRPM*60)
+			if at.Before(start) {
+				// Up for a while before the window: it served traffic
+				// then, most of its warm-up with it.
+				sp.Served0 = a.busyRPM * 60 * s.uniform(1, 3)
+			}
 			if s.rng.IntN(2) == 0 {
 				sp.Growth, sp.Served0 = Stable, a.busyRPM*60*10
 			}
