@@ -410,8 +410,10 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 		o := e.cfg.Analysis
 		d.busyWarm = analyze.BusyWarmUp(d.requests, d.bootStarted, cmp.Or(o.RestRPM, 3), cmp.Or(o.WarmUpBusy, 10*time.Minute))
 	}
+	opts := e.cfg.Analysis
+	opts.Now = true // an alert is about a leak going on now
 	r := analyze.AnalyzeBoot(analyze.Boot{App: k.app, Dyno: k.dyno, Boot: d.boot, Started: d.bootStarted, BusyWarm: d.busyWarm,
-		Points: d.points[:n], QuotaMB: d.quota, Requests: d.requests}, e.cfg.Analysis)
+		Points: d.points[:n], QuotaMB: d.quota, Requests: d.requests}, opts)
 	d.lastReport = &r
 	key := episodeKey{k.app, k.dyno, RuleLeak}
 	if r.Verdict != analyze.Leak {

@@ -62,6 +62,11 @@ type BootOptions struct {
 	// MinRiseMB: a leak must have raised memory's floor (its low tenth,
 	// which a GC sawtooth keeps returning to) by at least this much. Default 10.
 	MinRiseMB float64
+	// Now: judge whether a leak is going on now (the alert engine), not
+	// whether the boot leaked at rest in its window (`analyze`): the dyno
+	// must then be at rest, in a quiet stretch of 30 minutes or more whose
+	// floor rises too.
+	Now bool
 }
 
 func (o BootOptions) withDefaults() BootOptions {
@@ -232,13 +237,15 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 		rest := judgeRest(stretches, gcDrop, o)
 		// A leak at rest is one still going on: the dyno is at rest now,
 		// and memory rose in its latest quiet stretch too.
-		if last := stretches[len(stretches)-1]; rest.Leak {
+		if last := stretches[len(stretches)-1]; rest.Leak && o.Now {
 			lastEnd := last[len(last)-1].T
 			lastRise := floorRise(last)
 			switch {
 			case r.To.Sub(lastEnd) > o.Settle+5*time.Minute:
 				rest.Leak, rest.Why = false, "busy now: a leak at rest is judged while the dyno is at rest"
-			case lastEnd.Sub(last[0].T) >= 30*time.Minute && lastRise < 0.5*rest.SlopeMBPerHour*lastEnd.Sub(last[0].T).Hours()/2:
+			case lastEnd.Sub(last[0].T) < 30*time.Minute:
+				rest.Leak, rest.Why = false, "at rest for under 30 minutes now"
+			case !(lastRise >= 0.5*rest.SlopeMBPerHour*lastEnd.Sub(last[0].T).Hours()/2):
 				rest.Leak, rest.Why = false, fmt.Sprintf("flat in the latest quiet stretch (its floor rose %.0f MB)", lastRise)
 			}
 		}
