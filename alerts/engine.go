@@ -598,7 +598,12 @@ func (e *Engine) restart(k dynoKey, d *dynoState, t time.Time, why string, out [
 			if r == RuleLeak {
 				w += ": the leaked memory was freed; the new boot is watched from scratch"
 			}
+			began := e.open[key].Started
 			out = e.resolve(key, t, w, d, out)
+			// The next boot's episode is a new one: the cooldown runs from
+			// when this one began, so a boot that goes over its quota is
+			// told of, and a crash loop still at most once per cooldown.
+			e.lastResolved[key] = began
 		}
 	}
 	if d.boot != "" {

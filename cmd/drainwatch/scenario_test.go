@@ -105,6 +105,7 @@ func TestScenarios(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("DRAINWATCH_SCENARIO_PARALLEL")); err == nil && v > 0 {
 		par = v
 	}
+	known := knownFailures(t)
 	sem := make(chan struct{}, par)
 	for _, sc := range scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
@@ -119,11 +120,18 @@ func TestScenarios(t *testing.T) {
 					t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 						h := sc.Gen(seed, start)
 						r := replayScenario(t, h)
+						why, isKnown := known[fmt.Sprintf("%s seed=%d", sc.Name, seed)]
 						for _, f := range r.failures {
-							t.Error(f)
+							if isKnown {
+								t.Logf("known failure (%s): %s", why, f)
+							} else {
+								t.Error(f)
+							}
 						}
 						if len(r.failures) > 0 {
 							t.Logf("variant: %s", h.Truth.Variant)
+						} else if isKnown {
+							t.Logf("listed in %s but passes now: take it off the list", knownFailuresFile)
 						}
 						mu.Lock()
 						results[sc.Name] = append(results[sc.Name], r)
@@ -134,6 +142,29 @@ func TestScenarios(t *testing.T) {
 			wg.Wait()
 		})
 	}
+}
+
+// knownFailuresFile lists the runs (scenario and seed) known to fail a
+// check, each with what fails: they are reported, not failed, so that the
+// suite guards every other run against regressions while these wait for a
+// fix. A listed run that passes says so.
+const knownFailuresFile = "testdata/scenario-known-failures.txt"
+
+func knownFailures(t *testing.T) map[string]string {
+	raw, err := os.ReadFile(knownFailuresFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		run, why, _ := strings.Cut(line, ":")
+		out[strings.TrimSpace(run)] = strings.TrimSpace(why)
+	}
+	return out
 }
 
 // scenarioResult is what one replay concluded, judged against the truth.
