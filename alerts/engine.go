@@ -125,6 +125,7 @@ type dynoState struct {
 	boot        string
 	bootStarted time.Time       // the boot's first sample
 	busyWarm    time.Time       // when the boot had served its first busy minutes (analyze.BusyWarmUp)
+	restartedAt time.Time       // the last restart: memory errors logged before it were the old boot's
 	ended       []string        // the last few boots that ended: their late samples are ignored
 	points      []analyze.Point // current boot, within the window
 	requests    []analyze.Count // per minute, within the window
@@ -527,6 +528,9 @@ func fmtHours(h float64) string {
 }
 
 func (e *Engine) memError(k dynoKey, d *dynoState, o Observation, out []Alert) []Alert {
+	if !o.Time.After(d.restartedAt.Add(2 * time.Second)) {
+		return out // the old boot's last R14s, arriving after its restart
+	}
 	key := episodeKey{k.app, k.dyno, RuleOverQuota}
 	d.overBelow = time.Time{}
 	if a := e.open[key]; a != nil {
@@ -614,6 +618,9 @@ func (e *Engine) restart(k dynoKey, d *dynoState, t time.Time, why string, out [
 		d.boot = ""
 	}
 	d.bootStarted, d.busyWarm = time.Time{}, time.Time{}
+	if t.After(d.restartedAt) {
+		d.restartedAt = t
+	}
 	d.points = d.points[:0]
 	d.nearSince, d.overBelow, d.nearBelow = time.Time{}, time.Time{}, time.Time{}
 	d.lastEval, d.leakStreak, d.lastReport = t, 0, nil
