@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,7 +38,7 @@ func (q *queryFlags) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&q.app, "app", "", "only this app")
 	fs.StringVar(&q.dyno, "dyno", "", "only this dyno (web.1, worker.2, …)")
 	fs.StringVar(&q.since, "since", "", "from this time: a duration back from now (30m, 6h, 7d, 2w), RFC 3339 (2026-11-20T10:00:00Z) or a date (2026-11-20); default: all history")
-	fs.StringVar(&q.until, "until", "", "up to this time (same forms as --since)")
+	fs.StringVar(&q.until, "until", "", "up to this time (same forms as --since; a date means through the end of that day)")
 	fs.IntVar(&q.limit, "limit", 0, "at most this many rows (0: all)")
 	fs.BoolVar(&q.json, "json", false, "print a JSON array")
 	fs.BoolVar(&q.utc, "utc", false, "show times in UTC rather than local time")
@@ -65,6 +67,11 @@ func (q *queryFlags) filter(now time.Time) (api.Query, error) {
 	if f.Until, err = parseWhen(q.until, now); err != nil {
 		return f, usageErr("--until: %v", err)
 	}
+	if isDate(q.until) {
+		// --until 2026-11-20 means through that day: --since and --until
+		// the same date is that whole day.
+		f.Until = f.Until.AddDate(0, 0, 1)
+	}
 	if q.limit < 0 {
 		return f, usageErr("--limit must be 0 or more")
 	}
@@ -72,6 +79,13 @@ func (q *queryFlags) filter(now time.Time) (api.Query, error) {
 		return f, usageErr("--since must be before --until")
 	}
 	return f, nil
+}
+
+// isDate reports whether s is a plain date (2026-11-20), which --until
+// reads as the whole day.
+func isDate(s string) bool {
+	_, err := time.Parse("2006-01-02", strings.TrimSpace(s))
+	return err == nil
 }
 
 // parseWhen reads "6h", "7d", "2w", an RFC 3339 time or a date.
@@ -109,7 +123,11 @@ func (q *queryFlags) open(ctx context.Context) (api.Querier, func(), error) {
 		if q.token == "" {
 			return nil, nil, usageErr("--url needs --token (or DRAINWATCH_TOKEN): the daemon's API_TOKEN")
 		}
-		return &api.Client{BaseURL: q.url, Token: q.token}, func() {}, nil
+		base, err := daemonURL(q.url)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &api.Client{BaseURL: base, Token: q.token}, func() {}, nil
 	}
 	db, err := sqlite.Open(ctx, q.db, sqlite.Options{ReadOnly: true})
 	if err != nil {
@@ -121,6 +139,37 @@ func (q *queryFlags) open(ctx context.Context) (api.Querier, func(), error) {
 		return nil, nil, err
 	}
 	return &api.Local{DB: db, Analysis: settings.Rules.Analysis}, func() { db.Close() }, nil
+}
+
+// daemonURL checks --url and gives an address without a scheme one:
+// http:// for a loopback address or an explicit port (127.0.0.1:8080), else
+// https:// (my-drainwatch.herokuapp.com).
+func daemonURL(raw string) (string, error) {
+	s := strings.TrimSpace(raw)
+	bad := usageErr("--url %q is not a daemon's address: give one like https://my-drainwatch.herokuapp.com or http://127.0.0.1:8080", raw)
+	if s == "" {
+		return "", bad
+	}
+	if !strings.Contains(s, "://") {
+		host := s
+		if i := strings.IndexAny(host, "/?#"); i >= 0 {
+			host = host[:i]
+		}
+		scheme := "https://"
+		if h, port, err := net.SplitHostPort(host); err == nil && port != "" {
+			scheme = "http://"
+			host = h
+		}
+		if host == "localhost" || (net.ParseIP(host) != nil && net.ParseIP(host).IsLoopback()) {
+			scheme = "http://"
+		}
+		s = scheme + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		return "", bad
+	}
+	return s, nil
 }
 
 func (q *queryFlags) fmtTime(t time.Time) string {
@@ -190,6 +239,9 @@ func (c *memCommand) Run(ctx context.Context, args []string) error {
 	fs.Visit(func(f *flag.Flag) { chartSet = chartSet || f.Name == "chart" })
 	if q.json && *csv {
 		return usageErr("--json and --csv: pick one")
+	}
+	if chartSet && *chart && (q.json || *csv) {
+		return usageErr("--chart draws for a terminal, --json and --csv print the data: pick one")
 	}
 	qr, done, err := q.open(ctx)
 	if err != nil {
@@ -306,10 +358,8 @@ func (c *errorsCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range strings.Split(*code, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			f.Codes = append(f.Codes, s)
-		}
+	if f.Codes, err = parseCodes(*code); err != nil {
+		return err
 	}
 	return show(ctx, &q, func(qr api.Querier) ([]store.ErrorEvent, error) { return qr.Errors(ctx, f) },
 		"no errors match", "TIME\tAPP\tDYNO\tCODE\tMESSAGE",
@@ -320,6 +370,28 @@ func (c *errorsCommand) Run(ctx context.Context, args []string) error {
 			}
 			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", q.fmtTime(r.Time), r.App, dyno, r.Code, clip(r.Message, 120))
 		})
+}
+
+// parseCodes reads --code: a comma-separated list of error codes, in any
+// case (r14 is R14, MEM is mem). A code drainwatch never stores is refused,
+// rather than matching nothing.
+func parseCodes(list string) ([]string, error) {
+	var codes []string
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		switch low := strings.ToLower(s); {
+		case low == "mem" || low == "crash":
+			codes = append(codes, low)
+		case len(s) == 3 && strings.ContainsRune("HRL", rune(s[0]&^0x20)) && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9':
+			codes = append(codes, strings.ToUpper(s))
+		default:
+			return nil, usageErr("--code: %q is not a code drainwatch stores; valid: R10-R99 (dyno errors: R14, R15 memory), H10-H99 (router), L10-L13 (lines dropped), mem (Process running mem=…), crash", s)
+		}
+	}
+	return codes, nil
 }
 
 // clip makes s safe for one table cell: control characters become spaces,

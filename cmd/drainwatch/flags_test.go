@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// importedDB imports the heroku-logs sample into a new database.
+func importedDB(t *testing.T) map[string]string {
+	t.Helper()
+	env := map[string]string{"DRAINWATCH_DB": filepath.Join(t.TempDir(), "f.db")}
+	if code, _, errOut := run(t, env, "", "import", "--app", "av", "--quiet", "../../parser/testdata/heroku-logs.txt"); code != 0 {
+		t.Fatalf("import: %d %s", code, errOut)
+	}
+	return env
+}
+
+func TestChartRefusedWithJSONOrCSV(t *testing.T) {
+	env := importedDB(t)
+	for _, args := range [][]string{{"--chart", "--json"}, {"--chart", "--csv"}, {"--json", "--chart=true"}} {
+		code, out, errOut := run(t, env, "", append([]string{"mem"}, args...)...)
+		if code != 2 || out != "" || !strings.Contains(errOut, "--chart draws for a terminal, --json and --csv print the data: pick one") {
+			t.Errorf("mem %v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	// --chart=false with --json is no conflict.
+	if code, out, errOut := run(t, env, "", "mem", "--chart=false", "--json"); code != 0 || !strings.HasPrefix(out, "[") {
+		t.Errorf("--chart=false --json: %d %q %q", code, out, errOut)
+	}
+}
+
+func TestErrorsCodeAnyCaseAndUnknownRefused(t *testing.T) {
+	env := importedDB(t)
+	var upper, lower []errRow
+	for _, c := range []struct {
+		code string
+		into *[]errRow
+	}{{"R14,MEM", &upper}, {" r14 , mem", &lower}} {
+		code, out, errOut := run(t, env, "", "errors", "--code", c.code, "--json")
+		if code != 0 {
+			t.Fatalf("--code %q: %d %s", c.code, code, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), c.into); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(upper) == 0 || len(upper) != len(lower) {
+		t.Fatalf("R14,MEM gave %d rows, r14,mem %d", len(upper), len(lower))
+	}
+	for _, r := range lower {
+		if r.Code != "R14" && r.Code != "mem" {
+			t.Errorf("row with code %q", r.Code)
+		}
+	}
+	for _, bad := range []string{"R14X", "oom", "14"} {
+		code, out, errOut := run(t, env, "", "errors", "--code", "R15,"+bad)
+		if code != 2 || out != "" || !strings.Contains(errOut, "is not a code drainwatch stores; valid: R10-R99") || !strings.Contains(errOut, "crash") {
+			t.Errorf("--code %s: exit %d, stdout %q, stderr %q", bad, code, out, errOut)
+		}
+	}
+}
+
+func TestSinceUntilSameDayIsThatDay(t *testing.T) {
+	env := importedDB(t)
+	// The sample's memory lines are at 2026-11-20 10:00 UTC; ask for that
+	// local day.
+	day := time.Date(2026, 11, 20, 10, 0, 20, 0, time.UTC).Local().Format("2006-01-02")
+	code, out, errOut := run(t, env, "", "mem", "--since", day, "--until", day, "--json")
+	if code != 0 {
+		t.Fatalf("one day refused: %d %s", code, errOut)
+	}
+	var rows []memRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 3 {
+		t.Fatalf("%d rows (%v): %s", len(rows), err, out)
+	}
+	// The day before, through its end, holds none of them.
+	prev := time.Date(2026, 11, 20, 10, 0, 20, 0, time.UTC).Local().AddDate(0, 0, -1).Format("2006-01-02")
+	if code, out, _ := run(t, env, "", "mem", "--until", prev, "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Errorf("--until the day before: %d %s", code, out)
+	}
+	// Until before since is still refused.
+	if code, _, errOut := run(t, env, "", "mem", "--since", day, "--until", prev); code != 2 || !strings.Contains(errOut, "--since must be before --until") {
+		t.Errorf("reversed range: %d %s", code, errOut)
+	}
+}
+
+func TestDaemonURL(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"localhost:8080", "http://localhost:8080"},
+		{"localhost", "http://localhost"},
+		{"my-drainwatch.herokuapp.com", "https://my-drainwatch.herokuapp.com"},
+		{"https://my-drainwatch.herokuapp.com/", "https://my-drainwatch.herokuapp.com/"},
+		{"http://10.0.0.5:8080", "http://10.0.0.5:8080"},
+	} {
+		got, err := daemonURL(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("daemonURL(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "ftp://host", "http://", "http://:8080", "a b:c"} {
+		if got, err := daemonURL(bad); err == nil {
+			t.Errorf("daemonURL(%q) = %q, want an error", bad, got)
+		}
+	}
+	// Through the command: a clear message, exit 2, no Go URL error.
+	code, _, errOut := run(t, nil, "", "mem", "--url", "http://", "--token", "t")
+	if code != 2 || !strings.Contains(errOut, "is not a daemon's address: give one like https://") {
+		t.Errorf("bad --url: %d %s", code, errOut)
+	}
+}
