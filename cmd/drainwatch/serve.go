@@ -317,6 +317,16 @@ type server struct {
 	imports *importServer  // local `drainwatch import` into this daemon
 }
 
+var errNoPassword = errors.New("no DRAIN_PASSWORD set: a drain must not be open to anyone. Set DRAIN_PASSWORD (and put it in the drain URL: https://user:PASSWORD@host/logs/APP), or pass --no-auth for local testing")
+
+// removeDB removes a database file this serve created and could not start
+// on, with its WAL and shared-memory files.
+func removeDB(path string) {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		os.Remove(p)
+	}
+}
+
 // ready reports whether the database is open and everything is served.
 func (s *server) ready() bool { return s.mux.Load() != nil }
 
@@ -333,6 +343,11 @@ func (s *server) Open(ctx context.Context) error {
 	if s.cfg.SyslogAddr != "" && len(s.cfg.Tokens) == 0 && !s.cfg.SyslogAllowAny {
 		return errors.New("SYSLOG_ADDR needs DRAIN_TOKENS (TOKEN=APP,…): syslog has no password, so without them anyone who reaches the port could post lines for any app. Set DRAIN_TOKENS, or SYSLOG_ALLOW_ANY_APP=1 if only trusted senders can reach it")
 	}
+	// What can fail without the database fails before it is created: a
+	// serve that does not start leaves no empty database behind.
+	if s.cfg.Password == "" && !s.cfg.NoAuth {
+		return errNoPassword
+	}
 	// One daemon per database: a second one is refused, naming the holder.
 	if s.lock, err = lockfile.Acquire(s.cfg.DBPath, lockfile.Holder{Command: "serve"}); err != nil {
 		var held *lockfile.HeldError
@@ -341,18 +356,23 @@ func (s *server) Open(ctx context.Context) error {
 		}
 		return err
 	}
+	if s.ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
+		s.lock.Release()
+		return fmt.Errorf("listen: %w", err)
+	}
+	_, statErr := os.Stat(s.cfg.DBPath)
+	isNew := errors.Is(statErr, os.ErrNotExist)
 	if err := s.openStore(ctx); err != nil {
 		if !storageFull(err) {
+			s.ln.Close()
+			if isNew {
+				removeDB(s.cfg.DBPath)
+			}
 			s.lock.Release()
 			return err
 		}
 		s.openErr.Store(&err)
 		s.log.Error("database not open: the disk is full; serving 503 until it can store", "db", s.cfg.DBPath, "error", err.Error())
-	}
-	if s.ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
-		s.closeStore()
-		s.lock.Release()
-		return fmt.Errorf("listen: %w", err)
 	}
 	maxConns := s.cfg.MaxConns
 	if maxConns <= 0 {
@@ -458,7 +478,7 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	}, writer)
 	if err != nil {
 		if errors.Is(err, drain.ErrNoPassword) {
-			return errors.New("no DRAIN_PASSWORD set: a drain must not be open to anyone. Set DRAIN_PASSWORD (and put it in the drain URL: https://user:PASSWORD@host/logs/APP), or pass --no-auth for local testing")
+			return errNoPassword
 		}
 		return err
 	}
