@@ -502,6 +502,8 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/logs", dr)
 	mux.Handle("/logs/", dr)
+	mux.HandleFunc("/logs/{$}", misdirectedDrain)
+	mux.HandleFunc("POST /{$}", misdirectedDrain)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	local := &api.Local{DB: db, Analysis: acfg.Rules.Analysis}
 	mux.Handle("/api/", api.Handler(local, s.cfg.APIToken, s.log))
@@ -516,6 +518,19 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	s.openErr.Store(nil)
 	s.mux.Store(mux)
 	return nil
+}
+
+// misdirectedDrain answers a drain pointed at the wrong path (POST / or
+// /logs/ without an app) with the drain URL it should have, rather than a
+// bare 404 or the dashboard's sign-in page (which reads as bad credentials).
+func misdirectedDrain(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if host == "" {
+		host = "HOST"
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	fmt.Fprintf(w, "no app name in the drain URL: drains post to /logs/APP, e.g. heroku drains:add \"https://drain:PASSWORD@%s/logs/myapp\" -a myapp\n", host)
 }
 
 // retryOpen tries to open the database until it opens or ctx ends.

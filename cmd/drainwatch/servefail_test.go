@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,5 +44,33 @@ func TestFailedServeLeavesNoDatabase(t *testing.T) {
 		if code != 1 || !strings.Contains(errOut, "no such file") || !strings.Contains(errOut, "is --db right?") {
 			t.Errorf("%s: query after: exit %d, %q", c.name, code, errOut)
 		}
+	}
+}
+
+// TestMisdirectedDrainURL: a drain pointed at / or at /logs/ without an
+// app is told the URL it should have, not a bare 404 or the dashboard's
+// sign-in page.
+func TestMisdirectedDrainURL(t *testing.T) {
+	s := startServer(t, filepath.Join(t.TempDir(), "m.db"))
+	defer s.Close(context.Background())
+	body, _ := os.ReadFile("../../parser/testdata/drain.logplex")
+	for _, path := range []string{"/", "/logs/"} {
+		req, _ := http.NewRequest("POST", "http://"+s.Addr()+path, bytes.NewReader(body))
+		req.SetBasicAuth("drain", "pw")
+		req.Header.Set("Content-Type", "application/logplex-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || strings.Contains(string(msg), "<") ||
+			!strings.Contains(string(msg), "drains post to /logs/APP") || !strings.Contains(string(msg), s.Addr()+"/logs/myapp") {
+			t.Errorf("POST %s: %d %q", path, resp.StatusCode, msg)
+		}
+	}
+	// The right URL still stores.
+	if code := post(t, "http://"+s.Addr()+"/logs/myapp", body, nil); code != 200 {
+		t.Errorf("POST /logs/myapp: %d", code)
 	}
 }
