@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,5 +111,37 @@ func TestDaemonURL(t *testing.T) {
 	code, _, errOut := run(t, nil, "", "mem", "--url", "http://", "--token", "t")
 	if code != 2 || !strings.Contains(errOut, "is not a daemon's address: give one like https://") {
 		t.Errorf("bad --url: %d %s", code, errOut)
+	}
+}
+
+func TestImportAllSkippedFails(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.txt")
+	if err := os.WriteFile(junk, []byte("hello\nthis is not a log\nnor this\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DRAINWATCH_DB": filepath.Join(dir, "j.db")}
+	code, out, errOut := run(t, env, "", "import", "--app", "x", "--quiet", junk)
+	if code != 1 || !strings.Contains(out, "skipped:           3") ||
+		!strings.Contains(errOut, "all 3 lines were skipped, nothing imported: is this `heroku logs` output or a logplex drain body?") {
+		t.Errorf("all skipped: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// Some lines good: success, the bad ones counted.
+	good, _ := os.ReadFile("../../parser/testdata/heroku-logs.txt")
+	mixed := filepath.Join(dir, "mixed.txt")
+	os.WriteFile(mixed, append([]byte("not a log line\n"), good...), 0o600)
+	if code, out, errOut := run(t, env, "", "import", "--app", "x", "--quiet", mixed); code != 0 || !strings.Contains(out, "skipped:           1") {
+		t.Errorf("mixed: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestImportWithoutAppSaysWhichApp(t *testing.T) {
+	env := map[string]string{"DRAINWATCH_DB": filepath.Join(t.TempDir(), "d.db")}
+	code, out, errOut := run(t, env, "", "import", "--quiet", "../../parser/testdata/heroku-logs.txt")
+	if code != 0 || !strings.Contains(errOut, `no --app given: storing the lines under app "default"`) || !strings.Contains(out, `into app "default"`) {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, _, errOut := run(t, env, "", "import", "--app", "av", "--quiet", "../../parser/testdata/heroku-logs.txt"); strings.Contains(errOut, "no --app given") {
+		t.Errorf("with --app: %q", errOut)
 	}
 }

@@ -35,6 +35,11 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usageErr("give one FILE to import, or - for standard input")
 	}
+	appSet := false
+	fs.Visit(func(f *flag.Flag) { appSet = appSet || f.Name == "app" })
+	if !appSet {
+		fmt.Fprintf(e.stderr, "no --app given: storing the lines under app %q (give --app with the name of the app they came from)\n", *app)
+	}
 	var in io.Reader = e.stdin
 	var size int64 = -1
 	name := fs.Arg(0)
@@ -64,7 +69,10 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 			return fmt.Errorf("import through %s stopped after %d lines (%d stored): %w; import again: what is stored is skipped",
 				held.Holder, sum.Lines, sum.Stored, err)
 		}
-		return printImport(e.stdout, name, *app, sum, *asJSON, fmt.Sprintf("through the running %s", held.Holder), -1)
+		if err := printImport(e.stdout, name, *app, sum, *asJSON, fmt.Sprintf("through the running %s", held.Holder), -1); err != nil {
+			return err
+		}
+		return allSkipped(sum)
 	}
 	if err != nil {
 		return err
@@ -116,7 +124,19 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	if svc == nil {
 		fired = -1
 	}
-	return printImport(e.stdout, name, *app, sum, *asJSON, "", fired)
+	if err := printImport(e.stdout, name, *app, sum, *asJSON, "", fired); err != nil {
+		return err
+	}
+	return allSkipped(sum)
+}
+
+// allSkipped is an import's failure when it read lines and could use none
+// of them: the input is likely not logs in a format drainwatch reads.
+func allSkipped(sum importer.Summary) error {
+	if sum.Lines > 0 && sum.Skipped == sum.Lines {
+		return fmt.Errorf("all %d lines were skipped, nothing imported: is this `heroku logs` output or a logplex drain body?", sum.Lines)
+	}
+	return nil
 }
 
 // printImport prints an import's summary; fired is the alerts recorded
