@@ -145,3 +145,17 @@ func TestImportWithoutAppSaysWhichApp(t *testing.T) {
 		t.Errorf("with --app: %q", errOut)
 	}
 }
+
+func TestFmtBytesBinaryUnits(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {384102, "375.1 KiB"},
+		{1 << 20, "1.0 MiB"}, {3 << 29, "1.5 GiB"},
+	} {
+		if got := fmtBytes(c.n); got != c.want {
+			t.Errorf("fmtBytes(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}

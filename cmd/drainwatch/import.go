@@ -222,10 +222,10 @@ func (p *progressBar) update(pr importer.Progress) {
 		frac := float64(pr.Bytes) / float64(p.size)
 		frac = min(frac, 1)
 		n := int(frac * 30)
-		fmt.Fprintf(p.w, "\r[%s%s] %3.0f%%  %.1f MB  %d lines  %d stored ", strings.Repeat("=", n), strings.Repeat(" ", 30-n), frac*100, mb, pr.Lines, pr.Stored)
+		fmt.Fprintf(p.w, "\r[%s%s] %3.0f%%  %.1f MiB  %d lines  %d stored ", strings.Repeat("=", n), strings.Repeat(" ", 30-n), frac*100, mb, pr.Lines, pr.Stored)
 		return
 	}
-	fmt.Fprintf(p.w, "\r%.1f MB  %d lines  %d stored ", mb, pr.Lines, pr.Stored)
+	fmt.Fprintf(p.w, "\r%.1f MiB  %d lines  %d stored ", mb, pr.Lines, pr.Stored)
 }
 
 func (p *progressBar) done() {

@@ -119,7 +119,7 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	if routerLines > 0 && r.lines > 0 {
 		router := float64(r.lines) * float64(routerLines) / float64(lines)
 		mb := float64(size) / (1 << 20)
-		fmt.Fprintf(e.stdout, "  database %.1f MB for %.2f M lines (%.2f M router lines): %.1f MB per million lines, %.1f per million router lines\n",
+		fmt.Fprintf(e.stdout, "  database %.1f MiB for %.2f M lines (%.2f M router lines): %.1f MiB per million lines, %.1f per million router lines\n",
 			mb, float64(r.lines)/1e6, router/1e6, mb/(float64(r.lines)/1e6), mb/(router/1e6))
 	}
 	if ceiling != nil && ceiling.rate() > 0 {
