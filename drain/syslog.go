@@ -38,9 +38,13 @@ type SyslogConfig struct {
 	// can reach the port can post lines for any app. For a listener that
 	// only trusted senders can reach.
 	AllowAnyApp bool
-	// MaxConns caps concurrent connections; more wait in the kernel's
-	// backlog. Default 64.
+	// MaxConns caps open connections. At the cap, a new connection closes
+	// the one silent the longest (ConnCap): idle connections never keep a
+	// sender out. Default 64.
 	MaxConns int
+	// FirstByteTimeout closes a connection that has sent nothing (not even
+	// a TLS handshake) this long after it was accepted. Default 5s.
+	FirstByteTimeout time.Duration
 	// IdleTimeout closes a connection silent this long. Default 5m.
 	IdleTimeout time.Duration
 	// FlushEvery is how long lines wait for more before being stored.
@@ -56,9 +60,8 @@ type SyslogConfig struct {
 type SyslogServer struct {
 	cfg   SyslogConfig
 	w     Writer
-	ln    net.Listener
+	ln    *ConnCap
 	log   *slog.Logger
-	sem   chan struct{}
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -80,6 +83,9 @@ func ListenSyslog(cfg SyslogConfig, w Writer) (*SyslogServer, error) {
 	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 64
+	}
+	if cfg.FirstByteTimeout <= 0 {
+		cfg.FirstByteTimeout = 5 * time.Second
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 5 * time.Minute
@@ -103,7 +109,7 @@ func ListenSyslog(cfg SyslogConfig, w Writer) (*SyslogServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("syslog listen: %w", err)
 	}
-	s := &SyslogServer{cfg: cfg, w: w, ln: ln, log: cfg.Logger, sem: make(chan struct{}, cfg.MaxConns),
+	s := &SyslogServer{cfg: cfg, w: w, ln: NewConnCap(ln, cfg.MaxConns), log: cfg.Logger,
 		conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.accept()
@@ -112,6 +118,9 @@ func ListenSyslog(cfg SyslogConfig, w Writer) (*SyslogServer, error) {
 
 // Addr is the listening address.
 func (s *SyslogServer) Addr() net.Addr { return s.ln.Addr() }
+
+// Conns is the listener's connection cap, with its counters.
+func (s *SyslogServer) Conns() *ConnCap { return s.ln }
 
 // Close stops accepting, ends every connection, stores what they had read,
 // and waits for them.
@@ -130,14 +139,8 @@ func (s *SyslogServer) Close() error {
 func (s *SyslogServer) accept() {
 	defer s.wg.Done()
 	for {
-		select {
-		case s.sem <- struct{}{}:
-		case <-s.done:
-			return
-		}
 		c, err := s.ln.Accept()
 		if err != nil {
-			<-s.sem
 			select {
 			case <-s.done:
 				return
@@ -157,23 +160,28 @@ func (s *SyslogServer) accept() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-s.sem }()
 			s.serve(c)
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
 			c.Close()
+			s.ln.Forget(c)
 		}()
 	}
 }
 
 // idleReader pushes the read deadline forward before every read, so a
-// connection is closed after IdleTimeout of silence, not of total time.
+// connection is closed after IdleTimeout of silence, not of total time, or
+// after FirstByteTimeout when it has sent nothing yet. It tells the
+// listener's cap when data arrives.
 type idleReader struct {
-	c    net.Conn
-	idle time.Duration
-	done <-chan struct{}
-	stop *atomic.Bool // the connection was refused
+	c         net.Conn
+	first     time.Duration
+	idle      time.Duration
+	done      <-chan struct{}
+	stop      *atomic.Bool // the connection was refused
+	cap       *ConnCap
+	something *bool // data has arrived
 }
 
 func (r idleReader) Read(p []byte) (int, error) {
@@ -185,8 +193,17 @@ func (r idleReader) Read(p []byte) (int, error) {
 	if r.stop.Load() {
 		return 0, io.EOF
 	}
-	r.c.SetReadDeadline(time.Now().Add(r.idle))
-	return r.c.Read(p)
+	wait := r.idle
+	if !*r.something {
+		wait = r.first
+	}
+	r.c.SetReadDeadline(time.Now().Add(wait))
+	n, err := r.c.Read(p)
+	if n > 0 {
+		*r.something = true
+		r.cap.Touch(r.c)
+	}
+	return n, err
 }
 
 // connBatch collects one connection's lines between flushes.
@@ -261,7 +278,8 @@ func (s *SyslogServer) serve(c net.Conn) {
 			s.flush(b)
 		}
 	}))
-	p.Parse(idleReader{c: c, idle: s.cfg.IdleTimeout, done: s.done, stop: &refused})
+	var something bool
+	p.Parse(idleReader{c: c, first: s.cfg.FirstByteTimeout, idle: s.cfg.IdleTimeout, done: s.done, stop: &refused, cap: s.ln, something: &something})
 	close(stop)
 	<-tickDone
 	s.flush(b)

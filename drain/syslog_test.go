@@ -114,28 +114,68 @@ func TestSyslogUnknownTokenClosesConnection(t *testing.T) {
 	}
 }
 
-func TestSyslogIdleTimeoutAndConnectionCap(t *testing.T) {
-	s, _ := startSyslog(t, SyslogConfig{MaxConns: 2, IdleTimeout: 100 * time.Millisecond, AllowAnyApp: true})
+func TestSyslogTimeouts(t *testing.T) {
+	s, _ := startSyslog(t, SyslogConfig{FirstByteTimeout: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, AllowAnyApp: true})
+	closedAfter := func(c net.Conn) time.Duration {
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("not closed: %v", err)
+		}
+		return time.Since(start)
+	}
+	// Nothing sent: closed after the first-byte timeout.
+	silent, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	if d := closedAfter(silent); d > 250*time.Millisecond {
+		t.Errorf("a silent connection closed after %v, want about 100 ms", d)
+	}
+	// A line, then silence: closed after the idle timeout.
+	talker, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer talker.Close()
+	io.WriteString(talker, rfc5424Frame("d.tok", "web.1", "Error R14 (Memory quota exceeded)", time.Now()))
+	if d := closedAfter(talker); d < 250*time.Millisecond {
+		t.Errorf("a connection that sent a line closed after %v of silence, want the idle timeout (300 ms)", d)
+	}
+	waitUntil(t, "line stored", func() bool { return s.Lines.Load() == 1 })
+}
+
+// TestSyslogConnectionCap: at the cap a new connection closes the one
+// silent the longest, and is served.
+func TestSyslogConnectionCap(t *testing.T) {
+	s, _ := startSyslog(t, SyslogConfig{MaxConns: 2, AllowAnyApp: true})
 	var conns []net.Conn
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 2; i++ {
 		c, err := net.Dial("tcp", s.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		conns = append(conns, c)
+		waitUntil(t, "connection accepted", func() bool { n, _ := s.Conns().Counts(); return n == i+1 })
 	}
-	// The first two are served and cut after 100 ms of silence; the third
-	// waits for a place, then is served in turn.
-	start := time.Now()
-	for _, c := range conns {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
-			t.Fatalf("not closed: %v", err)
-		}
+	// The second speaks: the first is now the one silent longest.
+	io.WriteString(conns[1], rfc5424Frame("d.tok", "web.1", "Error R14 (Memory quota exceeded)", time.Now()))
+	waitUntil(t, "first line stored", func() bool { return s.Lines.Load() == 1 })
+	third, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 150*time.Millisecond {
-		t.Errorf("third connection served before a place was free (%v)", d)
+	defer third.Close()
+	io.WriteString(third, rfc5424Frame("d.tok", "web.2", "Error R14 (Memory quota exceeded)", time.Now()))
+	conns[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conns[0].Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the connection silent longest not closed: %v", err)
+	}
+	waitUntil(t, "third connection's line stored", func() bool { return s.Lines.Load() == 2 })
+	if n := s.Conns().Evicted.Load(); n != 1 {
+		t.Errorf("evicted %d, want 1", n)
 	}
 }
 

@@ -79,7 +79,7 @@ func envVarsRead(t *testing.T) []string {
 					}
 				}
 			case *ast.ValueSpec:
-				if len(n.Names) == 1 && n.Names[0].Name == "alertEnv" {
+				if len(n.Names) == 1 && (n.Names[0].Name == "alertEnv" || n.Names[0].Name == "boundEnv") {
 					ast.Inspect(n, func(m ast.Node) bool {
 						if cl, ok := m.(*ast.CompositeLit); ok && len(cl.Elts) == 3 {
 							lit(cl.Elts[0])
@@ -147,7 +147,7 @@ func TestAppJSONDeclaresEveryEnvVar(t *testing.T) {
 		}
 	}
 	// Defaults in app.json are the code's defaults.
-	for _, e := range alertEnv {
+	for _, e := range append(alertEnv[:len(alertEnv):len(alertEnv)], boundEnv...) {
 		if app.Env[e.name].Value != e.def {
 			t.Errorf("%s: app.json says %q, the code %q", e.name, app.Env[e.name].Value, e.def)
 		}

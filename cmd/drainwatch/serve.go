@@ -22,7 +22,6 @@ import (
 
 	"github.com/heroku/x/hmetrics"
 	"github.com/heroku/x/tlsconfig"
-	"golang.org/x/net/netutil"
 
 	"github.com/drainwatch/drainwatch/alerts"
 	slacknotify "github.com/drainwatch/drainwatch/alerts/slack"
@@ -54,16 +53,20 @@ type serveConfig struct {
 	// SyslogAllowAny lets the syslog listener run without Tokens: every
 	// HOSTNAME is its own app, from anyone who can reach the port.
 	SyslogAllowAny bool
-	Tokens         map[string]string // drain token allowlist
-	RequireTLS     bool              // refuse X-Forwarded-Proto: http
-	MetricsURL     string            // HEROKU_METRICS_URL: report Go runtime metrics
-	APIToken       string            // bearer token of the read API ("" = API off)
-	MaxConns       int               // concurrent HTTP connections; more wait in the backlog
-	MaxPages       int               // cap the database (tests: a full disk)
-	RetryOpen      time.Duration     // how often to try a database that would not open (a full disk); default 5s
-	RawRequests    bool              // also keep a row per router line (for Retention.Raw)
-	Retention      store.Retention
-	Timeouts       httpTimeouts
+	// SyslogMaxConns and SyslogFirstByte: drain.SyslogConfig's MaxConns
+	// and FirstByteTimeout (0: its defaults).
+	SyslogMaxConns  int
+	SyslogFirstByte time.Duration
+	Tokens          map[string]string // drain token allowlist
+	RequireTLS      bool              // refuse X-Forwarded-Proto: http
+	MetricsURL      string            // HEROKU_METRICS_URL: report Go runtime metrics
+	APIToken        string            // bearer token of the read API ("" = API off)
+	MaxConns        int               // open HTTP connections; at the cap the one idle longest is closed
+	MaxPages        int               // cap the database (tests: a full disk)
+	RetryOpen       time.Duration     // how often to try a database that would not open (a full disk); default 5s
+	RawRequests     bool              // also keep a row per router line (for Retention.Raw)
+	Retention       store.Retention
+	Timeouts        httpTimeouts
 }
 
 // httpTimeouts cut slow clients off: a header trickled a byte at a time
@@ -78,10 +81,10 @@ func (t httpTimeouts) withDefaults() httpTimeouts {
 			*d = v
 		}
 	}
-	def(&t.Header, 5*time.Second)
+	def(&t.Header, 3*time.Second)
 	def(&t.Read, 15*time.Second)
 	def(&t.Write, 15*time.Second)
-	def(&t.Idle, 90*time.Second)
+	def(&t.Idle, 20*time.Second)
 	return t
 }
 
@@ -120,6 +123,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	var err error
 	if cfg.Alerts, err = alertSettings(e.getenv); err != nil {
+		return err
+	}
+	if err := boundSettings(e.getenv, &cfg); err != nil {
 		return err
 	}
 	if cfg.Tokens, err = parseTokens(e.getenv("DRAIN_TOKENS")); err != nil {
@@ -227,6 +233,9 @@ func serveHelp() string {
 	for _, v := range alertEnv {
 		fmt.Fprintf(&b, "  %-30s %s (default %s)\n", v.name, v.help, v.def)
 	}
+	for _, v := range boundEnv {
+		fmt.Fprintf(&b, "  %-30s %s (default %s)\n", v.name, v.help, v.def)
+	}
 	return b.String()
 }
 
@@ -300,6 +309,7 @@ type server struct {
 	syslog   *drain.SyslogServer
 	http     *http.Server
 	ln       net.Listener
+	conns    *drain.ConnCap // s.ln, capped
 	tls      *tls.Config
 	serveErr chan error
 	stop     context.CancelFunc // ends background reporting (hmetrics) and retries
@@ -378,10 +388,12 @@ func (s *server) Open(ctx context.Context) error {
 	if maxConns <= 0 {
 		maxConns = 1024
 	}
-	s.ln = netutil.LimitListener(s.ln, maxConns)
 	if s.tls != nil {
 		s.ln = tls.NewListener(s.ln, s.tls)
 	}
+	// Above TLS, so that it sees the connections the HTTP server reports.
+	s.conns = drain.NewConnCap(s.ln, maxConns)
+	s.ln = s.conns
 	to := s.cfg.Timeouts.withDefaults()
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
@@ -390,6 +402,7 @@ func (s *server) Open(ctx context.Context) error {
 		WriteTimeout:      to.Write,
 		IdleTimeout:       to.Idle,
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         s.conns.HTTPState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	bg, stop := context.WithCancel(context.Background())
@@ -484,7 +497,8 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	}
 	var sl *drain.SyslogServer
 	if s.cfg.SyslogAddr != "" {
-		sc := drain.SyslogConfig{Addr: s.cfg.SyslogAddr, Tokens: s.cfg.Tokens, AllowAnyApp: s.cfg.SyslogAllowAny, Logger: s.log, Observer: svc}
+		sc := drain.SyslogConfig{Addr: s.cfg.SyslogAddr, Tokens: s.cfg.Tokens, AllowAnyApp: s.cfg.SyslogAllowAny, Logger: s.log, Observer: svc,
+			MaxConns: s.cfg.SyslogMaxConns, FirstByteTimeout: s.cfg.SyslogFirstByte}
 		if !s.cfg.SyslogPlain {
 			sc.TLS = s.tls
 		}
@@ -729,9 +743,7 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 			status, code = "storing failing: "+storageReason(err), http.StatusServiceUnavailable
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]any{
+	m := map[string]any{
 		"status":                   status,
 		"requests":                 st.Requests.Load(),
 		"lines_stored":             st.Stored.Load(),
@@ -744,5 +756,17 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		"alerts_recorded":          s.alerts.Fired.Load(),
 		"alert_batches_dropped":    s.alerts.Dropped.Load(),
 		"alert_dynos_evicted":      s.alerts.Evicted.Load(),
-	})
+	}
+	// The bounds (docs/bounds.md): how often each was hit.
+	open, busy := s.conns.Counts()
+	m["http_conns_open"], m["http_conns_busy"] = open, busy
+	m["http_idle_conns_closed"], m["http_conns_waited"] = s.conns.Evicted.Load(), s.conns.Waited.Load()
+	if s.syslog != nil {
+		c := s.syslog.Conns()
+		open, _ := c.Counts()
+		m["syslog_conns_open"], m["syslog_idle_conns_closed"] = open, c.Evicted.Load()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(m)
 }

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// boundEnv lists the settings that bound what hostile traffic can take
+// (docs/bounds.md), with defaults that fit a 512 MB dyno, for the README,
+// app.json and -h.
+var boundEnv = []struct{ name, def, help string }{
+	{"HTTP_MAX_CONNS", "1024", "open HTTP connections at most; at the cap the one idle longest is closed"},
+	{"HTTP_HEADER_TIMEOUT", "3s", "a request's headers must arrive within this"},
+	{"HTTP_IDLE_TIMEOUT", "20s", "a keep-alive connection idle this long is closed"},
+	{"SYSLOG_MAX_CONNS", "64", "open syslog connections at most; at the cap the one silent longest is closed"},
+	{"SYSLOG_FIRST_BYTE_TIMEOUT", "5s", "a syslog connection that sent nothing this long is closed"},
+}
+
+// boundSettings reads the bounds into cfg; a malformed value is an error
+// naming the variable.
+func boundSettings(getenv func(string) string, cfg *serveConfig) error {
+	var errs []string
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, e := range boundEnv {
+			if e.name == name {
+				return e.def
+			}
+		}
+		return ""
+	}
+	dur := func(name string) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Sprintf("%s=%q is not a positive duration (like 3s or 1m)", name, get(name)))
+		}
+		return d
+	}
+	count := func(name string) int {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Sprintf("%s=%q is not a positive whole number", name, get(name)))
+		}
+		return n
+	}
+	cfg.MaxConns = count("HTTP_MAX_CONNS")
+	cfg.Timeouts.Header = dur("HTTP_HEADER_TIMEOUT")
+	cfg.Timeouts.Idle = dur("HTTP_IDLE_TIMEOUT")
+	cfg.SyslogMaxConns = count("SYSLOG_MAX_CONNS")
+	cfg.SyslogFirstByte = dur("SYSLOG_FIRST_BYTE_TIMEOUT")
+	if len(errs) > 0 {
+		return fmt.Errorf("bad settings: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
