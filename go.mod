@@ -13,7 +13,7 @@ require (
 	github.com/influxdata/go-syslog/v3 v3.0.0
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/slack-go/slack v0.35.0
-	golang.org/x/net v0.62.0
+	golang.org/x/sync v0.25.0
 	golang.org/x/term v0.48.0
 )
 

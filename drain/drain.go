@@ -22,6 +22,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/drainwatch/drainwatch/parser"
 	"github.com/drainwatch/drainwatch/store"
@@ -58,6 +61,20 @@ type Config struct {
 	// MaxFrame caps one frame; larger frames are skipped. Default
 	// parser.DefaultMaxFrame.
 	MaxFrame int
+	// ChunkLines is how many frames are parsed and stored at a time: a
+	// body of more is stored in several batches, in order, the Nth after
+	// the first under the frame id "FRAME-ID/N" (a retry stores only the
+	// batches not stored before). Bounds a request's parsed lines to
+	// ChunkLines Events (~1 KB each). Default 1024.
+	ChunkLines int
+	// Memory is how many bytes the requests being read, parsed and stored
+	// at once may reserve: each reserves twice its body (Content-Length,
+	// or MaxBody when unknown; plus MaxBody for a gzipped body once
+	// decompressed) and room for its parsed lines. A request that cannot
+	// reserve within MemoryWait gets 503 (logplex retries). Default 64 MiB.
+	Memory int64
+	// MemoryWait: see Memory. Default 1s.
+	MemoryWait time.Duration
 	// AckTimeout is how long a request waits for its batch to be committed
 	// before answering 503 (logplex gives up after 5 s). Default 4 s.
 	AckTimeout time.Duration
@@ -80,6 +97,14 @@ type Config struct {
 	Now func() time.Time
 }
 
+// eventBytes is what one parsed line takes in memory.
+const eventBytes = int64(unsafe.Sizeof(parser.Event{}))
+
+// minFrame is about the shortest frame that parses into a line
+// ("NN <0>1 2026-01-01T00:00:00Z h a p - x"): a body holds at most its
+// size / minFrame lines.
+const minFrame = 32
+
 // ErrNoPassword is returned by New when no password is configured and
 // AllowNoAuth is not set: a drain must never be silently open.
 var ErrNoPassword = errors.New("drain: no DRAIN_PASSWORD set; refusing to accept logs from anyone (set one, or allow no auth explicitly for local use)")
@@ -91,6 +116,10 @@ type Stats struct {
 	Future atomic.Int64
 	// StoredLate counts batches committed after their client had gone.
 	StoredLate atomic.Int64
+	// Busy counts requests answered 503 because the memory for bodies
+	// (Config.Memory) stayed taken for MemoryWait; Chunked counts bodies
+	// stored in more than one batch (Config.ChunkLines).
+	Busy, Chunked atomic.Int64
 	// lastFail and lastOK are when a write last failed and last succeeded
 	// (Unix nanoseconds), and failErr why it failed: see StoreFailure.
 	lastFail, lastOK atomic.Int64
@@ -125,6 +154,7 @@ type Handler struct {
 	userSum [32]byte
 	passSum [32]byte
 	pool    sync.Pool // *buffers
+	mem     *semaphore.Weighted
 	Stats   Stats
 }
 
@@ -145,6 +175,15 @@ func New(cfg Config, w Writer) (*Handler, error) {
 	if cfg.MaxFrame <= 0 {
 		cfg.MaxFrame = parser.DefaultMaxFrame
 	}
+	if cfg.ChunkLines <= 0 {
+		cfg.ChunkLines = 1024
+	}
+	if cfg.Memory <= 0 {
+		cfg.Memory = 64 << 20
+	}
+	if cfg.MemoryWait <= 0 {
+		cfg.MemoryWait = time.Second
+	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 4 * time.Second
 	}
@@ -157,7 +196,7 @@ func New(cfg Config, w Writer) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, w: w, log: cfg.Logger, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, w: w, log: cfg.Logger, mux: http.NewServeMux(), mem: semaphore.NewWeighted(cfg.Memory)}
 	h.userSum = sha256.Sum256([]byte(cfg.User))
 	h.passSum = sha256.Sum256([]byte(cfg.Password))
 	h.pool.New = func() any { return &buffers{body: make([]byte, 0, 128<<10)} }
@@ -283,6 +322,21 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if r.ContentLength > h.cfg.MaxBody {
+		h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
+		return
+	}
+	need := h.reservation(r.ContentLength, gz)
+	wait, cancelWait := context.WithTimeout(r.Context(), h.cfg.MemoryWait)
+	err := h.mem.Acquire(wait, need)
+	cancelWait()
+	if err != nil {
+		h.Stats.Busy.Add(1)
+		h.fail(w, r, http.StatusServiceUnavailable, "too many bodies at once; retry", "reserving", need)
+		return
+	}
+	defer h.mem.Release(need)
+
 	buf := h.pool.Get().(*buffers)
 	reuse := true // false while the writer may still read the buffers
 	defer func() {
@@ -325,25 +379,73 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.Header.Get("User-Agent"), "log-shuttle/") {
 		dialect = parser.DialectRFC5424 // whatever HOSTNAME it was given
 	}
-	events, st := parser.ParseBodyAs(body, h.cfg.MaxFrame, buf.events, dialect)
-	buf.events = events
-	events, future := dropFuture(events, h.cfg.Now().Add(h.cfg.MaxFuture))
+	frameID := r.Header.Get("Logplex-Frame-Id")
+	// The writes go on if the client goes away: a batch committed after
+	// that is stored (and observed) all the same, and logged as such.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.AckTimeout)
+	defer cancel()
+	// Parsed and stored ChunkLines frames at a time, so that a body of many
+	// tiny frames never holds an Event (~1 KB) for each of them.
+	rd := parser.NewBodyReader(body, h.cfg.MaxFrame, dialect)
+	limit := h.cfg.Now().Add(h.cfg.MaxFuture)
+	var stored, future, batches, dups int
+	for chunk := 0; !rd.Done(); chunk++ {
+		events := rd.Next(buf.events, h.cfg.ChunkLines)
+		buf.events = events
+		events, n := dropFuture(events, limit)
+		future += n
+		if len(events) == 0 {
+			continue
+		}
+		id := frameID
+		if chunk > 0 && id != "" {
+			id += "/" + strconv.Itoa(chunk)
+		}
+		batch := &store.Batch{App: app, FrameID: id, Events: events}
+		if obs := h.cfg.Observer; obs != nil {
+			batch.OnCommit = func(b *store.Batch) { obs.Observe(b.App, b.Events) }
+		}
+		res, err := h.w.Write(ctx, batch)
+		if err != nil {
+			if ctx.Err() != nil {
+				// The batch may still be in the writer's queue, reading these
+				// buffers: leave them to the garbage collector.
+				reuse = false
+			}
+			h.Stats.storeFailed(err)
+			h.Stats.Stored.Add(int64(stored))
+			// Every failure to store is ours and passing: logplex retries a
+			// 503, and the batches stored before are recognised by their ids.
+			h.fail(w, r, http.StatusServiceUnavailable, "could not store the batch now; retry", "error", err.Error(), "stored_before", stored)
+			return
+		}
+		h.Stats.storeOK()
+		batches++
+		if res.Duplicate {
+			dups++
+		}
+		stored += res.Stored
+	}
+	if batches > 1 {
+		h.Stats.Chunked.Add(1)
+	}
+	st := rd.Stats()
 	if future > 0 {
 		st.Parsed -= future
 		h.Stats.Future.Add(int64(future))
 		h.log.Warn("lines dated too far in the future skipped", "app", app, "lines", future, "max_future", h.cfg.MaxFuture.String(),
-			"request_id", reqID, "frame_id", r.Header.Get("Logplex-Frame-Id"))
+			"request_id", reqID, "frame_id", frameID)
 	}
 	if mc := r.Header.Get("Logplex-Msg-Count"); mc != "" {
 		if n, err := strconv.Atoi(mc); err != nil || n != st.Frames {
 			h.log.Warn("Logplex-Msg-Count does not match frames found", "app", app, "msg_count", mc, "frames", st.Frames,
-				"request_id", reqID, "frame_id", r.Header.Get("Logplex-Frame-Id"))
+				"request_id", reqID, "frame_id", frameID)
 		}
 	}
 	if st.Skipped() > 0 {
 		h.Stats.Skipped.Add(int64(st.Skipped()))
 		h.log.Warn("malformed frames skipped", "app", app, "skipped", st.Skipped(), "parsed", st.Parsed, "first_error", st.FirstError.Error(),
-			"request_id", reqID, "frame_id", r.Header.Get("Logplex-Frame-Id"))
+			"request_id", reqID, "frame_id", frameID)
 	}
 	skipped := st.Skipped() + future
 	if st.Parsed == 0 && future == 0 {
@@ -354,49 +456,45 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, reason)
 		return
 	}
-	if len(events) == 0 {
+	h.Stats.Skipped.Add(int64(future))
+	if batches == 0 {
 		// Only lines from the future (and perhaps broken frames): nothing
 		// to store, and nothing a retry would change.
-		h.Stats.Skipped.Add(int64(future))
 		h.answer(w, fmt.Sprintf("ok stored=0 skipped=%d\n", skipped))
 		return
 	}
-	h.Stats.Skipped.Add(int64(future))
-
-	batch := &store.Batch{App: app, FrameID: r.Header.Get("Logplex-Frame-Id"), Events: events}
-	if obs := h.cfg.Observer; obs != nil {
-		batch.OnCommit = func(b *store.Batch) { obs.Observe(b.App, b.Events) }
-	}
-	// The write goes on if the client goes away: a batch committed after
-	// that is stored (and observed) all the same, and logged as such.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.AckTimeout)
-	defer cancel()
-	res, err := h.w.Write(ctx, batch)
-	if err != nil {
-		if ctx.Err() != nil {
-			// The batch may still be in the writer's queue, reading these
-			// buffers: leave them to the garbage collector.
-			reuse = false
-		}
-		h.Stats.storeFailed(err)
-		// Every failure to store is ours and passing: logplex retries a 503.
-		h.fail(w, r, http.StatusServiceUnavailable, "could not store the batch now; retry", "error", err.Error())
-		return
-	}
-	h.Stats.storeOK()
-	if res.Duplicate {
+	if dups == batches {
 		h.Stats.Duplicates.Add(1)
 		h.answer(w, "ok duplicate\n")
 		return
 	}
-	h.Stats.Stored.Add(int64(res.Stored))
+	h.Stats.Stored.Add(int64(stored))
 	if r.Context().Err() != nil {
 		h.Stats.StoredLate.Add(1)
-		h.log.Info("batch stored after its client went away", "app", app, "stored", res.Stored,
-			"request_id", reqID, "frame_id", r.Header.Get("Logplex-Frame-Id"))
+		h.log.Info("batch stored after its client went away", "app", app, "stored", stored,
+			"request_id", reqID, "frame_id", frameID)
 		return
 	}
-	h.answer(w, fmt.Sprintf("ok stored=%d skipped=%d\n", res.Stored, skipped))
+	h.answer(w, fmt.Sprintf("ok stored=%d skipped=%d\n", stored, skipped))
+}
+
+// reservation is what a request reserves of Config.Memory before its body
+// is read: the body, as much again for what storing it copies, the
+// decompressed body of a gzipped one, and its parsed lines (a chunk of
+// ChunkLines at most); never more than Memory itself, so that a request
+// alone always fits.
+func (h *Handler) reservation(contentLength int64, gz bool) int64 {
+	body := contentLength
+	if body <= 0 || body > h.cfg.MaxBody {
+		body = h.cfg.MaxBody
+	}
+	plain := body
+	if gz {
+		plain = h.cfg.MaxBody
+		body += plain
+	}
+	lines := min(int64(h.cfg.ChunkLines), plain/minFrame+1)
+	return min(body+plain+lines*eventBytes, h.cfg.Memory)
 }
 
 // answer writes a 200 with its one-line text.

@@ -50,7 +50,8 @@ type SyslogConfig struct {
 	// FlushEvery is how long lines wait for more before being stored.
 	// Default 200ms.
 	FlushEvery time.Duration
-	// MaxBatch flushes a batch at this many lines. Default 1000.
+	// MaxBatch flushes a batch at this many lines: a connection holds at
+	// most this many parsed lines (~1 KB each). Default 256.
 	MaxBatch int
 	Logger   *slog.Logger
 	Observer Observer
@@ -94,7 +95,7 @@ func ListenSyslog(cfg SyslogConfig, w Writer) (*SyslogServer, error) {
 		cfg.FlushEvery = 200 * time.Millisecond
 	}
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 1000
+		cfg.MaxBatch = 256
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -3,6 +3,7 @@ package parser
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -279,5 +280,64 @@ func TestParseBodyMixed(t *testing.T) {
 	st2.FirstError, st.FirstError = nil, nil
 	if st2 != st || len(again) != 2 || again[1].Memory.TotalMB != events[1].Memory.TotalMB {
 		t.Errorf("reuse: %+v", st2)
+	}
+}
+
+// sameAsChunked checks that a BodyReader's chunks of n frames give what
+// ParseBodyAs gives for the whole body.
+func sameAsChunked(t *testing.T, body []byte, d Dialect, n int) {
+	t.Helper()
+	whole, st := ParseBodyAs(body, 0, nil, d)
+	r := NewBodyReader(body, 0, d)
+	var got []Event
+	var chunk []Event
+	for !r.Done() {
+		chunk = r.Next(chunk, n)
+		if len(chunk) > n {
+			t.Fatalf("chunk of %d events, want at most %d", len(chunk), n)
+		}
+		for i := range chunk {
+			got = append(got, Event{Kind: chunk[i].Kind, Time: chunk[i].Time, ProcID: bytes.Clone(chunk[i].ProcID), Message: bytes.Clone(chunk[i].Message)})
+		}
+	}
+	st2 := r.Stats()
+	if fmt.Sprint(st.FirstError) != fmt.Sprint(st2.FirstError) {
+		t.Fatalf("chunks of %d: first error %v, whole body %v", n, st2.FirstError, st.FirstError)
+	}
+	st.FirstError, st2.FirstError = nil, nil
+	if st != st2 || len(got) != len(whole) {
+		t.Fatalf("chunks of %d: %d events %+v, whole body %d events %+v", n, len(got), st2, len(whole), st)
+	}
+	for i := range whole {
+		w := &whole[i]
+		if got[i].Kind != w.Kind || !got[i].Time.Equal(w.Time) || !bytes.Equal(got[i].ProcID, w.ProcID) || !bytes.Equal(got[i].Message, w.Message) {
+			t.Fatalf("chunks of %d: event %d is %v %q, whole body %v %q", n, i, got[i].Kind, got[i].Message, w.Kind, w.Message)
+		}
+	}
+}
+
+func TestBodyReaderChunksAsWholeBody(t *testing.T) {
+	good := fixtureMessages(t)
+	mixed := frame(good[0]) + "garbage\n" + frame("<13>1 not-a-time host app web.1 - x") + frame(good[6]) + "50 " + good[1][:20]
+	// RFC 5424 frames with a STRUCTURED-DATA field early and without one
+	// late: the body is read without the field, from its first chunk.
+	sdLate := frame(`<190>1 2026-12-03T13:18:46Z d.tok app web.1 - [a x="1"] first`) +
+		frame(`<190>1 2026-12-03T13:18:47Z d.tok app web.1 - - second`) +
+		frame(`<190>1 2026-12-03T13:18:48Z d.tok app web.1 - third`)
+	bodies := map[string][]byte{"mixed": []byte(mixed), "sd-late": []byte(sdLate)}
+	raw, err := os.ReadFile("testdata/drain.logplex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies["drain.logplex"] = raw
+	for _, name := range []string{"log-shuttle-default", "log-shuttle-msgid-nil", "log-shuttle-sd-element", "log-shuttle-drops", "logplex-dashes-brackets"} {
+		bodies[name] = clientBody(t, name)
+	}
+	for name, body := range bodies {
+		for _, d := range []Dialect{DialectAuto, DialectRFC5424, DialectLogplex} {
+			for _, n := range []int{1, 2, 3, 7, 1 << 20} {
+				t.Run(fmt.Sprintf("%s/%d/%d", name, d, n), func(t *testing.T) { sameAsChunked(t, body, d, n) })
+			}
+		}
 	}
 }

@@ -133,6 +133,9 @@ func FuzzFramer(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		compareWithOracle(t, body)
+		for _, n := range []int{1, 3} {
+			sameAsChunked(t, body, DialectAuto, n)
+		}
 		// Whatever the input: no panic, progress on every call, and frames
 		// that are views into the body.
 		fr := NewFramer(body, 100)

@@ -16,6 +16,8 @@ var boundEnv = []struct{ name, def, help string }{
 	{"HTTP_IDLE_TIMEOUT", "20s", "a keep-alive connection idle this long is closed"},
 	{"SYSLOG_MAX_CONNS", "64", "open syslog connections at most; at the cap the one silent longest is closed"},
 	{"SYSLOG_FIRST_BYTE_TIMEOUT", "5s", "a syslog connection that sent nothing this long is closed"},
+	{"DRAIN_MEMORY_MB", "64", "memory the drain requests being read, parsed and stored may take at once (each reserves twice its body plus up to 1 MB for its parsed lines)"},
+	{"DRAIN_MEMORY_WAIT", "1s", "a drain request that finds that memory taken waits this long, then gets 503 (logplex retries)"},
 }
 
 // boundSettings reads the bounds into cfg; a malformed value is an error
@@ -52,6 +54,8 @@ func boundSettings(getenv func(string) string, cfg *serveConfig) error {
 	cfg.Timeouts.Idle = dur("HTTP_IDLE_TIMEOUT")
 	cfg.SyslogMaxConns = count("SYSLOG_MAX_CONNS")
 	cfg.SyslogFirstByte = dur("SYSLOG_FIRST_BYTE_TIMEOUT")
+	cfg.DrainMemory = int64(count("DRAIN_MEMORY_MB")) << 20
+	cfg.DrainMemoryWait = dur("DRAIN_MEMORY_WAIT")
 	if len(errs) > 0 {
 		return fmt.Errorf("bad settings: %s", strings.Join(errs, "; "))
 	}

@@ -57,6 +57,10 @@ type serveConfig struct {
 	// and FirstByteTimeout (0: its defaults).
 	SyslogMaxConns  int
 	SyslogFirstByte time.Duration
+	// DrainMemory and DrainMemoryWait: drain.Config's Memory and
+	// MemoryWait (0: its defaults).
+	DrainMemory     int64
+	DrainMemoryWait time.Duration
 	Tokens          map[string]string // drain token allowlist
 	RequireTLS      bool              // refuse X-Forwarded-Proto: http
 	MetricsURL      string            // HEROKU_METRICS_URL: report Go runtime metrics
@@ -487,7 +491,7 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	}
 	dr, err := drain.New(drain.Config{
 		User: s.cfg.User, Password: s.cfg.Password, AllowNoAuth: s.cfg.NoAuth, MaxBody: s.cfg.MaxBody, Logger: s.log,
-		Observer: svc, Tokens: s.cfg.Tokens, RequireHTTPS: s.cfg.RequireTLS,
+		Observer: svc, Tokens: s.cfg.Tokens, RequireHTTPS: s.cfg.RequireTLS, Memory: s.cfg.DrainMemory, MemoryWait: s.cfg.DrainMemoryWait,
 	}, writer)
 	if err != nil {
 		if errors.Is(err, drain.ErrNoPassword) {
@@ -761,6 +765,7 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	open, busy := s.conns.Counts()
 	m["http_conns_open"], m["http_conns_busy"] = open, busy
 	m["http_idle_conns_closed"], m["http_conns_waited"] = s.conns.Evicted.Load(), s.conns.Waited.Load()
+	m["drain_memory_busy_503s"], m["bodies_stored_in_chunks"] = st.Busy.Load(), st.Chunked.Load()
 	if s.syslog != nil {
 		c := s.syslog.Conns()
 		open, _ := c.Counts()
