@@ -127,42 +127,130 @@ type Store interface {
 	Alerts(ctx context.Context, f store.Filter) ([]store.AlertRecord, error)
 	Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error)
 	RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.MinuteCount, error)
-	RequestsPerMinuteByPath(ctx context.Context, f store.Filter) ([]store.PathMinuteCount, error)
+	RequestsPerMinuteTopPaths(ctx context.Context, f store.Filter, top int) ([]store.PathMinuteCount, int, error)
+	EachMemory(ctx context.Context, f store.Filter, fn func(*store.MemorySample) error) error
 }
+
+// Limits bound what one query reads and returns, so that no query over a
+// large history (a flood of random paths, a hundred thousand one-off dynos)
+// takes the daemon's memory: a list answers its oldest Rows rows unless
+// asked for more (Query.Limit, up to MaxRows); requests answers the Top
+// largest groups (Query.Top, up to MaxGroups) and one "(other)" row for
+// the rest; dynos and analyze the Dynos dynos with the highest memory
+// (Query.Limit, up to MaxGroups) and one "(other)" row per app; suspects
+// fits the Paths busiest paths by name and the rest as "(other)".
+type Limits struct {
+	Rows, MaxRows  int
+	Top, MaxGroups int
+	Dynos          int
+	Paths          int
+}
+
+// DefaultLimits are the limits of a Local whose Limits are zero.
+var DefaultLimits = Limits{Rows: 10000, MaxRows: 100000, Top: 20, MaxGroups: 1000, Dynos: 100, Paths: 200}
+
+// ErrLimit is wrapped by the error of a query asking for more than the
+// limits allow (HTTP 400).
+var ErrLimit = fmt.Errorf("%w: over the limit", ErrBadQuery)
 
 // Local answers from a database.
 type Local struct {
 	DB       Store
 	Analysis analyze.BootOptions
+	Limits   Limits // zero: DefaultLimits
+}
+
+func (l *Local) limits() Limits {
+	lim := l.Limits
+	def := DefaultLimits
+	set := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	set(&lim.Rows, def.Rows)
+	set(&lim.MaxRows, max(def.MaxRows, lim.Rows))
+	set(&lim.Top, def.Top)
+	set(&lim.MaxGroups, max(def.MaxGroups, lim.Top))
+	set(&lim.Dynos, min(def.Dynos, lim.MaxGroups))
+	set(&lim.Paths, def.Paths)
+	return lim
+}
+
+// rows is q's filter with its row limit: Rows by default, at most MaxRows.
+func (l *Local) rows(q Query) (store.Filter, error) {
+	lim := l.limits()
+	f := q.filter()
+	switch {
+	case f.Limit == 0:
+		f.Limit = lim.Rows
+	case f.Limit > lim.MaxRows:
+		return f, fmt.Errorf("%w: limit=%d is more than the %d rows a query may return; narrow it (since, until, dyno)", ErrLimit, f.Limit, lim.MaxRows)
+	}
+	return f, nil
+}
+
+// groups returns n, or def when n is 0; more than MaxGroups is an error.
+func (l *Local) groups(n, def int, what string) (int, error) {
+	lim := l.limits()
+	if n == 0 {
+		return def, nil
+	}
+	if n > lim.MaxGroups {
+		return 0, fmt.Errorf("%w: %d %s is more than the %d a query may return", ErrLimit, n, what, lim.MaxGroups)
+	}
+	return n, nil
 }
 
 var _ Querier = (*Local)(nil)
 
-// Memory returns memory samples.
+// Memory returns memory samples, the oldest first, up to the row limit.
 func (l *Local) Memory(ctx context.Context, q Query) ([]store.MemorySample, error) {
-	return l.DB.Memory(ctx, q.filter())
+	f, err := l.rows(q)
+	if err != nil {
+		return nil, err
+	}
+	return l.DB.Memory(ctx, f)
 }
 
-// Load returns load samples.
+// Load returns load samples, the oldest first, up to the row limit.
 func (l *Local) Load(ctx context.Context, q Query) ([]store.LoadSample, error) {
-	return l.DB.Load(ctx, q.filter())
+	f, err := l.rows(q)
+	if err != nil {
+		return nil, err
+	}
+	return l.DB.Load(ctx, f)
 }
 
-// Errors returns error events.
+// Errors returns error events, the oldest first, up to the row limit.
 func (l *Local) Errors(ctx context.Context, q Query) ([]store.ErrorEvent, error) {
-	return l.DB.Errors(ctx, q.filter(), q.Codes...)
+	f, err := l.rows(q)
+	if err != nil {
+		return nil, err
+	}
+	return l.DB.Errors(ctx, f, q.Codes...)
 }
 
-// Requests returns request statistics grouped by q.By.
+// Requests returns request statistics grouped by q.By: the q.Top largest
+// groups (Limits.Top by default), and an "(other)" row for the rest.
 func (l *Local) Requests(ctx context.Context, q Query) ([]store.RequestGroup, error) {
 	f := q.filter()
 	f.Limit = 0
-	return l.DB.RequestStats(ctx, f, q.By, q.Top)
+	top, err := l.groups(q.Top, l.limits().Top, "groups")
+	if err != nil {
+		return nil, err
+	}
+	return l.DB.RequestStats(ctx, f, q.By, top)
 }
 
-// Alerts returns the alerts fired and resolved.
+// Alerts returns the alerts fired and resolved, the oldest first, up to
+// the row limit.
 func (l *Local) Alerts(ctx context.Context, q Query) ([]alerts.Alert, error) {
-	recs, err := l.DB.Alerts(ctx, q.filter())
+	f, err := l.rows(q)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := l.DB.Alerts(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -178,10 +266,14 @@ func (l *Local) Alerts(ctx context.Context, q Query) ([]alerts.Alert, error) {
 	return out, nil
 }
 
-// Dynos summarises the dynos seen.
+// Dynos summarises the dynos seen: the q.Limit (Limits.Dynos by default)
+// with the highest memory, and per app an "(other)" row for the rest.
 func (l *Local) Dynos(ctx context.Context, q Query) ([]store.DynoSummary, error) {
 	f := q.filter()
-	f.Limit = 0
+	var err error
+	if f.Limit, err = l.groups(q.Limit, l.limits().Dynos, "dynos"); err != nil {
+		return nil, err
+	}
 	return l.DB.Dynos(ctx, f)
 }
 
@@ -190,11 +282,16 @@ func (l *Local) Dynos(ctx context.Context, q Query) ([]store.DynoSummary, error)
 func (l *Local) Suspects(ctx context.Context, q Query) (analyze.SuspectReport, error) {
 	f := q.filter()
 	f.Limit, f.Dyno = 0, ""
-	boots, err := l.boots(ctx, f)
+	var boots []analyze.Boot
+	err := l.eachDynos(ctx, f, l.limits().Dynos, func(f store.Filter) error {
+		b, err := l.boots(ctx, f)
+		boots = append(boots, b...)
+		return err
+	})
 	if err != nil {
 		return analyze.SuspectReport{}, err
 	}
-	counts, err := l.DB.RequestsPerMinuteByPath(ctx, f)
+	counts, paths, err := l.DB.RequestsPerMinuteTopPaths(ctx, f, l.limits().Paths)
 	if err != nil {
 		return analyze.SuspectReport{}, err
 	}
@@ -207,24 +304,25 @@ func (l *Local) Suspects(ctx context.Context, q Query) (analyze.SuspectReport, e
 	for i := range boots {
 		boots[i].Dyno = boots[i].App + "/" + boots[i].Dyno
 	}
-	return analyze.Suspects(boots, pc, analyze.SuspectOptions{}), nil
+	r := analyze.Suspects(boots, pc, analyze.SuspectOptions{})
+	if r.Paths > 0 {
+		r.Paths = paths // the paths beyond Limits.Paths came as one
+	}
+	return r, nil
 }
 
-// boots groups the memory samples matching f by (app, dyno, boot), in order.
+// boots groups the memory samples matching f by (app, dyno, boot), in
+// order, reading them one at a time.
 func (l *Local) boots(ctx context.Context, f store.Filter) ([]analyze.Boot, error) {
-	samples, err := l.DB.Memory(ctx, f)
-	if err != nil {
-		return nil, err
-	}
 	type bootKey struct{ app, dyno, boot string }
 	type dynoKey struct{ app, dyno string }
 	index := map[bootKey]int{}
 	seenDyno := map[dynoKey]bool{}
 	appFirst := map[string]time.Time{}
 	var boots []analyze.Boot
-	for _, s := range samples {
+	err := l.DB.EachMemory(ctx, f, func(s *store.MemorySample) error {
 		if s.TotalMB == nil {
-			continue
+			return nil
 		}
 		if _, ok := appFirst[s.App]; !ok {
 			appFirst[s.App] = s.Time
@@ -250,20 +348,32 @@ func (l *Local) boots(ctx context.Context, f store.Filter) ([]analyze.Boot, erro
 		if s.QuotaMB != nil {
 			b.QuotaMB = *s.QuotaMB
 		}
-	}
-	return boots, nil
+		return nil
+	})
+	return boots, err
 }
 
 // Analyze runs the boot analysis over stored history: memory samples grouped
-// by (app, dyno, boot), with each dyno's requests per minute.
+// by (app, dyno, boot), with each dyno's requests per minute. Past
+// Limits.Dynos dynos (q.Limit), only those with the highest memory.
 func (l *Local) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) {
 	f := q.filter()
 	f.Limit = 0
-	boots, err := l.boots(ctx, f)
+	n, err := l.groups(q.Limit, l.limits().Dynos, "dynos")
 	if err != nil {
 		return nil, err
 	}
-	counts, err := l.DB.RequestsPerMinute(ctx, f)
+	var boots []analyze.Boot
+	var counts []store.MinuteCount
+	err = l.eachDynos(ctx, f, n, func(f store.Filter) error {
+		b, err := l.boots(ctx, f)
+		if err != nil {
+			return err
+		}
+		c, err := l.DB.RequestsPerMinute(ctx, f)
+		boots, counts = append(boots, b...), append(counts, c...)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -285,4 +395,37 @@ func (l *Local) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) 
 		reports = append(reports, analyze.AnalyzeBoot(b, l.Analysis))
 	}
 	return reports, nil
+}
+
+// eachDynos calls fn once with f when f names a dyno or its range has at
+// most n dynos with memory samples, and else once for each of the n with
+// the highest memory, f narrowed to it.
+func (l *Local) eachDynos(ctx context.Context, f store.Filter, n int, fn func(store.Filter) error) error {
+	if f.Dyno != "" {
+		return fn(f)
+	}
+	df := f
+	df.Limit = n
+	dynos, err := l.DB.Dynos(ctx, df)
+	if err != nil {
+		return err
+	}
+	more := false
+	for _, d := range dynos {
+		more = more || d.Dyno == store.OtherDynos
+	}
+	if !more {
+		return fn(f)
+	}
+	for _, d := range dynos {
+		if d.Dyno == store.OtherDynos {
+			continue
+		}
+		one := f
+		one.App, one.Dyno = d.App, d.Dyno
+		if err := fn(one); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -43,6 +43,10 @@ func Handler(q Querier, token string, log *slog.Logger) http.Handler {
 			ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 			defer cancel()
 			v, err := run(ctx, query)
+			if errors.Is(err, ErrBadQuery) {
+				writeError(w, http.StatusBadRequest, err.Error())
+				return
+			}
 			if err != nil {
 				log.Error("api query failed", "endpoint", name, "error", err.Error())
 				writeError(w, http.StatusInternalServerError, "query failed: "+err.Error())

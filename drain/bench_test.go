@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 // minimalBody is size bytes of the shortest frames logplex could send
@@ -75,11 +75,11 @@ func BenchmarkDrainBody(b *testing.B) {
 		{"router-100KiB", func(t time.Time) []byte { return routerBody(100<<10, t) }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			db, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "b.db"), store.Options{NoSync: true})
+			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "b.db"), sqlite.Options{NoSync: true})
 			if err != nil {
 				b.Fatal(err)
 			}
-			w, err := store.NewWriter(db, store.WriterOptions{})
+			w, err := sqlite.NewWriter(db, sqlite.WriterOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 // memoryBody is n runtime-metrics lines, one per dyno web.1…web.n.
@@ -25,13 +26,13 @@ func memoryBody(n int) []byte {
 	return []byte(b.String())
 }
 
-func realWriter(t *testing.T) (*store.DB, *store.Writer) {
+func realWriter(t *testing.T) (*sqlite.DB, *sqlite.Writer) {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "d.db"), store.Options{})
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "d.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := store.NewWriter(db, store.WriterOptions{})
+	w, err := sqlite.NewWriter(db, sqlite.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

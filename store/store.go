@@ -117,7 +117,19 @@ type RequestGroup struct {
 	Codes      map[string]int64 `json:"codes,omitempty"` // H12: 3, …
 	First      time.Time        `json:"first"`
 	Last       time.Time        `json:"last"`
+	// Groups is, on the OtherGroups row, how many groups it sums.
+	Groups int64 `json:"groups,omitempty"`
+	// PercentilesSampled, when not 0, says the percentiles come from the
+	// rollups of that share of the minutes (every Nth): the top groups held
+	// more rollup rows than a query merges. Counts, errors and codes are
+	// exact.
+	PercentilesSampled float64 `json:"percentiles_sampled,omitempty"`
 }
+
+// OtherGroups is the key of the row that sums the groups beyond the top
+// ones (RequestStats): their counts, errors and bytes, no percentiles; and
+// the path of the paths beyond the top ones (RequestsPerMinuteTopPaths).
+const OtherGroups = "(other)"
 
 // SeriesPoint is one dyno's router traffic in one time bucket.
 type SeriesPoint struct {
@@ -158,6 +170,20 @@ type DynoSummary struct {
 	Restarts    int           `json:"restarts"` // boots seen, less one
 	Errors      int64         `json:"memory_errors"`
 	Boots       []BootSummary `json:"boots"`
+	PeakMB      *float64      `json:"peak_mb,omitempty"` // the highest total in range
+	// Dynos is, on an app's OtherDynos row, how many dynos it sums.
+	Dynos int `json:"dynos,omitempty"`
+}
+
+// OtherDynos is the Dyno of the row that sums an app's dynos beyond the
+// ones listed (Filter.Limit in Dynos): how many, when first and last seen,
+// their peak memory, their R14/R15 count.
+const OtherDynos = "(other)"
+
+// AppSummary is an app with memory samples, and its newest sample's time.
+type AppSummary struct {
+	App  string
+	Last time.Time
 }
 
 // AlertRecord is an alert as stored: the columns queries filter on, and the
@@ -232,11 +258,24 @@ type Queries interface {
 	MemoryBuckets(ctx context.Context, f Filter, step time.Duration) ([]MemorySample, error)
 	Load(ctx context.Context, f Filter) ([]LoadSample, error)
 	Errors(ctx context.Context, f Filter, codes ...string) ([]ErrorEvent, error)
+	// EachMemory is Memory one sample at a time, none held.
+	EachMemory(ctx context.Context, f Filter, fn func(*MemorySample) error) error
+	// Apps lists the apps with memory samples, by name.
+	Apps(ctx context.Context) ([]AppSummary, error)
+	// Dynos summarises each dyno; with f.Limit, the f.Limit dynos with the
+	// highest memory (chosen in SQL) and per app with more one OtherDynos
+	// row after its dynos.
 	Dynos(ctx context.Context, f Filter) ([]DynoSummary, error)
+	// RequestStats returns the top groups (all when top is 0), then, when
+	// there are more, one OtherGroups row summing the rest.
 	RequestStats(ctx context.Context, f Filter, by string, top int) ([]RequestGroup, error)
 	RequestSeries(ctx context.Context, f Filter, step time.Duration) ([]SeriesPoint, error)
 	RequestsPerMinute(ctx context.Context, f Filter) ([]MinuteCount, error)
 	RequestsPerMinuteByPath(ctx context.Context, f Filter) ([]PathMinuteCount, error)
+	// RequestsPerMinuteTopPaths is RequestsPerMinuteByPath for the top
+	// paths, the others per dyno and minute as OtherGroups, and how many
+	// paths there were in all.
+	RequestsPerMinuteTopPaths(ctx context.Context, f Filter, top int) ([]PathMinuteCount, int, error)
 	// Counts says how many rows each kind of history holds, and
 	// "router_lines" and "app_lines": how many of those lines are kept.
 	Counts(ctx context.Context) (map[string]int64, error)

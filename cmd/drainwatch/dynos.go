@@ -25,6 +25,10 @@ func (c *dynosCommand) Run(ctx context.Context, args []string) error {
 		"no dynos with memory samples match (is log-runtime-metrics enabled?)",
 		"APP\tDYNO\tFIRST SEEN\tLAST SEEN\tLAST MB\tQUOTA MB\t% QUOTA\tBOOTS\tRESTARTS\tR14/R15",
 		func(d store.DynoSummary) string {
+			if d.Dyno == store.OtherDynos {
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t-\t-\t-\t%d more dynos, peak %s MB\t-\t%d", d.App, d.Dyno, q.fmtTime(d.First), q.fmtTime(d.Last),
+					d.Dynos, fmtMB(d.PeakMB), d.Errors)
+			}
 			pct := "-"
 			if d.LastMB != nil && d.LastQuotaMB != nil && *d.LastQuotaMB > 0 {
 				pct = fmt.Sprintf("%.0f%%", 100**d.LastMB / *d.LastQuotaMB)
@@ -45,7 +49,7 @@ func (c *requestsCommand) Run(ctx context.Context, args []string) error {
 	var q queryFlags
 	q.register(fs, c.env)
 	by := fs.String("by", "path", "group by path (templated: /users/123 → /users/:id), status or dyno")
-	top := fs.Int("top", 20, "show the N largest groups (0: all)")
+	top := fs.Int("top", api.DefaultLimits.Top, fmt.Sprintf("show the N largest groups, then one (other) row summing the rest (at most %d)", api.DefaultLimits.MaxGroups))
 	f, err := q.parse(fs, args, "requests [--app A] [--since 1h] [--by path|status|dyno] [--top 20] [--json]\n\nFrom the router lines: requests, error rate (5xx or H-code), p50/p95/p99 of service and connect time,\nbytes, and the H-codes seen — what load-test reports show.")
 	if err != nil {
 		return err
@@ -53,8 +57,8 @@ func (c *requestsCommand) Run(ctx context.Context, args []string) error {
 	if *by != "path" && *by != "status" && *by != "dyno" {
 		return usageErr("--by %q: want path, status or dyno", *by)
 	}
-	if *top < 0 {
-		return usageErr("--top must be 0 or more")
+	if *top < 1 || *top > api.DefaultLimits.MaxGroups {
+		return usageErr("--top must be 1 to %d", api.DefaultLimits.MaxGroups)
 	}
 	f.By, f.Top = *by, *top
 	return show(ctx, &q, func(qr api.Querier) ([]store.RequestGroup, error) { return qr.Requests(ctx, f) },

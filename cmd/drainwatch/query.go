@@ -39,7 +39,8 @@ func (q *queryFlags) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&q.dyno, "dyno", "", "only this dyno (web.1, worker.2, …)")
 	fs.StringVar(&q.since, "since", "", "from this time: a duration back from now (30m, 6h, 7d, 2w), RFC 3339 (2026-11-20T10:00:00Z) or a date (2026-11-20); default: all history")
 	fs.StringVar(&q.until, "until", "", "up to this time (same forms as --since; a date means through the end of that day)")
-	fs.IntVar(&q.limit, "limit", 0, "at most this many rows (0: all)")
+	fs.IntVar(&q.limit, "limit", 0, fmt.Sprintf("at most this many rows, the oldest first; dynos and analyze: dynos, those with the highest memory (0: %d rows, %d dynos; at most %d rows, %d dynos)",
+		api.DefaultLimits.Rows, api.DefaultLimits.Dynos, api.DefaultLimits.MaxRows, api.DefaultLimits.MaxGroups))
 	fs.BoolVar(&q.json, "json", false, "print a JSON array")
 	fs.BoolVar(&q.utc, "utc", false, "show times in UTC rather than local time")
 }
@@ -198,12 +199,24 @@ func show[T any](ctx context.Context, q *queryFlags, ask func(api.Querier) ([]T,
 		fmt.Fprintln(q.env.stderr, none)
 		return nil
 	}
+	q.noteLimit(len(rows))
 	tw := newTable(q.env.stdout)
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
 		fmt.Fprintln(tw, row(r))
 	}
 	return tw.Flush()
+}
+
+// noteLimit says on stderr when a list stopped at its row limit.
+func (q *queryFlags) noteLimit(rows int) {
+	limit := q.limit
+	if limit == 0 {
+		limit = api.DefaultLimits.Rows
+	}
+	if rows == limit {
+		fmt.Fprintf(q.env.stderr, "(the first %d rows: the limit; narrow with --since, --until or --dyno, or raise --limit up to %d)\n", limit, api.DefaultLimits.MaxRows)
+	}
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -262,6 +275,7 @@ func (c *memCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintln(c.env.stderr, "no memory samples match (is log-runtime-metrics enabled? try a wider --since)")
 		return nil
 	}
+	q.noteLimit(len(rows))
 	dynos := map[string]bool{}
 	for _, r := range rows {
 		dynos[r.App+"/"+r.Dyno] = true

@@ -186,3 +186,36 @@ func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f store.Filter) ([]st
 	}
 	return out, rows.Err()
 }
+
+// RequestsPerMinuteTopPaths is RequestsPerMinuteByPath for the top paths
+// templates by requests, with every other path counted as store.OtherGroups: a
+// long tail of paths (random slugs) costs a sort in SQLite, not rows here.
+// It also returns how many path templates there were in all.
+func (db *DB) RequestsPerMinuteTopPaths(ctx context.Context, f store.Filter, top int) ([]store.PathMinuteCount, int, error) {
+	db.sync(ctx)
+	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
+	var paths int
+	if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(DISTINCT path) FROM request_rollups`+where, args...).Scan(&paths); err != nil {
+		return nil, 0, fmt.Errorf("query requests per path: %w", err)
+	}
+	q := `WITH top AS (SELECT path FROM request_rollups` + where + ` GROUP BY path ORDER BY SUM(count) DESC, path LIMIT ?)
+		SELECT app, dyno, CASE WHEN path IN (SELECT path FROM top) THEN path ELSE ? END AS p, start, SUM(count)
+		FROM request_rollups` + where + ` GROUP BY app, dyno, p, start ORDER BY start`
+	all := append(append(append([]any{}, args...), top, store.OtherGroups), args...)
+	rows, err := db.ro.QueryContext(ctx, q, all...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("query requests per path: %w", err)
+	}
+	defer rows.Close()
+	var out []store.PathMinuteCount
+	for rows.Next() {
+		var c store.PathMinuteCount
+		var start int64
+		if err := rows.Scan(&c.App, &c.Dyno, &c.Path, &start, &c.N); err != nil {
+			return nil, 0, fmt.Errorf("query requests per path: %w", err)
+		}
+		c.T = time.UnixMicro(start).UTC()
+		out = append(out, c)
+	}
+	return out, paths, rows.Err()
+}

@@ -70,9 +70,48 @@ func rollupRanges(f store.Filter) (hours bool, hourFrom, hourTo time.Time, minut
 	return true, hourFrom, hourTo, minutes
 }
 
+// rollupUnion is the WHERE clause of the rollup rows that cover f's range
+// (rollupRanges): hour rows and the minute rows not folded into them yet
+// for the whole hours, minute rows at the edges.
+func rollupUnion(f store.Filter) (string, []any) {
+	type part struct {
+		res      int64
+		from, to time.Time
+		unfolded bool
+	}
+	var parts []part
+	hours, hourFrom, hourTo, minutes := rollupRanges(f)
+	if hours {
+		parts = append(parts, part{resHour, hourFrom, hourTo, false}, part{resMinute, hourFrom, hourTo, true})
+	}
+	for _, m := range minutes {
+		parts = append(parts, part{resMinute, m[0], m[1], false})
+	}
+	var ors []string
+	var args []any
+	for _, p := range parts {
+		w, a := rollupWhere(store.Filter{}, p.res, p.from, p.to, p.unfolded)
+		ors = append(ors, "("+strings.TrimPrefix(w, " WHERE ")+")")
+		args = append(args, a...)
+	}
+	where := " WHERE (" + strings.Join(ors, " OR ") + ")"
+	if f.App != "" {
+		where += " AND app = ?"
+		args = append(args, f.App)
+	}
+	if f.Dyno != "" {
+		where += " AND dyno = ?"
+		args = append(args, f.Dyno)
+	}
+	return where, args
+}
+
 // RequestStats groups the router lines matching f by "path" (template),
 // "status" (class: 2xx…) or "dyno", from the rollups, and returns the top
-// groups by count (all when top is 0). Percentiles come from merged
+// groups by count (all when top is 0), then, when there are more, one
+// store.OtherGroups row summing the rest. The top groups are chosen in SQL, and
+// only their rows are read, so a long tail of groups (random paths) costs
+// a sort in SQLite, not memory here. Percentiles come from merged
 // DDSketches: within 1% of the true value.
 func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top int) ([]store.RequestGroup, error) {
 	db.sync(ctx)
@@ -87,75 +126,130 @@ func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top i
 	default:
 		return nil, fmt.Errorf("group by %q: want path, status or dyno", by)
 	}
+	where, args := rollupUnion(f)
+	var keys []any // the top groups' keys, when top > 0
+	var other store.RequestGroup
+	exact := map[string]store.RequestGroup{} // the top groups' counts, from SQL
+	var sampleEvery int64                    // > 0: merge the sketches of every sampleEvery-th minute
+	if top > 0 {
+		rows, err := db.ro.QueryContext(ctx, `SELECT k, n, e, b, f, l, r, COUNT(*) OVER (), SUM(n) OVER (), SUM(e) OVER (), SUM(b) OVER (), MIN(f) OVER (), MAX(l) OVER ()
+			FROM (SELECT `+keyCol+` AS k, SUM(count) AS n, SUM(errors) AS e, SUM(bytes) AS b, MIN(start) AS f, MAX(start + res * 1000000) AS l, COUNT(*) AS r
+				FROM request_rollups`+where+` GROUP BY k)
+			ORDER BY n DESC, k LIMIT ?`, append(args, top)...)
+		if err != nil {
+			return nil, fmt.Errorf("query requests: %w", err)
+		}
+		var topCount, topRows int64
+		for rows.Next() {
+			var k string
+			var n, e, b, f, l, r, first, last int64
+			if err := rows.Scan(&k, &n, &e, &b, &f, &l, &r, &other.Groups, &other.Count, &other.Errors, &other.Bytes, &first, &last); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("query requests: %w", err)
+			}
+			keys = append(keys, k)
+			exact[k] = store.RequestGroup{Count: n, Errors: e, Bytes: b, First: time.UnixMicro(f).UTC(), Last: time.UnixMicro(l).UTC()}
+			topCount += n
+			topRows += r
+			other.First, other.Last = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
+		}
+		if topRows > sketchRows {
+			// Too many rows to merge every sketch in time: the sketches of
+			// every Kth minute, counts and codes from all rows.
+			sampleEvery = (topRows + sketchRows - 1) / sketchRows
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("query requests: %w", err)
+		}
+		if len(keys) == 0 {
+			return []store.RequestGroup{}, nil
+		}
+		other.Groups -= int64(len(keys))
+		other.Count -= topCount
+		where += " AND " + keyCol + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ") + ")"
+		args = append(args, keys...)
+	}
+	sampled := "1"
+	if sampleEvery > 0 {
+		sampled = fmt.Sprintf("(start / 60000000) %% %d = 0", sampleEvery)
+		where += " AND (" + sampled + " OR codes != '')"
+	}
 	type acc struct {
 		g    store.RequestGroup
 		roll *rollAcc
 	}
 	groups := map[string]*acc{}
-	read := func(res int64, from, to time.Time, unfoldedOnly bool) error {
-		where, args := rollupWhere(f, res, from, to, unfoldedOnly)
-		rows, err := db.ro.QueryContext(ctx, `SELECT `+keyCol+`, start, count, errors, bytes, codes, service, connect FROM request_rollups`+where, args...)
-		if err != nil {
-			return fmt.Errorf("query requests: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var key, codes string
-			var start, count, errs, nbytes int64
-			var service, connect []byte
-			if err := rows.Scan(&key, &start, &count, &errs, &nbytes, &codes, &service, &connect); err != nil {
-				return fmt.Errorf("query requests: %w", err)
-			}
-			if key == "" {
-				key = "-"
-			}
-			a := groups[key]
-			if a == nil {
-				a = &acc{g: store.RequestGroup{Key: key}, roll: newRollAcc()}
-				groups[key] = a
-			}
-			first := time.UnixMicro(start).UTC()
-			last := first.Add(time.Duration(res) * time.Second)
-			if a.g.First.IsZero() || first.Before(a.g.First) {
-				a.g.First = first
-			}
-			if last.After(a.g.Last) {
-				a.g.Last = last
-			}
-			a.g.Count += count
-			a.g.Errors += errs
-			a.g.Bytes += nbytes
-			a.g.Codes = decodeCodes(codes, a.g.Codes)
-			if len(service) > 0 {
-				if err := a.roll.service.DecodeAndMergeWith(service); err != nil {
-					return fmt.Errorf("query requests: sketch: %w", err)
-				}
-			}
-			if len(connect) > 0 {
-				if err := a.roll.connect.DecodeAndMergeWith(connect); err != nil {
-					return fmt.Errorf("query requests: sketch: %w", err)
-				}
-			}
-		}
-		return rows.Err()
+	rows, err := db.ro.QueryContext(ctx, `SELECT `+keyCol+`, res, start, count, errors, bytes, codes, `+sampled+`, service, connect FROM request_rollups`+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query requests: %w", err)
 	}
-	hours, hourFrom, hourTo, minutes := rollupRanges(f)
-	if hours {
-		if err := read(resHour, hourFrom, hourTo, false); err != nil {
-			return nil, err
+	defer rows.Close()
+	for rows.Next() {
+		var key, codes string
+		var res, start, count, errs, nbytes int64
+		var inSample bool
+		var service, connect []byte
+		if err := rows.Scan(&key, &res, &start, &count, &errs, &nbytes, &codes, &inSample, &service, &connect); err != nil {
+			return nil, fmt.Errorf("query requests: %w", err)
 		}
-		if err := read(resMinute, hourFrom, hourTo, true); err != nil {
-			return nil, err
+		if !inSample {
+			service, connect = nil, nil
+		}
+		if key == "" {
+			key = "-"
+		}
+		a := groups[key]
+		if a == nil {
+			a = &acc{g: store.RequestGroup{Key: key}, roll: newRollAcc()}
+			groups[key] = a
+		}
+		first := time.UnixMicro(start).UTC()
+		last := first.Add(time.Duration(res) * time.Second)
+		if a.g.First.IsZero() || first.Before(a.g.First) {
+			a.g.First = first
+		}
+		if last.After(a.g.Last) {
+			a.g.Last = last
+		}
+		a.g.Count += count
+		a.g.Errors += errs
+		a.g.Bytes += nbytes
+		a.g.Codes = decodeCodes(codes, a.g.Codes)
+		if len(service) > 0 {
+			if err := a.roll.service.DecodeAndMergeWith(service); err != nil {
+				return nil, fmt.Errorf("query requests: sketch: %w", err)
+			}
+		}
+		if len(connect) > 0 {
+			if err := a.roll.connect.DecodeAndMergeWith(connect); err != nil {
+				return nil, fmt.Errorf("query requests: sketch: %w", err)
+			}
 		}
 	}
-	for _, m := range minutes {
-		if err := read(resMinute, m[0], m[1], false); err != nil {
-			return nil, err
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query requests: %w", err)
+	}
+	for k := range exact {
+		key := k
+		if key == "" {
+			key = "-"
+		}
+		if groups[key] == nil { // no row in the sample: counts only
+			groups[key] = &acc{g: store.RequestGroup{Key: key}, roll: newRollAcc()}
 		}
 	}
-	out := make([]store.RequestGroup, 0, len(groups))
-	for _, a := range groups {
+	out := make([]store.RequestGroup, 0, len(groups)+1)
+	for k, a := range groups {
 		g := a.g
+		if sampleEvery > 0 {
+			if k == "-" {
+				k = ""
+			}
+			e := exact[k]
+			g.Count, g.Errors, g.Bytes, g.First, g.Last = e.Count, e.Errors, e.Bytes, e.First, e.Last
+			g.PercentilesSampled = 1 / float64(sampleEvery)
+		}
 		if g.Count == 0 {
 			continue
 		}
@@ -172,6 +266,17 @@ func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top i
 	})
 	if top > 0 && len(out) > top {
 		out = out[:top]
+	}
+	if other.Groups > 0 {
+		for _, g := range out {
+			other.Errors -= g.Errors
+			other.Bytes -= g.Bytes
+		}
+		other.Key = store.OtherGroups
+		if other.Count > 0 {
+			other.ErrorRate = float64(other.Errors) / float64(other.Count)
+		}
+		out = append(out, other)
 	}
 	return out, nil
 }
@@ -207,29 +312,52 @@ func (db *DB) RequestSeries(ctx context.Context, f store.Filter, step time.Durat
 		s     *ddsketch.DDSketch
 	}
 	buckets := map[key]*acc{}
+	// Counts summed in SQL; the p95 from the sketches of every row, or of
+	// every Nth minute's past sketchRows rows.
 	read := func(res int64, unfoldedOnly bool) error {
 		where, args := rollupWhere(f, res, f.Since.Truncate(time.Duration(res)*time.Second), f.Until, unfoldedOnly)
-		rows, err := db.ro.QueryContext(ctx, `SELECT dyno, start, count, service FROM request_rollups`+where, args...)
+		rows, err := db.ro.QueryContext(ctx, `SELECT dyno, start, SUM(count), COUNT(*) FROM request_rollups`+where+` GROUP BY dyno, start`, args...)
 		if err != nil {
 			return fmt.Errorf("request series: %w", err)
 		}
-		defer rows.Close()
+		var n int64
 		for rows.Next() {
 			var dyno string
-			var start, count int64
-			var service []byte
-			if err := rows.Scan(&dyno, &start, &count, &service); err != nil {
+			var start, count, r int64
+			if err := rows.Scan(&dyno, &start, &count, &r); err != nil {
+				rows.Close()
 				return fmt.Errorf("request series: %w", err)
 			}
-			t := time.UnixMicro(start)
-			k := key{dyno, t.Sub(f.Since).Nanoseconds() / int64(step)}
+			k := key{dyno, time.UnixMicro(start).Sub(f.Since).Nanoseconds() / int64(step)}
 			a := buckets[k]
 			if a == nil {
 				a = &acc{s: newSketch()}
 				buckets[k] = a
 			}
 			a.count += count
-			if len(service) > 0 {
+			n += r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("request series: %w", err)
+		}
+		if n > sketchRows {
+			where += fmt.Sprintf(" AND (start / 60000000) %% %d = 0", (n+sketchRows-1)/sketchRows)
+		}
+		rows, err = db.ro.QueryContext(ctx, `SELECT dyno, start, service FROM request_rollups`+where+` AND service IS NOT NULL`, args...)
+		if err != nil {
+			return fmt.Errorf("request series: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var dyno string
+			var start int64
+			var service []byte
+			if err := rows.Scan(&dyno, &start, &service); err != nil {
+				return fmt.Errorf("request series: %w", err)
+			}
+			a := buckets[key{dyno, time.UnixMicro(start).Sub(f.Since).Nanoseconds() / int64(step)}]
+			if a != nil && len(service) > 0 {
 				if err := a.s.DecodeAndMergeWith(service); err != nil {
 					return fmt.Errorf("request series: %w", err)
 				}
@@ -267,3 +395,8 @@ func (db *DB) RequestSeries(ctx context.Context, f store.Filter, step time.Durat
 	})
 	return out, nil
 }
+
+// sketchRows is how many rollup rows' sketches a query merges at most
+// (about 20 µs each): past it, a sample of the minutes. A variable for
+// tests.
+var sketchRows int64 = 50000
