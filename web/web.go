@@ -51,6 +51,7 @@ type Source interface {
 	RequestSeries(ctx context.Context, f store.Filter, step time.Duration) ([]store.SeriesPoint, error)
 	Alerts(ctx context.Context, f store.Filter) ([]store.AlertRecord, error)
 	Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error)
+	Apps(ctx context.Context) ([]store.AppSummary, error)
 }
 
 // Analyzer runs the boot analysis over a range (api.Local does).
@@ -64,6 +65,9 @@ type Config struct {
 	Token    string // the API token; "" turns the page off (404)
 	RestRPM  float64
 	Suspects Suspecter // optional: the page shows the named suspects
+	// MaxCharts is how many dynos get charts, those with the highest memory
+	// in the range; the others are summed up in one line. Default 20.
+	MaxCharts int
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -79,6 +83,9 @@ type Handler struct {
 
 // New returns the dashboard handler.
 func New(cfg Config, src Source, an Analyzer) *Handler {
+	if cfg.MaxCharts <= 0 {
+		cfg.MaxCharts = 20
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -212,6 +219,7 @@ type view struct {
 	Episodes []episode
 	Reports  []analyze.Report
 	Suspects *analyze.SuspectReport
+	Others   *store.DynoSummary // the dynos not charted, summed
 	Problem  string
 }
 
@@ -222,27 +230,22 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	q := r.URL.Query()
 	v := view{Ranges: []string{"1h", "6h", "24h", "7d", "30d"}, Range: q.Get("range")}
-	dynos, err := h.src.Dynos(ctx, store.Filter{})
+	apps, err := h.src.Apps(ctx)
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	seen := map[string]bool{}
 	var latest time.Time
-	for _, d := range dynos {
-		if !seen[d.App] {
-			seen[d.App] = true
-			v.Apps = append(v.Apps, d.App)
-		}
+	for _, a := range apps {
+		v.Apps = append(v.Apps, a.App)
 	}
-	sort.Strings(v.Apps)
 	v.App = q.Get("app")
 	if v.App == "" && len(v.Apps) > 0 {
 		v.App = v.Apps[0]
 	}
-	for _, d := range dynos {
-		if d.App == v.App && d.Last.After(latest) {
-			latest = d.Last
+	for _, a := range apps {
+		if a.App == v.App {
+			latest = a.Last
 		}
 	}
 	// The range: from/to (RFC 3339, as alert links give), else the last
@@ -263,7 +266,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	f := store.Filter{App: v.App, Dyno: q.Get("dyno"), Since: v.From, Until: v.To}
 	if v.App != "" {
-		if v.Charts, err = h.charts(ctx, f); err != nil {
+		if v.Charts, v.Others, err = h.charts(ctx, f); err != nil {
 			h.fail(w, err)
 			return
 		}
@@ -395,21 +398,60 @@ const (
 	maxCols  = 600 // downsampled to at most this many points a line
 )
 
-func (h *Handler) charts(ctx context.Context, f store.Filter) ([]chart, error) {
+// charts draws a chart per dyno: every dyno when f names one or the range
+// has at most MaxCharts, else the MaxCharts with the highest memory, the
+// others summed up in others.
+func (h *Handler) charts(ctx context.Context, f store.Filter) (_ []chart, others *store.DynoSummary, _ error) {
 	span := f.Until.Sub(f.Since)
 	step := max(span/maxCols, time.Minute)
-	// Downsampled in SQL to about maxCols points a dyno: a month stays fast.
-	samples, err := h.src.MemoryBuckets(ctx, f, max(step, 20*time.Second))
-	if err != nil {
-		return nil, err
+	var samples []store.MemorySample
+	var errs []store.ErrorEvent
+	var series []store.SeriesPoint
+	read := func(f store.Filter) error {
+		// Downsampled in SQL to about maxCols points a dyno: a month stays fast.
+		s, err := h.src.MemoryBuckets(ctx, f, max(step, 20*time.Second))
+		if err != nil {
+			return err
+		}
+		e, err := h.src.Errors(ctx, f, "R14", "R15")
+		if err != nil {
+			return err
+		}
+		p, err := h.src.RequestSeries(ctx, f, step)
+		samples, errs, series = append(samples, s...), append(errs, e...), append(series, p...)
+		return err
 	}
-	errs, err := h.src.Errors(ctx, f, "R14", "R15")
-	if err != nil {
-		return nil, err
-	}
-	series, err := h.src.RequestSeries(ctx, f, step)
-	if err != nil {
-		return nil, err
+	if f.Dyno != "" {
+		if err := read(f); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		df := f
+		df.Limit = h.cfg.MaxCharts
+		dynos, err := h.src.Dynos(ctx, df)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, d := range dynos {
+			if d.Dyno == store.OtherDynos {
+				others = &d
+			}
+		}
+		if others == nil {
+			if err := read(f); err != nil {
+				return nil, nil, err
+			}
+		}
+		for _, d := range dynos {
+			if others == nil || d.Dyno == store.OtherDynos {
+				continue
+			}
+			one := f
+			one.Dyno = d.Dyno
+			if err := read(one); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	byDyno := map[string][]store.MemorySample{}
 	var names []string
@@ -442,7 +484,7 @@ func (h *Handler) charts(ctx context.Context, f store.Filter) ([]chart, error) {
 		c.Traffic = trafficSVG(d, ds, x, f, step)
 		out = append(out, c)
 	}
-	return out, nil
+	return out, others, nil
 }
 
 // bucketed downsamples samples to one point per step: the highest total and

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/drainwatch/drainwatch/api"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +19,10 @@ var boundEnv = []struct{ name, def, help string }{
 	{"SYSLOG_MAX_CONNS", "64", "open syslog connections at most; at the cap the one silent longest is closed"},
 	{"SYSLOG_FIRST_BYTE_TIMEOUT", "5s", "a syslog connection that sent nothing this long is closed"},
 	{"DRAIN_MEMORY_MB", "64", "memory the drain requests being read, parsed and stored may take at once (each reserves twice its body plus up to 1 MB for its parsed lines)"},
+	{"QUERY_ROWS", "10000", "rows a list query (mem, errors, alerts, /api/…) answers unless asked for more"},
+	{"QUERY_MAX_ROWS", "100000", "rows a list query may be asked for at most"},
+	{"QUERY_MAX_GROUPS", "1000", "request groups (--top) and dynos (--limit) a query may be asked for at most"},
+	{"DASHBOARD_MAX_CHARTS", "20", "dynos charted on the page, those with the highest memory; the others are summed up"},
 	{"DRAIN_MEMORY_WAIT", "1s", "a drain request that finds that memory taken waits this long, then gets 503 (logplex retries)"},
 }
 
@@ -56,6 +62,11 @@ func boundSettings(getenv func(string) string, cfg *serveConfig) error {
 	cfg.SyslogFirstByte = dur("SYSLOG_FIRST_BYTE_TIMEOUT")
 	cfg.DrainMemory = int64(count("DRAIN_MEMORY_MB")) << 20
 	cfg.DrainMemoryWait = dur("DRAIN_MEMORY_WAIT")
+	cfg.Limits = api.Limits{Rows: count("QUERY_ROWS"), MaxRows: count("QUERY_MAX_ROWS"), MaxGroups: count("QUERY_MAX_GROUPS")}
+	cfg.MaxCharts = count("DASHBOARD_MAX_CHARTS")
+	if len(errs) == 0 && cfg.Limits.Rows > cfg.Limits.MaxRows {
+		errs = append(errs, fmt.Sprintf("QUERY_ROWS=%d is more than QUERY_MAX_ROWS=%d", cfg.Limits.Rows, cfg.Limits.MaxRows))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("bad settings: %s", strings.Join(errs, "; "))
 	}

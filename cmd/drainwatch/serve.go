@@ -61,6 +61,8 @@ type serveConfig struct {
 	// MemoryWait (0: its defaults).
 	DrainMemory     int64
 	DrainMemoryWait time.Duration
+	Limits          api.Limits // of the read API and the page (zero: api.DefaultLimits)
+	MaxCharts       int        // dynos charted on the page (0: web's default)
 	Tokens          map[string]string // drain token allowlist
 	RequireTLS      bool              // refuse X-Forwarded-Proto: http
 	MetricsURL      string            // HEROKU_METRICS_URL: report Go runtime metrics
@@ -523,12 +525,12 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	mux.HandleFunc("/logs/{$}", misdirectedDrain)
 	mux.HandleFunc("POST /{$}", misdirectedDrain)
 	mux.HandleFunc("GET /healthz", s.healthz)
-	local := &api.Local{DB: db, Analysis: acfg.Rules.Analysis}
+	local := &api.Local{DB: db, Analysis: acfg.Rules.Analysis, Limits: s.cfg.Limits}
 	mux.Handle("/api/", api.Handler(local, s.cfg.APIToken, s.log))
 	suspects := func(ctx context.Context, app string, since, until time.Time) (analyze.SuspectReport, error) {
 		return local.Suspects(ctx, api.Query{App: app, Since: since, Until: until})
 	}
-	mux.Handle("/", web.New(web.Config{Token: s.cfg.APIToken, RestRPM: acfg.Rules.Analysis.RestRPM, Suspects: suspects, Logger: s.log}, db,
+	mux.Handle("/", web.New(web.Config{Token: s.cfg.APIToken, RestRPM: acfg.Rules.Analysis.RestRPM, Suspects: suspects, Logger: s.log, MaxCharts: s.cfg.MaxCharts}, db,
 		func(ctx context.Context, app string, since, until time.Time) ([]analyze.Report, error) {
 			return local.Analyze(ctx, api.Query{App: app, Since: since, Until: until})
 		}))
