@@ -42,6 +42,13 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	skipCeiling := fs.Bool("skip-ceiling", false, "do not measure the bare-server ceiling")
 	target := fs.String("target", "", "load this running daemon (host:port) instead of starting one; its RSS is not measured")
 	password := fs.String("password", e.getenv("DRAIN_PASSWORD"), "with --target: the drain password (env DRAIN_PASSWORD)")
+	serveBin := fs.String("serve-bin", "", "run this drainwatch binary as the daemon instead of this one (A/B against another build)")
+	adversarial := fs.Bool("adversarial", false, "run hostile loads instead (adversarial.go): idle connections, bodies of tiny frames, one-off dynos, random paths, then every query")
+	var adv advOptions
+	fs.IntVar(&adv.paths, "paths", 1000000, "with --adversarial: router lines with random paths")
+	fs.IntVar(&adv.dynos, "dynos", 100000, "with --adversarial: distinct one-off dynos")
+	fs.IntVar(&adv.bodies, "bodies", 16, "with --adversarial: concurrent 1 MiB bodies of minimal frames")
+	fs.StringVar(&adv.phases, "phases", "conns,bodies,dynos,paths,queries", "with --adversarial: which loads, in order")
 	if err := parseFlags(fs, args, e.stdout, "bench [--duration 20s] [--conns 4] [--body-kb 100]\n\n"+
 		"Posts realistic logplex bodies (mostly router lines, runtime metrics, app lines) to a fresh daemon started\n"+
 		"as a child process on 127.0.0.1 with its own database, then to a bare server that only reads bodies and\n"+
@@ -52,6 +59,9 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	}
 	if *duration <= 0 || *conns <= 0 || *bodyKB <= 0 {
 		return usageErr("--duration, --conns and --body-kb must be positive")
+	}
+	if *adversarial {
+		return runAdversarial(ctx, e, *serveBin, adv)
 	}
 	bodies := loadBodies(32, *bodyKB<<10)
 	lines := 0
@@ -90,7 +100,7 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	defer os.RemoveAll(dir)
 	secret := randomHex(16)
 	dbPath := filepath.Join(dir, "bench.db")
-	daemon, err := startSelf(ctx, []string{"DRAIN_PASSWORD=" + secret}, "serve", "--addr", "127.0.0.1:0", "--db", dbPath)
+	daemon, err := startBin(ctx, *serveBin, []string{"DRAIN_PASSWORD=" + secret}, "serve", "--addr", "127.0.0.1:0", "--db", dbPath)
 	if err != nil {
 		return err
 	}
@@ -296,18 +306,26 @@ func procRSS(pid int, field string) (float64, bool) {
 
 // selfProc is drainwatch running a subcommand as a child process.
 type selfProc struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan error
+	cmd    *exec.Cmd
+	addr   string
+	syslog chan string // the syslog listener's address, when it says it
+	done   chan error
 }
 
 var listenRe = regexp.MustCompile(`listening" addr=(\S+)`)
 
 // startSelf runs this binary with args and waits for its "listening" line.
 func startSelf(ctx context.Context, env []string, args ...string) (*selfProc, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
+	return startBin(ctx, "", env, args...)
+}
+
+// startBin is startSelf with another drainwatch binary (exe; "" is this one).
+func startBin(ctx context.Context, exe string, env []string, args ...string) (*selfProc, error) {
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, err
+		}
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -319,12 +337,19 @@ func startSelf(ctx context.Context, env []string, args ...string) (*selfProc, er
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &selfProc{cmd: cmd, done: make(chan error, 1)}
+	p := &selfProc{cmd: cmd, done: make(chan error, 1), syslog: make(chan string, 1)}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if m := listenRe.FindStringSubmatch(sc.Text()); m != nil {
+				if strings.Contains(sc.Text(), "syslog drain listening") {
+					select {
+					case p.syslog <- m[1]:
+					default:
+					}
+					continue
+				}
 				select {
 				case found <- m[1]:
 				default:
