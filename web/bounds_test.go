@@ -11,17 +11,18 @@ import (
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/parser"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 // TestDashboardChartsTopDynos: an app with more dynos than MaxCharts gets
 // charts for those with the highest memory, and one line for the others.
 func TestDashboardChartsTopDynos(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "w.db"), store.Options{})
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := store.NewWriter(db, store.WriterOptions{})
+	w, err := sqlite.NewWriter(db, sqlite.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 // advOptions size `drainwatch bench --adversarial`.
 type advOptions struct {
 	paths, dynos, bodies int
-	phases               string
+	phases, keep         string
 }
 
 // advRun is one adversarial run: a fresh daemon as a child process on
@@ -49,6 +49,9 @@ func runAdversarial(ctx context.Context, e *env, bin string, o advOptions) error
 	}
 	defer os.RemoveAll(dir)
 	r := &advRun{out: e.stdout, secret: randomHex(16), token: randomHex(16), dbPath: filepath.Join(dir, "adv.db")}
+	if o.keep != "" {
+		r.dbPath = o.keep
+	}
 	r.d, err = startBin(ctx, bin, []string{"DRAIN_PASSWORD=" + r.secret, "API_TOKEN=" + r.token, "SYSLOG_ADDR=127.0.0.1:0", "SYSLOG_PLAIN=1",
 		"DRAIN_TOKENS=d.adversarial=adv-syslog,d.adv-conns=adv-conns,d.adv-bodies=adv-bodies,d.adv-dynos=adv-dynos,d.adv-paths=adv-paths"}, "serve", "--addr", "127.0.0.1:0", "--db", r.dbPath)
 	if err != nil {
@@ -382,6 +385,21 @@ func (r *advRun) ingest(app string, n int, line func(int) string) error {
 // queries asks every query the API and the page offer, on what the other
 // phases stored, and prints each one's time and size.
 func (r *advRun) queries(ctx context.Context) error {
+	// Queries store what was acknowledged first: wait until the rows of
+	// every batch are in, and say how long that took.
+	start := time.Now()
+	for time.Since(start) < 10*time.Minute {
+		resp, err := (&http.Client{Timeout: 60 * time.Second}).Get("http://" + r.addr + "/healthz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+	}
+	fmt.Fprintf(r.out, "every acknowledged batch stored as rows %s after the loads ended\n", time.Since(start).Round(100*time.Millisecond))
+	r.peakMB.Store(0)
 	fmt.Fprintln(r.out, "queries on that database (each through the API or the page, as the CLI with --url and a browser ask):")
 	var errs []string
 	for _, q := range []string{

@@ -49,6 +49,7 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	fs.IntVar(&adv.dynos, "dynos", 100000, "with --adversarial: distinct one-off dynos")
 	fs.IntVar(&adv.bodies, "bodies", 16, "with --adversarial: concurrent 1 MiB bodies of minimal frames")
 	fs.StringVar(&adv.phases, "phases", "conns,bodies,dynos,paths,queries", "with --adversarial: which loads, in order")
+	fs.StringVar(&adv.keep, "keep-db", "", "with --adversarial: leave the database at this path (to query it again)")
 	if err := parseFlags(fs, args, e.stdout, "bench [--duration 20s] [--conns 4] [--body-kb 100]\n\n"+
 		"Posts realistic logplex bodies (mostly router lines, runtime metrics, app lines) to a fresh daemon started\n"+
 		"as a child process on 127.0.0.1 with its own database, then to a bare server that only reads bodies and\n"+
