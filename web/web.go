@@ -68,8 +68,8 @@ type Config struct {
 	// MaxCharts is how many dynos get charts, those with the highest memory
 	// in the range; the others are summed up in one line. Default 20.
 	MaxCharts int
-	Now      func() time.Time
-	Logger   *slog.Logger
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Handler serves GET / (the page) and POST /login.

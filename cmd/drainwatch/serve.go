@@ -61,8 +61,8 @@ type serveConfig struct {
 	// MemoryWait (0: its defaults).
 	DrainMemory     int64
 	DrainMemoryWait time.Duration
-	Limits          api.Limits // of the read API and the page (zero: api.DefaultLimits)
-	MaxCharts       int        // dynos charted on the page (0: web's default)
+	Limits          api.Limits        // of the read API and the page (zero: api.DefaultLimits)
+	MaxCharts       int               // dynos charted on the page (0: web's default)
 	Tokens          map[string]string // drain token allowlist
 	RequireTLS      bool              // refuse X-Forwarded-Proto: http
 	MetricsURL      string            // HEROKU_METRICS_URL: report Go runtime metrics
