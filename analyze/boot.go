@@ -157,7 +157,7 @@ type RestReport struct {
 	SegmentMinutes float64   `json:"segment_minutes"`  // floors are taken over segments this long (a GC cycle, at least 15 min)
 	Segments       int       `json:"segments"`
 	RiseMB         float64   `json:"rise_mb"`    // the stretches' floors, last quarter over first, summed
-	GCDropMB       float64   `json:"gc_drop_mb"` // how far this boot's memory typically drops at once (a GC); 0: no drops seen
+	GCDropMB       float64   `json:"gc_drop_mb"` // the largest sharp drop of the boot (a GC), or the one assumed while none was seen
 	Leak           bool      `json:"leak"`
 	Why            string    `json:"why"`
 }
@@ -226,14 +226,14 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 	}
 	// A garbage collector's sawtooth rises steadily for a whole cycle, and
 	// at rest a cycle can last an hour: a rise at rest must outgrow the
-	// drops the boot has shown. A boot that has shown none must be quiet
-	// longer, so that a cycle would have ended in it.
+	// largest drop the boot has shown. One that has shown none is assumed
+	// to have a cycle of unseenGCDrop until its samples span long enough
+	// for a cycle to have ended in them.
 	gcDrop := typicalDrop(b.Points)
-	minRest := o.MinRest
 	if gcDrop == 0 && r.To.Sub(r.From) < o.MinRest+40*time.Minute {
-		gcDrop = unseenGCDrop // until a cycle would have ended, assume one
+		gcDrop = unseenGCDrop
 	}
-	if quiet >= minRest {
+	if quiet >= o.MinRest {
 		rest := judgeRest(stretches, gcDrop, o)
 		// A leak at rest is one still going on: the dyno is at rest now,
 		// and memory rose in its latest quiet stretch too.
@@ -276,7 +276,7 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 		case r.WarmUpUntil.After(r.To):
 			r.Reason = fmt.Sprintf("still warming up: not yet busy for %s since its boot (caches fill with traffic)", fmtMinutes(o.WarmUpBusy.Minutes()))
 		default:
-			r.Reason = fmt.Sprintf("busy most of the time (%s at rest, %s needed to judge a leak)", fmtMinutes(quiet.Minutes()), fmtMinutes(minRest.Minutes()))
+			r.Reason = fmt.Sprintf("busy most of the time (%s at rest, %s needed to judge a leak)", fmtMinutes(quiet.Minutes()), fmtMinutes(o.MinRest.Minutes()))
 		}
 		r.Verdict = Rising
 		if !r.WholeWindow {
