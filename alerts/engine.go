@@ -326,11 +326,16 @@ func (e *Engine) memory(k dynoKey, d *dynoState, app *appState, o Observation, o
 				a.Summary = fmt.Sprintf("%s of %s is over its memory quota: %s", k.dyno, k.app, memText(o.TotalMB, o.SwapMB, d.quota))
 			})
 		} else if e.open[over] != nil {
-			if d.overBelow.IsZero() {
+			// Resolved only once well under the quota: a GC sawtooth
+			// whose troughs dip just under the quota is still the same
+			// episode, and would otherwise resolve and fire again.
+			if share >= e.cfg.NearShare {
+				d.overBelow = time.Time{}
+			} else if d.overBelow.IsZero() {
 				d.overBelow = o.Time
 			}
-			if o.Time.Sub(d.overBelow) >= e.cfg.ResolveAfter {
-				out = e.resolve(over, o.Time, fmt.Sprintf("back under the quota for %s", FormatDuration(e.cfg.ResolveAfter)), d, out)
+			if !d.overBelow.IsZero() && o.Time.Sub(d.overBelow) >= e.cfg.ResolveAfter {
+				out = e.resolve(over, o.Time, fmt.Sprintf("back under %.0f%% of the quota for %s", e.cfg.NearShare*100, FormatDuration(e.cfg.ResolveAfter)), d, out)
 			}
 		}
 		// Near the quota, for a while.

@@ -320,3 +320,31 @@ func TestEngineStateIsBounded(t *testing.T) {
 		t.Errorf("series of %d points", n)
 	}
 }
+
+// A dyno whose GC sawtooth crosses the quota and dips back just under it
+// is in one over-quota episode, not one each time the troughs stay under
+// for ten minutes: it resolves only once under the near line.
+func TestOverQuotaSawtoothIsOneEpisode(t *testing.T) {
+	var obs []Observation
+	at := func(i int, mb float64) {
+		obs = append(obs, mem("web.1", "b1", t0.Add(time.Duration(i)*20*time.Second), mb, 512))
+	}
+	i := 0
+	for ; i < 6; i++ { // over the quota
+		at(i, 520)
+	}
+	for ; i < 6+60; i++ { // 20 minutes just under it (96%)
+		at(i, 492)
+	}
+	for ; i < 66+6; i++ { // over again
+		at(i, 525)
+	}
+	for ; i < 72+45; i++ { // 15 minutes well under (70%)
+		at(i, 360)
+	}
+	got := feed(Config{}, obs)
+	expect(t, got, "over-quota:firing:web.1", "over-quota:resolved:web.1")
+	if want := t0.Add(time.Duration(72+30) * 20 * time.Second); !got[1].Time.Equal(want) {
+		t.Errorf("resolved at %v, want %v (10 minutes under 90%%)", got[1].Time.Sub(t0), want.Sub(t0))
+	}
+}

@@ -114,7 +114,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// "resolved", with why.
 	if !strings.Contains(alertsText, "over-quota") || !strings.Contains(alertsText, "leak") ||
 		!strings.Contains(alertsText, "resolved 2026-11-20 01:27Z") || strings.Count(alertsText, "over-quota") != 2 ||
-		!strings.Contains(alertsText, "Resolved: back under the quota for 10m") {
+		!strings.Contains(alertsText, "Resolved: back under 90% of the quota for 10m") {
 		t.Errorf("episodes: %q", alertsText)
 	}
 	out := filepath.Join(t.TempDir(), "dashboard.png")
