@@ -206,3 +206,22 @@ func BenchmarkAnalyzeBoot3h(b *testing.B) {
 		AnalyzeBoot(Boot{Dyno: "worker.1", Points: pts, QuotaMB: 512}, BootOptions{})
 	}
 }
+
+// A busy dyno that filled its caches in the first minutes of the window and
+// sat there for hours is bloat, not stable: Trend sees a flat series.
+func TestFastWarmUpThenFlatIsBloat(t *testing.T) {
+	var pts []Point
+	base := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	for i := 0; i < 4*180; i++ {
+		mb := 560.0
+		if i < 30 { // 10 minutes from 240 MB up to the plateau
+			mb = 240 + float64(i)*320/30
+		}
+		mb += float64(i%9) * 2 // a small sawtooth
+		pts = append(pts, Point{T: base.Add(time.Duration(i) * 20 * time.Second), MB: mb})
+	}
+	r := AnalyzeBoot(Boot{App: "a", Dyno: "worker.1", Boot: "b", QuotaMB: 512, Points: pts}, BootOptions{})
+	if r.Verdict != Bloat {
+		t.Fatalf("verdict %s (%s), want bloat", r.Verdict, r.Reason)
+	}
+}

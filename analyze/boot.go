@@ -265,6 +265,9 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 	switch whole.Verdict {
 	case Stable:
 		r.Verdict, r.Reason = Stable, "no significant rise"
+		if rise, ok := riseFromStart(b.Points, gcDrop); ok {
+			r.Verdict, r.Reason = Bloat, fmt.Sprintf("rose %.0f MB in its first samples, then levelled off (bloat, not a leak)", rise)
+		}
 	case Bloat:
 		r.Verdict, r.Reason = Bloat, "rose, then levelled off (bloat, not a leak)"
 	default: // keeps rising over the whole window, but not at rest
@@ -293,6 +296,29 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 		r.HoursToQuota = hoursToQuota(b.QuotaMB, r.LastMB, r.SlopeMBPerHour)
 	}
 	return r
+}
+
+// riseFromStart reports how much a series rose from its first ten minutes
+// to where it stays: a warm-up fast enough to end in the first minutes of a
+// long series leaves it flat to Trend, yet the dyno did grow, then level
+// off. It counts only when the rise outgrows the boot's GC drops (and
+// 30 MB): a sawtooth is not a warm-up.
+func riseFromStart(pts []Point, gcDrop float64) (float64, bool) {
+	var first, late []float64
+	for _, p := range pts {
+		if p.T.Sub(pts[0].T) > 10*time.Minute {
+			break
+		}
+		first = append(first, p.MB)
+	}
+	for _, p := range pts[len(pts)/2:] {
+		late = append(late, p.MB)
+	}
+	if len(first) < 3 || len(late) < 3 {
+		return 0, false
+	}
+	rise := quantile(late, 0.1) - median(first)
+	return rise, rise >= max(30, 2*gcDrop)
 }
 
 // NewDynoAfter: a dyno whose first sample comes this long after the app's

@@ -480,7 +480,7 @@ func judgeVerdicts(r *scenarioResult, h scenario.History, reports []reportJSON) 
 			r.verdicts[kind] = map[string]int{}
 		}
 		r.verdicts[kind][v]++
-		hoursSeen := float64(b.Samples) / 180
+		hoursSeen := float64(b.Samples-1) / 180 // the span of its 20-s samples
 		switch {
 		case b.LeakAlertFalse() && v == "leak":
 			r.fail("analyze: %s boot %.8s (%s) judged a leak: %s", b.Dyno, b.Boot, b.Growth, rep.Reason)
