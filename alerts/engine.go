@@ -418,8 +418,12 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 	}
 	opts := e.cfg.Analysis
 	opts.Now = true // an alert is about a leak going on now
-	r := analyze.AnalyzeBoot(analyze.Boot{App: k.app, Dyno: k.dyno, Boot: d.boot, Started: d.bootStarted, BusyWarm: d.busyWarm,
-		Points: d.points[:n], QuotaMB: d.quota, Requests: d.requests}, opts)
+	b := analyze.Boot{App: k.app, Dyno: k.dyno, Boot: d.boot, Started: d.bootStarted, BusyWarm: d.busyWarm,
+		Points: d.points[:n], QuotaMB: d.quota, Requests: d.requests}
+	if !d.bootStarted.IsZero() {
+		b.PeerFloorMB = analyze.PeerFloor(k.dyno, d.bootStarted, cut, e.peers(k))
+	}
+	r := analyze.AnalyzeBoot(b, opts)
 	d.lastReport = &r
 	key := episodeKey{k.app, k.dyno, RuleLeak}
 	if r.Verdict != analyze.Leak {
@@ -447,6 +451,19 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 	case analyze.Stable, analyze.Bloat:
 		if e.open[key] != nil {
 			out = e.resolve(key, now, "memory "+map[analyze.Verdict]string{analyze.Stable: "is stable", analyze.Bloat: "levelled off (bloat, not a leak)"}[r.Verdict], d, out)
+		}
+	}
+	return out
+}
+
+// peers returns the current boots of the app's other dynos of k's process
+// type, for analyze.PeerFloor.
+func (e *Engine) peers(k dynoKey) []analyze.Boot {
+	pt := analyze.ProcessType(k.dyno)
+	var out []analyze.Boot
+	for name, d := range e.apps[k.app].dynos {
+		if name != k.dyno && analyze.ProcessType(name) == pt {
+			out = append(out, analyze.Boot{Dyno: name, Started: d.bootStarted, Points: d.points})
 		}
 	}
 	return out

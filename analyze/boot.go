@@ -29,6 +29,10 @@ type Boot struct {
 	Points   []Point // memory_total, sorted by time
 	QuotaMB  float64 // the latest quota seen; 0 when unknown
 	Requests []Count // requests served, per minute, sorted; only web dynos get any
+	// PeerFloorMB, for a boot seen starting, is the highest floor the app's
+	// warmed-up dynos of the same process type hold at the end of its
+	// samples (PeerFloor); 0 when there are none or it is not known.
+	PeerFloorMB float64
 }
 
 // BootOptions tune AnalyzeBoot. Zero values take the defaults.
@@ -249,6 +253,15 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 				rest.Leak, rest.Why = false, fmt.Sprintf("flat in the latest quiet stretch (its floor rose %.0f MB)", lastRise)
 			}
 		}
+		// A boot that restarted beside warmed-up peers and is still below
+		// the level they hold is climbing back to it: the warm-up of the
+		// requests it serves, however slowly it comes at night. A leak
+		// in the code would raise it past them.
+		if rest.Leak && !b.Started.IsZero() && b.PeerFloorMB > 0 {
+			if now := floorSince(b.Points, r.To.Add(-peerWindow)); now < b.PeerFloorMB {
+				rest.Leak, rest.Why = false, fmt.Sprintf("still warming up: its floor (%.0f MB) is below the %.0f MB its warmed-up peers hold", now, b.PeerFloorMB)
+			}
+		}
 		r.AtRest = &rest
 		if rest.Leak {
 			r.Verdict = Leak
@@ -296,6 +309,61 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 		r.HoursToQuota = hoursToQuota(b.QuotaMB, r.LastMB, r.SlopeMBPerHour)
 	}
 	return r
+}
+
+// peerWindow is how far back a dyno's floor is taken when comparing it with
+// its peers': long enough to hold a GC cycle at rest.
+const peerWindow = 30 * time.Minute
+
+// floorSince is the low tenth of the samples from t on (a GC sawtooth keeps
+// returning to it); +Inf when there are fewer than three.
+func floorSince(pts []Point, t time.Time) float64 {
+	i := sort.Search(len(pts), func(i int) bool { return !pts[i].T.Before(t) })
+	if len(pts)-i < 3 {
+		return math.Inf(1)
+	}
+	vals := make([]float64, 0, len(pts)-i)
+	for _, p := range pts[i:] {
+		vals = append(vals, p.MB)
+	}
+	return quantile(vals, 0.1)
+}
+
+// ProcessType is the part of a dyno's name before its number: "web" of
+// "web.3".
+func ProcessType(dyno string) string {
+	if i := strings.LastIndexByte(dyno, '.'); i > 0 {
+		return dyno[:i]
+	}
+	return dyno
+}
+
+// PeerFloor returns the highest floor, in the peerWindow up to at, among
+// peers that are warmed up beside a boot of dyno that began at started:
+// other dynos of its process type whose boots began an hour or more before
+// it (or before anything was seen). 0 when there are none.
+func PeerFloor(dyno string, started, at time.Time, peers []Boot) float64 {
+	if started.IsZero() {
+		return 0
+	}
+	pt := ProcessType(dyno)
+	best := 0.0
+	for _, p := range peers {
+		if p.Dyno == dyno || ProcessType(p.Dyno) != pt {
+			continue
+		}
+		if !p.Started.IsZero() && started.Sub(p.Started) < time.Hour {
+			continue
+		}
+		if len(p.Points) == 0 || p.Points[len(p.Points)-1].T.Before(at.Add(-peerWindow)) {
+			continue
+		}
+		i := sort.Search(len(p.Points), func(i int) bool { return p.Points[i].T.After(at) })
+		if f := floorSince(p.Points[:i], at.Add(-peerWindow)); !math.IsInf(f, 1) {
+			best = max(best, f)
+		}
+	}
+	return best
 }
 
 // riseFromStart reports how much a series rose from its first ten minutes

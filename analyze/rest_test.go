@@ -98,3 +98,47 @@ func TestBloatUnderLoadThenRest(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartedDynoClimbingBackToItsPeers: a dyno restarted in the evening
+// whose warm-up creeps on through the night on a trickle of requests, still
+// below the level its warmed-up peers hold, is not leaking; the same rise
+// carried past its peers is.
+func TestRestartedDynoClimbingBackToItsPeers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 5))
+	for trial := 0; trial < 20; trial++ {
+		// 15 busy minutes after the boot, then a night of under a
+		// request a minute.
+		var reqs []Count
+		for m := 0; m <= 4*60; m++ {
+			n := rng.IntN(2)
+			if m < 15 {
+				n = 10 + rng.IntN(10)
+			}
+			reqs = append(reqs, Count{T: t0.Add(time.Duration(m) * time.Minute), N: n})
+		}
+		slope := 12 + rng.Float64()*10
+		peerLevel := 280 + rng.Float64()*20
+		pts := restSeries(rng, 4*time.Hour, 2, func(h float64) float64 { return 200 + 20*min(h*4, 1) + slope*h })
+		peer := restSeries(rng, 4*time.Hour, 2, func(h float64) float64 { return peerLevel })
+		end := pts[len(pts)-1].T
+		peers := []Boot{{Dyno: "web.2", Points: peer}, {Dyno: "worker.1", Points: restSeries(rng, 4*time.Hour, 2, func(float64) float64 { return 480 })}}
+		b := Boot{Dyno: "web.1", Points: pts, QuotaMB: 512, Started: t0, Requests: reqs}
+		b.PeerFloorMB = PeerFloor(b.Dyno, b.Started, end, peers)
+		if b.PeerFloorMB < peerLevel-10 || b.PeerFloorMB > peerLevel {
+			t.Fatalf("peer floor %.0f, peer at %.0f (the worker is no peer)", b.PeerFloorMB, peerLevel)
+		}
+		top := 220 + slope*4
+		r := AnalyzeBoot(b, BootOptions{Now: true})
+		switch {
+		case top < peerLevel-10 && r.Verdict == Leak:
+			t.Errorf("trial %d: at %.0f MB, below its peer at %.0f: judged a leak: %s", trial, top, peerLevel, r.Reason)
+		case top > peerLevel+20 && r.Verdict != Leak:
+			t.Errorf("trial %d: rose at %.0f MB/h to %.0f MB, past its peer at %.0f: %s (%s)", trial, slope, top, peerLevel, r.Verdict, r.Reason)
+		}
+		// Without peers, the same climb is judged on its own: a leak.
+		b.PeerFloorMB = 0
+		if r := AnalyzeBoot(b, BootOptions{Now: true}); r.Verdict != Leak {
+			t.Errorf("trial %d: no peers: %s (%s)", trial, r.Verdict, r.Reason)
+		}
+	}
+}

@@ -390,11 +390,27 @@ func (l *Local) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) 
 		return boots[i].Dyno < boots[j].Dyno
 	})
 	reports := make([]analyze.Report, 0, len(boots))
-	for _, b := range boots {
+	for i, b := range boots {
 		b.Requests = reqs[dynoKey{b.App, b.Dyno}]
+		if !b.Started.IsZero() && len(b.Points) > 0 {
+			b.PeerFloorMB = analyze.PeerFloor(b.Dyno, b.Started, b.Points[len(b.Points)-1].T, sameApp(boots, i))
+		}
 		reports = append(reports, analyze.AnalyzeBoot(b, l.Analysis))
 	}
 	return reports, nil
+}
+
+// sameApp returns the boots of boots[i]'s app (sorted by app, they are
+// next to each other).
+func sameApp(boots []analyze.Boot, i int) []analyze.Boot {
+	lo, hi := i, i+1
+	for lo > 0 && boots[lo-1].App == boots[i].App {
+		lo--
+	}
+	for hi < len(boots) && boots[hi].App == boots[i].App {
+		hi++
+	}
+	return boots[lo:hi]
 }
 
 // eachDynos calls fn once with f when f names a dyno or its range has at
