@@ -15,6 +15,7 @@ require (
 	github.com/slack-go/slack v0.35.0
 	golang.org/x/sync v0.25.0
 	golang.org/x/term v0.48.0
+	gonum.org/v1/gonum v0.17.0
 )
 
 require (

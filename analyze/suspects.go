@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // PathCount is how many requests for one path template a dyno served in the
@@ -19,14 +21,17 @@ type PathCount struct {
 
 // SuspectOptions tune Suspects. Zero values take the defaults.
 type SuspectOptions struct {
-	Window     time.Duration // memory change is measured over windows this long; default 5m
+	Window     time.Duration // memory change is measured over windows this long; default 10m
 	WarmUp     time.Duration // windows this soon after a boot's first sample are left out; default 20m
 	MinWindows int           // fewer windows give no names; default 30
 	MaxPaths   int           // paths fitted one by one, by requests; the rest are "(other)"; default 30
 	// MinT: a path is named only when its requests cost more than the
-	// average request by at least this many (cluster-robust) standard
-	// errors. Default 4: up to MaxPaths are tried, and windows of one dyno's
-	// hour are correlated.
+	// average request by as many (cluster-robust) standard errors as a
+	// normal z of MinT would be improbable. Default 4: up to MaxPaths are
+	// tried, and windows of one dyno's hour are correlated. With few
+	// clusters (dyno-hours) the statistic follows Student's t with one
+	// fewer degrees of freedom than clusters, so the bar is higher
+	// (criticalT): about 5.3 with 18 clusters, 7.6 with 9.
 	MinT       float64
 	MinMBPer1k float64 // and at least this many MB per 1000 requests; default 0.5
 	MinShare   float64 // and explains at least this share of the memory growth; default 0.1
@@ -39,7 +44,7 @@ type SuspectOptions struct {
 
 func (o SuspectOptions) withDefaults() SuspectOptions {
 	if o.Window <= 0 {
-		o.Window = 5 * time.Minute
+		o.Window = 10 * time.Minute
 	}
 	if o.WarmUp <= 0 {
 		o.WarmUp = 20 * time.Minute
@@ -124,6 +129,8 @@ func Suspects(boots []Boot, counts []PathCount, o SuspectOptions) SuspectReport 
 		r.Reason = fmt.Sprintf("%d memory windows with router traffic (%d needed): runtime metrics and router lines of the same dynos are needed", len(ds.y), o.MinWindows)
 		return r
 	}
+	minT := criticalT(o.MinT, ds.clusterCount())
+	r.MinT = minT
 	base, ok := ols(ds.columns(nil), ds.y, ds.clusters)
 	if !ok {
 		r.Verdict, r.Reason = "none", "requests and time move together: no fit"
@@ -153,7 +160,7 @@ func Suspects(boots []Boot, counts []PathCount, o SuspectOptions) SuspectReport 
 				best, bestT = c, t
 			}
 		}
-		if best < 0 || bestT < o.MinT {
+		if best < 0 || bestT < minT {
 			break
 		}
 		if why := ds.robust(selected, best, o); why != "" {
@@ -211,7 +218,7 @@ func Suspects(boots []Boot, counts []PathCount, o SuspectOptions) SuspectReport 
 			}
 			s.Why = rejected[c]
 			if s.Why == "" {
-				s.Why = fmt.Sprintf("costs no more than the average request (t=%.1f, %.0f needed)", s.T, o.MinT)
+				s.Why = fmt.Sprintf("costs no more than the average request (t=%.1f, %.1f needed)", s.T, minT)
 			}
 		}
 		if s.Named || s.MBPer1k > 0 {
@@ -236,6 +243,26 @@ func Suspects(boots []Boot, counts []PathCount, o SuspectOptions) SuspectReport 
 		r.Verdict, r.Reason = "none", "no path's requests go with memory growth confidently enough to name it"
 	}
 	return r
+}
+
+// criticalT is the t statistic as improbable, with clusters clusters, as a
+// normal z of z: a cluster-robust statistic follows Student's t with
+// clusters-1 degrees of freedom, heavier-tailed than the normal when there
+// are few.
+func criticalT(z float64, clusters int) float64 {
+	if clusters < 2 {
+		return math.Inf(1)
+	}
+	tail := 0.5 * math.Erfc(z/math.Sqrt2)
+	return distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(clusters - 1)}.Quantile(1 - tail)
+}
+
+func (ds *design) clusterCount() int {
+	seen := map[int]bool{}
+	for _, c := range ds.clusters {
+		seen[c] = true
+	}
+	return len(seen)
 }
 
 // design is the data of a suspects fit: one row per window.

@@ -118,7 +118,7 @@ func TestSuspectsNameNoInnocent(t *testing.T) {
 			return 0
 		}, 0, nil)
 		add("traffic moving together", b, c, "", 0) // a name here is allowed only if right
-		leak := 2 + float64(seed%3)                 // 0.2-0.4 MB a request; 0.1 is at the edge of what 5-minute windows tell from a ±15 MB GC sawtooth
+		leak := 2 + float64(seed%3)                 // 0.2-0.4 MB a request; 0.1 is at the edge of what 10-minute windows tell from a ±15 MB GC sawtooth
 		b, c = app(seed, 3, 6*time.Hour, false, func(p string, _ time.Duration) float64 {
 			if p == "/reports/:id" {
 				return leak / 10 // MB a request, at 60 requests a minute at most

@@ -101,17 +101,47 @@ func TestSuspectsNeedsData(t *testing.T) {
 	}
 }
 
+// TestSuspectsSmallerLeak: 20 MB per 1000 requests, about 35 MB/h per dyno
+// here, 7 MB per 10-minute window against GC noise of ±3 MB a sample: near
+// what the fit can tell from noise with traffic this even. Over twelve
+// histories it is named in some, nothing innocent is named in any, and
+// the estimates are right on the whole.
 func TestSuspectsSmallerLeak(t *testing.T) {
-	// 20 MB per 1000 requests: about 35 MB/h per dyno here, 3 MB per
-	// 5-minute window against GC noise of ±3 MB a sample. Half of that is
-	// below what the fit can tell from noise with traffic this even.
 	const leak = 0.02
-	boots, counts := traffic(9, 4, 8*time.Hour, 2*time.Hour, "/leaky/:id", leak)
-	r := Suspects(boots, counts, SuspectOptions{})
-	if len(r.Suspects) == 0 || r.Suspects[0].Path != "/leaky/:id" || !r.Suspects[0].Named {
-		t.Fatalf("%s: %+v", r.Verdict, r.Suspects)
+	named := 0
+	var errs []float64
+	for seed := uint64(1); seed <= 12; seed++ {
+		boots, counts := traffic(seed, 4, 8*time.Hour, 2*time.Hour, "/leaky/:id", leak)
+		r := Suspects(boots, counts, SuspectOptions{})
+		for i, s := range r.Suspects {
+			switch {
+			case !s.Named:
+			case s.Path != "/leaky/:id":
+				t.Errorf("seed %d: innocent %s named: %+v", seed, s.Path, s)
+			case i == 0:
+				named++
+				errs = append(errs, math.Abs(s.MBPer1k-20)/20)
+			}
+		}
 	}
-	if got := r.Suspects[0].MBPer1k; math.Abs(got-20)/20 > 0.3 {
-		t.Errorf("estimate %.2f MB/1k, truth 20", got)
+	if named < 3 {
+		t.Errorf("named in %d of 12 histories", named)
+	}
+	if len(errs) > 0 && median(errs) > 0.3 {
+		t.Errorf("estimates off by %v (median over 30%%)", errs)
+	}
+}
+
+func TestCriticalT(t *testing.T) {
+	for _, c := range []struct {
+		clusters int
+		lo, hi   float64
+	}{{9, 7.4, 7.8}, {18, 5.1, 5.4}, {1000, 4.0, 4.05}} {
+		if got := criticalT(4, c.clusters); got < c.lo || got > c.hi {
+			t.Errorf("%d clusters: %.2f, want %.1f-%.1f", c.clusters, got, c.lo, c.hi)
+		}
+	}
+	if !math.IsInf(criticalT(4, 1), 1) {
+		t.Error("one cluster must name nothing")
 	}
 }

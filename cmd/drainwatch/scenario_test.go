@@ -287,7 +287,7 @@ func replayScenario(t *testing.T, h scenario.History) *scenarioResult {
 		Suspects []suspectJSON `json:"suspects"`
 	}
 	viaJSON(t, func() (any, error) { return local.Analyze(ctx, api.Query{App: h.App}) }, &reports)
-	viaJSON(t, func() (any, error) { return local.Suspects(ctx, api.Query{App: h.App}) }, &sus)
+	susJSON := viaJSON(t, func() (any, error) { return local.Suspects(ctx, api.Query{App: h.App}) }, &sus)
 
 	r := &scenarioResult{seed: h.Seed, lines: h.Lines, verdicts: map[string]map[string]int{}, slack: len(fake.got()), retries: retries}
 	judgeLeaks(r, h, alerts)
@@ -307,11 +307,15 @@ func replayScenario(t *testing.T, h scenario.History) *scenarioResult {
 			fmt.Fprintf(&b, "\n  truth: %-8s boot %.8s from %s, %s: %s, peak %.0f MB, %d over-quota episodes", tb.Dyno, tb.Boot, fmtT(h, tb.Start), end, tb.Growth, tb.PeakMB, len(tb.OverQuota))
 		}
 		t.Logf("alerts stored:%s", b.String())
+		if h.Truth.LeakingPath != "" || len(r.innocent) > 0 {
+			t.Logf("suspects --json: %s", susJSON)
+		}
 	}
 	return r
 }
 
-func viaJSON(t *testing.T, get func() (any, error), out any) {
+// viaJSON stores what get returns in out through its JSON, which it returns.
+func viaJSON(t *testing.T, get func() (any, error), out any) []byte {
 	t.Helper()
 	v, err := get()
 	if err != nil {
@@ -324,6 +328,7 @@ func viaJSON(t *testing.T, get func() (any, error), out any) {
 	if err := json.Unmarshal(b, out); err != nil {
 		t.Fatalf("%v: %s", err, b)
 	}
+	return b
 }
 
 // bootOf finds the truth boot an alert is about: by its boot id, or by time.
