@@ -114,6 +114,16 @@ const maxSeriesPoints = 4096
 // alert fires: one noisy window is not enough to wake anyone.
 const leakStreak = 2
 
+// shutdownGrace: after a restart, Heroku gives the old processes 30 s
+// between SIGTERM and SIGKILL, and they may log R14s meanwhile; the new
+// boot starts far under its quota.
+const shutdownGrace = 30 * time.Second
+
+// leakCalmFor is how long evaluations must say stable or bloat, without a
+// "leak" or "rising" between, before a leak alert resolves: one verdict on
+// a sawtooth's fall would resolve it, and the next rise fire it again.
+const leakCalmFor = 30 * time.Minute
+
 type dynoKey struct{ app, dyno string }
 
 type episodeKey struct {
@@ -138,6 +148,7 @@ type dynoState struct {
 	nearBelow   time.Time // back under the near line since
 	lastEval    time.Time
 	leakStreak  int
+	calmSince   time.Time // evaluations have said stable or bloat since; zero: not calm
 	lastReport  *analyze.Report
 }
 
@@ -429,6 +440,9 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 	if r.Verdict != analyze.Leak {
 		d.leakStreak = 0
 	}
+	if r.Verdict != analyze.Stable && r.Verdict != analyze.Bloat {
+		d.calmSince = time.Time{}
+	}
 	switch r.Verdict {
 	case analyze.Leak:
 		d.leakStreak++
@@ -449,7 +463,10 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 			}
 		})
 	case analyze.Stable, analyze.Bloat:
-		if e.open[key] != nil {
+		if d.calmSince.IsZero() {
+			d.calmSince = now
+		}
+		if e.open[key] != nil && now.Sub(d.calmSince) >= leakCalmFor {
 			out = e.resolve(key, now, "memory "+map[analyze.Verdict]string{analyze.Stable: "is stable", analyze.Bloat: "levelled off (bloat, not a leak)"}[r.Verdict], d, out)
 		}
 	}
@@ -550,8 +567,8 @@ func fmtHours(h float64) string {
 }
 
 func (e *Engine) memError(k dynoKey, d *dynoState, o Observation, out []Alert) []Alert {
-	if !o.Time.After(d.restartedAt.Add(2 * time.Second)) {
-		return out // the old boot's last R14s, arriving after its restart
+	if !o.Time.After(d.restartedAt.Add(shutdownGrace)) {
+		return out // the old boot's last R14s, logged while it shut down
 	}
 	key := episodeKey{k.app, k.dyno, RuleOverQuota}
 	d.overBelow = time.Time{}
@@ -645,7 +662,7 @@ func (e *Engine) restart(k dynoKey, d *dynoState, t time.Time, why string, out [
 	}
 	d.points = d.points[:0]
 	d.nearSince, d.overBelow, d.nearBelow = time.Time{}, time.Time{}, time.Time{}
-	d.lastEval, d.leakStreak, d.lastReport = t, 0, nil
+	d.lastEval, d.leakStreak, d.lastReport, d.calmSince = t, 0, nil, time.Time{}
 	return out
 }
 

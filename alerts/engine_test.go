@@ -348,3 +348,22 @@ func TestOverQuotaSawtoothIsOneEpisode(t *testing.T) {
 		t.Errorf("resolved at %v, want %v (10 minutes under 90%%)", got[1].Time.Sub(t0), want.Sub(t0))
 	}
 }
+
+// R14s the old processes log while Heroku shuts them down, seconds after
+// the restart line, belong to the old boot: they open nothing on the new.
+// One after that is the new boot's.
+func TestR14DuringShutdownIsTheOldBoots(t *testing.T) {
+	obs := []Observation{
+		mem("web.1", "b1", t0, 480, 512),
+		{Kind: ObsRestart, App: "app", Dyno: "web.1", Time: t0.Add(10 * time.Second), Code: "restarting"},
+		{Kind: ObsMemError, App: "app", Dyno: "web.1", Time: t0.Add(14 * time.Second), Code: "R14"},
+		{Kind: ObsMemError, App: "app", Dyno: "web.1", Time: t0.Add(35 * time.Second), Code: "R14"},
+		mem("web.1", "b2", t0.Add(40*time.Second), 200, 512),
+		{Kind: ObsMemError, App: "app", Dyno: "web.1", Time: t0.Add(70 * time.Second), Code: "R14"},
+	}
+	got := feed(Config{}, obs)
+	expect(t, got, "over-quota:firing:web.1")
+	if !got[0].Time.Equal(t0.Add(70 * time.Second)) {
+		t.Errorf("fired at %v", got[0].Time.Sub(t0))
+	}
+}

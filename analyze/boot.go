@@ -160,10 +160,15 @@ type RestReport struct {
 	ExpectedRiseMB float64   `json:"expected_rise_mb"` // what the slope predicts for that
 	SegmentMinutes float64   `json:"segment_minutes"`  // floors are taken over segments this long (a GC cycle, at least 15 min)
 	Segments       int       `json:"segments"`
-	RiseMB         float64   `json:"rise_mb"`    // the stretches' floors, last quarter over first, summed
-	GCDropMB       float64   `json:"gc_drop_mb"` // the largest sharp drop of the boot (a GC), or the one assumed while none was seen
-	Leak           bool      `json:"leak"`
-	Why            string    `json:"why"`
+	RiseMB         float64   `json:"rise_mb"` // the stretches' floors, last quarter over first, summed
+	// GCAllowanceMB is how much of RiseMB GC cycles alone could climb: a
+	// drop's worth, and one more for each busy gap between stretches in
+	// which memory dropped (none when every stretch's quarters hold whole
+	// cycles). A leak's rise must be larger.
+	GCAllowanceMB float64 `json:"gc_allowance_mb"`
+	GCDropMB      float64 `json:"gc_drop_mb"` // the largest sharp drop of the boot (a GC), or the one assumed while none was seen
+	Leak          bool    `json:"leak"`
+	Why           string  `json:"why"`
 }
 
 // GetsRouterTraffic reports whether a dyno serves HTTP (web.N): only those
@@ -238,7 +243,7 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 		gcDrop = unseenGCDrop
 	}
 	if quiet >= o.MinRest {
-		rest := judgeRest(stretches, gcDrop, o)
+		rest := judgeRest(stretches, b.Points, gcDrop, o)
 		// A leak at rest is one still going on: the dyno is at rest now,
 		// and memory rose in its latest quiet stretch too.
 		if last := stretches[len(stretches)-1]; rest.Leak && o.Now {
@@ -480,7 +485,7 @@ func quietStretches(b Boot, warmEnd time.Time, o BootOptions) [][]Point {
 // of: a robust slope above the minimum, a significant monotonic rise, a
 // floor that rises with it (a GC sawtooth keeps falling back to its floor),
 // and a later half rising about as fast as the earlier one.
-func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
+func judgeRest(stretches [][]Point, all []Point, gcDrop float64, o BootOptions) RestReport {
 	r := RestReport{GCDropMB: gcDrop}
 	total := 0
 	for _, s := range stretches {
@@ -503,7 +508,7 @@ func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
 	// sawtooth's climb to the leak's): each stretch is cut into segments at
 	// least as long as one tooth, each segment's low tenth is its floor, and
 	// the slope is the median slope between floors of the same stretch.
-	seg := segmentLength(stretches)
+	seg, drops := segmentLength(stretches)
 	var floors [][]Point
 	for _, s := range stretches {
 		if f := segmentFloors(s, seg); len(f) >= 2 {
@@ -516,6 +521,7 @@ func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
 	r.P = stratifiedMannKendall(thinned)
 	// The floor rise: the low tenth of each stretch's second half over its
 	// first, against what the slope predicts.
+	measured, climbing := 0, 0
 	for _, s := range stretches {
 		rise := floorRise(s)
 		if math.IsNaN(rise) {
@@ -536,7 +542,21 @@ func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
 		}
 		if len(head) >= 3 && len(tail) >= 3 {
 			r.RiseMB += quantile(tail, 0.1) - quantile(head, 0.1)
+			measured++
+			// Unless its quarters each hold a whole cycle, a GC
+			// sawtooth can add its climb to the stretch's rise.
+			if drops < 2 || q < seg*5/4 {
+				climbing++
+			}
 		}
+	}
+	// A sawtooth climbs at most one drop's worth before it drops: across
+	// stretches too, unless it dropped in the busy time between them and
+	// climbed again. So GC cycles alone could raise the summed rise by a
+	// drop for the first stretch, and one more for each gap with a drop.
+	r.GCAllowanceMB = gcDrop * float64(min(climbing, 1+gapsWithDrops(stretches, all)))
+	if measured == 0 {
+		r.GCAllowanceMB = gcDrop // no stretch long enough to measure a rise
 	}
 	early, late := splitByQuietTime(thinned)
 	r.EarlySlope, r.LateSlope = pooledTheilSen(early), pooledTheilSen(late)
@@ -551,8 +571,8 @@ func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
 		r.Why = fmt.Sprintf("no significant rise at rest (p=%.2g)", r.P)
 	case r.FloorRiseMB < o.MinRiseMB || r.FloorRiseMB < 0.5*r.ExpectedRiseMB:
 		r.Why = fmt.Sprintf("the floor rose %.0f MB where a leak would raise it %.0f MB: memory keeps falling back (GC)", r.FloorRiseMB, max(r.ExpectedRiseMB, o.MinRiseMB))
-	case r.RiseMB < gcDrop:
-		r.Why = fmt.Sprintf("a rise of %.0f MB at rest, no more than one garbage-collection cycle of this dyno (its drops are about %.0f MB)", r.RiseMB, gcDrop)
+	case r.RiseMB < r.GCAllowanceMB:
+		r.Why = fmt.Sprintf("a rise of %.0f MB at rest, no more than garbage-collection cycles of this dyno would climb (%.0f MB: its drops are about %.0f MB)", r.RiseMB, r.GCAllowanceMB, gcDrop)
 	case r.LateSlope < to.LevelRatio*r.EarlySlope:
 		r.Why = fmt.Sprintf("levelling off at rest (%+.1f then %+.1f MB/h)", r.EarlySlope, r.LateSlope)
 	default:
@@ -567,6 +587,28 @@ func judgeRest(stretches [][]Point, gcDrop float64, o BootOptions) RestReport {
 // samples span long enough (MinRest + 40 minutes) for a cycle to have
 // ended in them.
 const unseenGCDrop = 40.0
+
+// gapsWithDrops counts the gaps between consecutive stretches in which all
+// (the boot's samples, busy ones too) fell sharply, as typicalDrop says.
+func gapsWithDrops(stretches [][]Point, all []Point) int {
+	steps := make([]float64, 0, len(all))
+	for i := 1; i < len(all); i++ {
+		steps = append(steps, math.Abs(all[i].MB-all[i-1].MB))
+	}
+	typical := median(steps)
+	n := 0
+	for k := 1; k < len(stretches); k++ {
+		from, to := stretches[k-1][len(stretches[k-1])-1].T, stretches[k][0].T
+		i := sort.Search(len(all), func(i int) bool { return !all[i].T.Before(from) })
+		for ; i+1 < len(all) && !all[i+1].T.After(to); i++ {
+			if d := all[i].MB - all[i+1].MB; d > 5 && d > 4*typical {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
 
 // typicalDrop is the size of this boot's largest sharp drop (more than
 // four times the typical step between samples, and 5 MB, over one or two
@@ -592,8 +634,9 @@ func typicalDrop(pts []Point) float64 {
 
 // segmentLength is how long a segment must be to hold a whole GC cycle: the
 // quiet time over the number of sharp drops in it (a drop of more than
-// four times the typical step, and 5 MB), within 15 minutes to an hour.
-func segmentLength(stretches [][]Point) time.Duration {
+// four times the typical step, and 5 MB), within 15 minutes to an hour; and
+// how many drops there were.
+func segmentLength(stretches [][]Point) (time.Duration, int) {
 	var steps []float64
 	for _, s := range stretches {
 		for i := 1; i < len(s); i++ {
@@ -615,7 +658,7 @@ func segmentLength(stretches [][]Point) time.Duration {
 	if drops > 0 {
 		seg = max(seg, total/time.Duration(drops))
 	}
-	return min(seg, time.Hour)
+	return min(seg, time.Hour), drops
 }
 
 // segmentFloors cuts pts into segments of d from the first sample (the last

@@ -142,3 +142,31 @@ func TestRestartedDynoClimbingBackToItsPeers(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowSawtoothAcrossQuietStretches: a GC cycle of 85 minutes whose
+// drops fall in the busy minutes between quiet stretches: each stretch
+// sees only a climb, and their climbs together outgrow one drop. Still no
+// leak: each stretch may hold a cycle's climb.
+func TestSlowSawtoothAcrossQuietStretches(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	const period, busyAt, busyFor = 85.0, 75, 10 // minutes
+	var reqs []Count
+	for m := 0; m <= 3*85; m++ {
+		n := rng.IntN(2)
+		if m%85 >= busyAt && m%85 < busyAt+busyFor {
+			n = 20 + rng.IntN(20)
+		}
+		reqs = append(reqs, Count{T: t0.Add(time.Duration(m) * time.Minute), N: n})
+	}
+	// The drops come 5 minutes into each busy stretch.
+	pts := restSeries(rng, 3*85*time.Minute, 1.5, func(h float64) float64 {
+		return 300 + sawtooth(h, period, 5/period, 30)
+	})
+	r := AnalyzeBoot(Boot{Dyno: "web.1", Points: pts, QuotaMB: 512, Requests: reqs}, BootOptions{})
+	if r.Verdict == Leak {
+		t.Fatalf("judged a leak: %s (%+v)", r.Reason, r.AtRest)
+	}
+	if r.AtRest == nil || len(r.AtRest.Stretches) < 2 || r.AtRest.RiseMB < 30 {
+		t.Fatalf("the case is not the one meant: %+v", r.AtRest)
+	}
+}
