@@ -376,10 +376,7 @@ func ingestUntil(t *testing.T, addr string, stop <-chan struct{}, linesPerBody i
 // storedBodies reads back which (sender, seq) bodies are in the database,
 // and how many lines of each.
 func storedBodies(t *testing.T, dbPath string) map[[2]int]int {
-	db, err := sqlite.Open(context.Background(), dbPath, sqlite.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openRO(t, dbPath)
 	defer db.Close()
 	mem, err := db.Memory(context.Background(), store.Filter{App: "crash"})
 	if err != nil {

@@ -26,7 +26,7 @@ func run(t *testing.T, env map[string]string, stdin string, args ...string) (cod
 func startServer(t *testing.T, dbPath string) *server {
 	t.Helper()
 	s := &server{
-		cfg: serveConfig{Addr: "127.0.0.1:0", DBPath: dbPath, Password: "pw", MaxBody: 1 << 20},
+		cfg: withDB(serveConfig{Addr: "127.0.0.1:0", Password: "pw", MaxBody: 1 << 20}, dbPath),
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if err := s.Open(context.Background()); err != nil {
@@ -71,8 +71,9 @@ type errRow struct {
 
 // TestDrainToCLI is the README's walk-through: start the daemon, POST a
 // logplex body, and read it back with `drainwatch mem` and `drainwatch errors`.
-func TestDrainToCLI(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "dw.db")
+func TestDrainToCLI(t *testing.T) { backends(t, "dw.db", testDrainToCLI) }
+
+func testDrainToCLI(t *testing.T, dbPath string) {
 	s := startServer(t, dbPath)
 	body, _ := os.ReadFile("../../parser/testdata/drain.logplex")
 	if code := post(t, "http://"+s.Addr()+"/logs/myapp", body, map[string]string{"Logplex-Msg-Count": "39"}); code != 200 {

@@ -129,7 +129,6 @@ func (a *rollAcc) decode(codes string, service, connect []byte) error {
 	return nil
 }
 
-
 // keyOf is the minute rollup row of app a router line belongs to.
 func keyOf(app string, l *pending.RouterLine) rollKey {
 	return rollKey{app: app, res: resMinute, start: (l.Unix - l.Unix%60) * 1e6, dyno: l.Dyno, path: l.Path,
