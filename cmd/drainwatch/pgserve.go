@@ -90,6 +90,12 @@ func (s *server) openPostgresStore(ctx context.Context) (err error) {
 			return fail(err)
 		}
 	}
+	retention := s.cfg.Retention
+	if retention.Logs == 0 {
+		// App lines are most of the bytes (docs/deploy.md's size table):
+		// a day of them keeps a week of everything within essential-0.
+		retention.Logs = postgres.DefaultLogRetention
+	}
 	pg := &pgState{db: db, warnAt: s.cfg.DBSizeWarn * 8 / 10}
 	pg.elector = &postgres.Elector{DB: db, Every: s.cfg.LeaderEvery, Log: s.log, Lead: func(ctx context.Context) {
 		svc, err := alerts.NewService(ctx, acfg, db, notifier)
@@ -99,7 +105,7 @@ func (s *server) openPostgresStore(ctx context.Context) (err error) {
 		}
 		pg.alerts.Store(svc)
 		var wg sync.WaitGroup
-		wg.Go(func() { db.Maintain(ctx, s.cfg.Retention, s.log, nil) })
+		wg.Go(func() { db.Maintain(ctx, retention, s.log, nil) })
 		db.Feed(ctx, svc, time.Second, s.log)
 		wg.Wait()
 		pg.alerts.Store(nil)

@@ -201,6 +201,13 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		}
 		cfg.DBSizeWarn = n
 	}
+	if v := e.getenv("LOG_RETENTION"); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d < time.Hour {
+			return fmt.Errorf("LOG_RETENTION=%q is not a duration of an hour or more (like 1d or 36h)", v)
+		}
+		cfg.Retention.Logs = d
+	}
 	if v := e.getenv("RETENTION"); v != "" {
 		d, err := parseDays(v)
 		if err != nil || d < time.Hour {
@@ -274,6 +281,7 @@ func serveHelp() string {
 		{"HEROKU_METRICS_URL", "set by Heroku: report Go runtime metrics"},
 		{"RAW_REQUESTS_WINDOW", "also keep a row per router line for this long (e.g. 1h); off by default"},
 		{"RETENTION", "keep samples, errors, alerts, hourly request stats this long (30d); minute stats 2d, app lines 7d"},
+		{"LOG_RETENTION", "keep the app's own lines and l2met samples this long (7d; 1d on PostgreSQL, sized for Heroku's plans)"},
 	} {
 		fmt.Fprintf(&b, "  %-30s %s\n", v[0], v[1])
 	}

@@ -8,6 +8,12 @@ import (
 	"github.com/drainwatch/drainwatch/store"
 )
 
+// DefaultLogRetention is how long a daemon on PostgreSQL keeps the app's
+// own lines unless told (LOG_RETENTION): they are most of its bytes, and a
+// day of them keeps a week of a 100 req/s app within Heroku's essential-0
+// (docs/deploy.md).
+const DefaultLogRetention = 24 * time.Hour
+
 // pruneChunk is how many rows one retention DELETE removes at most, so
 // that no statement holds locks long.
 const pruneChunk = 5000

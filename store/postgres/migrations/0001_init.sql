@@ -31,7 +31,6 @@ CREATE TABLE memory (
 );
 CREATE INDEX memory_app_dyno_time ON memory (app, dyno, time);
 CREATE INDEX memory_app_time ON memory (app, time);
-CREATE INDEX memory_time ON memory (time);
 
 -- Runtime-metrics load averages.
 CREATE TABLE load (
@@ -44,7 +43,6 @@ CREATE TABLE load (
     avg15m DOUBLE PRECISION
 );
 CREATE INDEX load_app_dyno_time ON load (app, dyno, time);
-CREATE INDEX load_time ON load (time);
 
 -- Router lines, one row a request (only with the raw-requests option).
 CREATE TABLE requests (
@@ -65,7 +63,6 @@ CREATE TABLE requests (
     protocol   TEXT   NOT NULL
 );
 CREATE INDEX requests_app_time ON requests (app, time);
-CREATE INDEX requests_time ON requests (time);
 
 -- Memory errors, other coded platform errors, router H-codes, crashes.
 CREATE TABLE errors (
@@ -81,7 +78,6 @@ CREATE TABLE errors (
 );
 CREATE INDEX errors_app_time ON errors (app, time);
 CREATE INDEX errors_app_dyno_time ON errors (app, dyno, time);
-CREATE INDEX errors_time ON errors (time);
 
 -- Dyno lifecycle, releases and scaling.
 CREATE TABLE events (
@@ -95,7 +91,6 @@ CREATE TABLE events (
     message TEXT   NOT NULL
 );
 CREATE INDEX events_app_time ON events (app, time);
-CREATE INDEX events_time ON events (time);
 
 -- Numeric samples: add-on metrics and the app's l2met measure#/count#/sample#.
 CREATE TABLE samples (
@@ -109,7 +104,6 @@ CREATE TABLE samples (
     text   TEXT   NOT NULL
 );
 CREATE INDEX samples_app_name_time ON samples (app, name, time);
-CREATE INDEX samples_time ON samples (time);
 
 -- Unrecognised platform lines, as text.
 CREATE TABLE logs (
@@ -120,7 +114,6 @@ CREATE TABLE logs (
     message  TEXT   NOT NULL
 );
 CREATE INDEX logs_app_time ON logs (app, time);
-CREATE INDEX logs_time ON logs (time);
 
 -- The app's own lines, one row a batch: "RFC3339 proc message" lines.
 CREATE TABLE app_logs (
@@ -131,7 +124,6 @@ CREATE TABLE app_logs (
     body  TEXT   NOT NULL
 );
 CREATE INDEX app_logs_app_last ON app_logs (app, last);
-CREATE INDEX app_logs_last ON app_logs (last);
 
 -- Every alert fired or resolved; the open episodes are the newest row of
 -- each (app, dyno, rule) whose state is firing.
