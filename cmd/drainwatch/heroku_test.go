@@ -123,7 +123,8 @@ func TestAppJSONDeclaresEveryEnvVar(t *testing.T) {
 		t.Errorf("name %q buildpacks %v", app.Name, app.Buildpacks)
 	}
 	// Set by the platform or the terminal, not by the user.
-	platform := map[string]bool{"PORT": true, "DYNO": true, "HEROKU_METRICS_URL": true, "COLUMNS": true}
+	platform := map[string]bool{"PORT": true, "DYNO": true, "HEROKU_METRICS_URL": true, "COLUMNS": true,
+		"DATABASE_URL": true} // the heroku-postgresql add-on's
 	read := envVarsRead(t)
 	if len(read) < 20 {
 		t.Fatalf("found only %v: the scan is broken", read)
