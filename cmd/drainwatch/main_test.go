@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/drainwatch/drainwatch/store/postgres"
 	"io"
 	"log/slog"
 	"net/http"
@@ -131,8 +132,9 @@ func testDrainToCLI(t *testing.T, dbPath string) {
 	}
 }
 
-func TestImportThenQuery(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "imp.db")
+func TestImportThenQuery(t *testing.T) { backends(t, "imp.db", testImportThenQuery) }
+
+func testImportThenQuery(t *testing.T, dbPath string) {
 	env := map[string]string{"DRAINWATCH_DB": dbPath}
 	code, out, errOut := run(t, env, "", "import", "--app", "av", "../../parser/testdata/heroku-logs.txt")
 	if code != 0 {
@@ -158,6 +160,24 @@ func TestImportThenQuery(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &sum); err != nil || code != 0 || sum.Stored != 0 || sum.Duplicate != 41 {
 		t.Errorf("re-import: %d %s", code, out)
+	}
+	if postgres.IsURL(dbPath) {
+		// Old history raises no alerts unless asked: nothing for the
+		// daemons' evaluator; with --alerts, its batches are.
+		db, err := postgres.Open(context.Background(), dbPath, postgres.Options{MaxConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if n, err := db.FeedLen(context.Background()); err != nil || n != 0 {
+			t.Errorf("alert feed after an import: %d %v", n, err)
+		}
+		if code, out, errOut := run(t, env, "", "import", "--app", "other", "--alerts", "../../parser/testdata/heroku-logs.txt"); code != 0 {
+			t.Fatalf("import --alerts: %d %s %s", code, out, errOut)
+		}
+		if n, err := db.FeedLen(context.Background()); err != nil || n == 0 {
+			t.Errorf("alert feed after an import --alerts: %d %v", n, err)
+		}
 	}
 }
 

@@ -32,6 +32,9 @@ type WriterOptions struct {
 	FlushEvery time.Duration
 	// Logger gets a line when storing batches fails.
 	Logger *slog.Logger
+	// NoAlerts keeps this writer's batches from the alert evaluator (an
+	// import of old history, unless asked).
+	NoAlerts bool
 
 	// crash, in tests, makes Close leave the pending rows as a crash would.
 	crash bool
@@ -127,10 +130,11 @@ func (w *Writer) Write(ctx context.Context, b *store.Batch) (store.Result, error
 func batchSQL(frameID bool) string {
 	f := `WITH f AS (SELECT 1 AS new),`
 	if frameID {
-		f = `WITH f AS (INSERT INTO frames (app, frame_id, received, lines) VALUES ($1::text, $10::text, $11::bigint, $12::bigint) ON CONFLICT DO NOTHING RETURNING 1 AS new),`
+		f = `WITH f AS (INSERT INTO frames (app, frame_id, received, lines) VALUES ($1::text, $11::text, $12::bigint, $13::bigint) ON CONFLICT DO NOTHING RETURNING 1 AS new),`
 	}
 	return f + `
-	p AS (INSERT INTO pending_batches (app, lines, router, rest) SELECT $1::text, $2::bigint, $3::bytea, $4::bytea FROM f WHERE $2::bigint > 0 OR $4::bytea IS NOT NULL),
+	p AS (INSERT INTO pending_batches (app, lines, router, rest, alerts) SELECT $1::text, $2::bigint, $3::bytea, $4::bytea, $10::boolean
+		FROM f WHERE $2::bigint > 0 OR $4::bytea IS NOT NULL),
 	l AS (INSERT INTO app_logs (app, first, last, lines, body) SELECT $1::text, $5::bigint, $6::bigint, $7::bigint, $8::text FROM f WHERE $9::boolean)
 	SELECT COUNT(*) FROM f`
 }
@@ -140,8 +144,9 @@ var (
 	batchNoFrame   = batchSQL(false)
 )
 
-func batchArgs(b *store.Batch, p *pending.Batch, now time.Time) []any {
+func batchArgs(b *store.Batch, p *pending.Batch, now time.Time, alerts bool) []any {
 	args := []any{b.App, int64(p.Lines), nilIfEmpty(p.Router), nilIfEmpty(p.Rest), p.LogsFirst, p.LogsLast, int64(p.LogsLines), string(p.Logs), p.LogsLines > 0}
+	args = append(args, alerts)
 	if b.FrameID != "" {
 		args = append(args, b.FrameID, now.UnixMicro(), int64(len(b.Events)))
 	}
@@ -161,7 +166,7 @@ func (w *Writer) writeOne(ctx context.Context, b *store.Batch, p *pending.Batch,
 		q = batchWithFrame
 	}
 	var n int
-	if err := w.db.pool.QueryRow(ctx, q, batchArgs(b, p, now)...).Scan(&n); err != nil {
+	if err := w.db.pool.QueryRow(ctx, q, batchArgs(b, p, now, !w.opts.NoAlerts)...).Scan(&n); err != nil {
 		return false, err
 	}
 	return n > 0, nil
@@ -179,7 +184,7 @@ func (w *Writer) writeTx(ctx context.Context, b *store.Batch, p *pending.Batch, 
 		q = batchWithFrame
 	}
 	var n int
-	if err := tx.QueryRow(ctx, q, batchArgs(b, p, now)...).Scan(&n); err != nil {
+	if err := tx.QueryRow(ctx, q, batchArgs(b, p, now, !w.opts.NoAlerts)...).Scan(&n); err != nil {
 		return false, err
 	}
 	if n == 0 {
@@ -381,7 +386,7 @@ func (r *roller) chunkTx(ctx context.Context, upTo int64, skip bool) (int, error
 		return 0, err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO alert_feed (app, created, router, rest)
-		SELECT app, $2, router, rest FROM pending_batches WHERE id = ANY($1) ORDER BY id`, ids, r.now().UnixMicro()); err != nil {
+		SELECT app, $2, router, rest FROM pending_batches WHERE id = ANY($1) AND alerts ORDER BY id`, ids, r.now().UnixMicro()); err != nil {
 		return 0, fmt.Errorf("store: alert feed: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM pending_batches WHERE id = ANY($1)`, ids); err != nil {

@@ -187,7 +187,8 @@ CREATE TABLE pending_batches (
     app    TEXT   NOT NULL,
     lines  BIGINT NOT NULL,
     router BYTEA,
-    rest   BYTEA
+    rest   BYTEA,
+    alerts BOOLEAN NOT NULL DEFAULT TRUE -- for the alert evaluator too (an import's may not be)
 );
 
 -- What the alert evaluator (one process, elected) has still to look at:
