@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/drainwatch/drainwatch/store/postgres"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drainwatch/drainwatch/store/postgres"
 )
 
 // run calls Main as the shell would, with env as the environment.
