@@ -39,7 +39,7 @@ start_test_postgres() {
     port=$((20000 + RANDOM % 40000))
     if ! ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then
       if as_pg "$bin/pg_ctl" -D "$PG_TEST_DIR/data" -l "$PG_TEST_DIR/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_TEST_DIR -c fsync=on -c max_connections=200" start >/dev/null; then
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_TEST_DIR -c max_connections=200" start >/dev/null 2>&1; then
         break
       fi
     fi
