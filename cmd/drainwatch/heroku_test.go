@@ -275,7 +275,11 @@ func startChild(t *testing.T, dbPath string, extraEnv ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--db", dbPath)
+	args := []string{"serve", "--addr", "127.0.0.1:0"}
+	if dbPath != "" { // "": the environment chooses
+		args = append(args, "--db", dbPath)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), append([]string{"DRAINWATCH_TEST_MAIN=1", "DRAIN_PASSWORD=pw"}, extraEnv...)...)
 	stdout, _ := cmd.StdoutPipe()
 	c := &child{cmd: cmd, out: &syncBuf{}, done: make(chan error, 1)}

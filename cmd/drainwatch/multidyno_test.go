@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,5 +187,35 @@ func TestTwoDaemonsOnePostgres(t *testing.T) {
 	b.cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-b.done; err != nil {
 		t.Fatalf("second daemon: %v\n%s", err, b.out)
+	}
+}
+
+// TestDatabaseURLChoosesPostgres: on Heroku the button sets DRAINWATCH_DB
+// to the file and the add-on sets DATABASE_URL: the daemon uses the
+// database, and says so (password hidden).
+func TestDatabaseURLChoosesPostgres(t *testing.T) {
+	url := strings.Replace(pgtest.NewDB(t), "://drainwatch@", "://drainwatch:s3cret@", 1) // the test server trusts; the password is for the log check
+	dir := t.TempDir()
+	c := startChild(t, "", "DATABASE_URL="+url, "DRAINWATCH_DB="+dir+"/drainwatch.db")
+	t.Cleanup(func() { c.cmd.Process.Kill() })
+	waitFor(t, "the daemon to lead", func() bool { return leading(c.addr) })
+	if out := c.out.String(); !strings.Contains(out, `db="postgres://drainwatch:xxxxx@`) || strings.Contains(out, "s3cret") {
+		t.Errorf("the daemon did not say it uses PostgreSQL:\n%s", c.out)
+	}
+	req, _ := http.NewRequest("POST", "http://"+c.addr+"/logs/x", bytes.NewReader(storetest.KindsBody(0)))
+	req.SetBasicAuth("x", "pw")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-c.done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, c.out)
+	}
+	code, out, errOut := run(t, nil, "", "mem", "--db", url, "--app", "x", "--json")
+	if code != 0 || !strings.Contains(out, `"memory_total_mb": 180.43`) {
+		t.Errorf("mem --db URL: %d %s %s", code, out, errOut)
+	}
+	if _, err := os.Stat(dir + "/drainwatch.db"); err == nil {
+		t.Error("a SQLite file was created too")
 	}
 }

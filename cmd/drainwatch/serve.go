@@ -134,13 +134,16 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if *maxBody <= 0 {
 		return fmt.Errorf("--max-body=%d is not a positive number of bytes", *maxBody)
 	}
-	dbSet := e.getenv("DRAINWATCH_DB") != ""
-	fs.Visit(func(f *flag.Flag) { dbSet = dbSet || f.Name == "db" })
+	// DATABASE_URL (Heroku Postgres sets it) wins over DRAINWATCH_DB, which
+	// the Heroku button sets to the file; --db on the command line wins
+	// over both.
+	dbFlag := false
+	fs.Visit(func(f *flag.Flag) { dbFlag = dbFlag || f.Name == "db" })
 	var dbURL string
 	switch {
-	case postgres.IsURL(*db):
+	case postgres.IsURL(*db) && (dbFlag || e.getenv("DATABASE_URL") == ""):
 		dbURL = *db
-	case !dbSet && e.getenv("DATABASE_URL") != "":
+	case !dbFlag && e.getenv("DATABASE_URL") != "":
 		dbURL = e.getenv("DATABASE_URL")
 		if !postgres.IsURL(dbURL) {
 			return fmt.Errorf("DATABASE_URL is not a postgres:// URL")
