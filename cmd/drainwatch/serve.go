@@ -362,7 +362,7 @@ type server struct {
 	log      *slog.Logger
 	db       store.DB
 	writer   store.Writer
-	alerts   *alerts.Service // nil on Postgres: the leader's is leaderAlerts
+	alerts   *alerts.Service // SQLite's; on Postgres the leading process's is pg.alerts
 	pg       *pgState        // the Postgres side, when the database is one
 	drain    *drain.Handler
 	syslog   *drain.SyslogServer
