@@ -102,7 +102,7 @@ func history(start time.Time) [][]byte {
 	return bodies
 }
 
-func startAlertServer(t *testing.T, hook string) *server {
+func startAlertServer(t *testing.T, db, hook string) *server {
 	t.Helper()
 	sc, _ := slackSettings(func(k string) string {
 		return map[string]string{"SLACK_WEBHOOK_URL": hook}[k]
@@ -115,8 +115,7 @@ func startAlertServer(t *testing.T, hook string) *server {
 	settings.MaxBackoff = 20 * time.Millisecond
 	settings.Timeout = 100 * time.Millisecond
 	s := &server{
-		cfg: serveConfig{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "alerts.db"), Password: "pw", MaxBody: 1 << 20,
-			Alerts: settings, Slack: &sc},
+		cfg: withDB(serveConfig{Addr: "127.0.0.1:0", Password: "pw", MaxBody: 1 << 20, Alerts: settings, Slack: &sc}, db),
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if err := s.Open(context.Background()); err != nil {
@@ -130,12 +129,7 @@ func startAlertServer(t *testing.T, hook string) *server {
 func allDelivered(t *testing.T, s *server) {
 	t.Helper()
 	ctx := context.Background()
-	if err := s.writer.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.alerts.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	alertsJudged(t, s)
 	waitFor(t, "every alert delivered", func() bool {
 		pending, err := s.db.PendingDeliveries(ctx, 1)
 		return err == nil && len(pending) == 0
@@ -182,50 +176,56 @@ func TestAlertsEndToEnd(t *testing.T) {
 		{"slack timing out", 3, http.StatusGatewayTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fake := &recordingSlack{failN: tc.failN, failStatus: tc.status}
-			slackSrv := httptest.NewServer(fake)
-			defer slackSrv.Close()
-			s := startAlertServer(t, slackSrv.URL+"/services/T/B/SECRET")
-			for i, b := range bodies {
-				if code := post(t, "http://"+s.Addr()+"/logs/myapp", b, map[string]string{"Logplex-Frame-Id": fmt.Sprintf("frame-%03d", i)}); code != 200 {
-					t.Fatalf("body %d: %d", i, code)
-				}
-			}
-			allDelivered(t, s)
-			if got := fake.got(); strings.Join(got, "\n") != strings.Join(wantSlack, "\n") {
-				t.Fatalf("Slack got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantSlack, "\n"))
-			}
-			// Stored: the same five alerts, all delivered.
-			recs, err := s.db.Alerts(context.Background(), storeFilter("myapp"))
-			if err != nil || len(recs) != 5 {
-				t.Fatalf("%d alerts stored: %v", len(recs), err)
-			}
-			for _, r := range recs {
-				st, attempts, _, err := s.db.DeliveryStatus(context.Background(), r.ID)
-				if err != nil || st != "sent" || attempts < 1 {
-					t.Errorf("alert %d: %s after %d attempts (%v)", r.ID, st, attempts, err)
-				}
-			}
-			if err := s.Close(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			backends(t, "alerts.db", func(t *testing.T, db string) { testAlertsEndToEnd(t, db, bodies, tc.failN, tc.status) })
 		})
+	}
+}
+
+func testAlertsEndToEnd(t *testing.T, db string, bodies [][]byte, failN, status int) {
+	fake := &recordingSlack{failN: failN, failStatus: status}
+	slackSrv := httptest.NewServer(fake)
+	defer slackSrv.Close()
+	s := startAlertServer(t, db, slackSrv.URL+"/services/T/B/SECRET")
+	for i, b := range bodies {
+		if code := post(t, "http://"+s.Addr()+"/logs/myapp", b, map[string]string{"Logplex-Frame-Id": fmt.Sprintf("frame-%03d", i)}); code != 200 {
+			t.Fatalf("body %d: %d", i, code)
+		}
+	}
+	allDelivered(t, s)
+	if got := fake.got(); strings.Join(got, "\n") != strings.Join(wantSlack, "\n") {
+		t.Fatalf("Slack got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantSlack, "\n"))
+	}
+	// Stored: the same five alerts, all delivered.
+	recs, err := s.db.Alerts(context.Background(), storeFilter("myapp"))
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("%d alerts stored: %v", len(recs), err)
+	}
+	for _, r := range recs {
+		st, attempts, _, err := s.db.DeliveryStatus(context.Background(), r.ID)
+		if err != nil || st != "sent" || attempts < 1 {
+			t.Errorf("alert %d: %s after %d attempts (%v)", r.ID, st, attempts, err)
+		}
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // TestAlertsSurviveRestart: alerts recorded while Slack is down are sent
 // after a restart, once; an episode open at the restart does not fire again.
-func TestAlertsSurviveRestart(t *testing.T) {
+func TestAlertsSurviveRestart(t *testing.T) { backends(t, "alerts.db", testAlertsSurviveRestart) }
+
+func testAlertsSurviveRestart(t *testing.T, db string) {
 	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	bodies := history(start)
 	down := &recordingSlack{failN: 1 << 30, failStatus: http.StatusServiceUnavailable}
 	downSrv := httptest.NewServer(down)
-	s := startAlertServer(t, downSrv.URL+"/hook")
-	dbPath := s.cfg.DBPath
+	s := startAlertServer(t, db, downSrv.URL+"/hook")
 	for i, b := range bodies[:9] { // 90 minutes: near-quota fired, over-quota fired
 		post(t, "http://"+s.Addr()+"/logs/myapp", b, map[string]string{"Logplex-Frame-Id": fmt.Sprintf("f%d", i)})
 	}
-	waitFor(t, "alerts recorded", func() bool { return s.alerts.Fired.Load() >= 3 })
+	alertsJudged(t, s)
+	waitFor(t, "alerts recorded", func() bool { svc := s.alertService(); return svc != nil && svc.Fired.Load() >= 3 })
 	s.Close(context.Background())
 	downSrv.Close()
 
@@ -234,7 +234,6 @@ func TestAlertsSurviveRestart(t *testing.T) {
 	defer upSrv.Close()
 	sc, _ := slackSettings(func(k string) string { return map[string]string{"SLACK_WEBHOOK_URL": upSrv.URL + "/hook"}[k] })
 	s2 := &server{cfg: s.cfg, log: s.log}
-	s2.cfg.DBPath = dbPath
 	s2.cfg.Slack = &sc
 	if err := s2.Open(context.Background()); err != nil {
 		t.Fatal(err)
@@ -252,7 +251,7 @@ func TestAlertsSurviveRestart(t *testing.T) {
 }
 
 func TestAlertsAndAnalyzeCommands(t *testing.T) {
-	s := startAlertServer(t, "http://127.0.0.1:1/unused")
+	s := startAlertServer(t, filepath.Join(t.TempDir(), "alerts.db"), "http://127.0.0.1:1/unused")
 	for i, b := range history(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)) {
 		post(t, "http://"+s.Addr()+"/logs/myapp", b, map[string]string{"Logplex-Frame-Id": fmt.Sprintf("x%d", i)})
 	}

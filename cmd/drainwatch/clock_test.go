@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ type delivery struct {
 // queued batch judged), and returns each app's stored alerts as lines.
 func alertsPerApp(t *testing.T, deliveries []delivery) map[string][]string {
 	t.Helper()
-	s := startAlertServer(t, "http://127.0.0.1:1/unused")
+	s := startAlertServer(t, filepath.Join(t.TempDir(), "alerts.db"), "http://127.0.0.1:1/unused")
 	for i, d := range deliveries {
 		if code := post(t, "http://"+s.Addr()+"/logs/"+d.app, d.body, map[string]string{"Logplex-Frame-Id": fmt.Sprintf("%s-%d", d.app, i)}); code != 200 {
 			t.Fatalf("delivery %d to %s: %d", i, d.app, code)

@@ -123,7 +123,8 @@ func TestAppJSONDeclaresEveryEnvVar(t *testing.T) {
 		t.Errorf("name %q buildpacks %v", app.Name, app.Buildpacks)
 	}
 	// Set by the platform or the terminal, not by the user.
-	platform := map[string]bool{"PORT": true, "DYNO": true, "HEROKU_METRICS_URL": true, "COLUMNS": true}
+	platform := map[string]bool{"PORT": true, "DYNO": true, "HEROKU_METRICS_URL": true, "COLUMNS": true,
+		"DATABASE_URL": true} // the heroku-postgresql add-on's
 	read := envVarsRead(t)
 	if len(read) < 20 {
 		t.Fatalf("found only %v: the scan is broken", read)
@@ -274,7 +275,11 @@ func startChild(t *testing.T, dbPath string, extraEnv ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--db", dbPath)
+	args := []string{"serve", "--addr", "127.0.0.1:0"}
+	if dbPath != "" { // "": the environment chooses
+		args = append(args, "--db", dbPath)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), append([]string{"DRAINWATCH_TEST_MAIN=1", "DRAIN_PASSWORD=pw"}, extraEnv...)...)
 	stdout, _ := cmd.StdoutPipe()
 	c := &child{cmd: cmd, out: &syncBuf{}, done: make(chan error, 1)}
@@ -376,10 +381,7 @@ func ingestUntil(t *testing.T, addr string, stop <-chan struct{}, linesPerBody i
 // storedBodies reads back which (sender, seq) bodies are in the database,
 // and how many lines of each.
 func storedBodies(t *testing.T, dbPath string) map[[2]int]int {
-	db, err := sqlite.Open(context.Background(), dbPath, sqlite.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openRO(t, dbPath)
 	defer db.Close()
 	mem, err := db.Memory(context.Background(), store.Filter{App: "crash"})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/drainwatch/drainwatch/importer"
 	"github.com/drainwatch/drainwatch/internal/lockfile"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/postgres"
 	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
@@ -25,7 +26,7 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	e := c.env
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	app := fs.String("app", "default", "the app these logs belong to")
-	db := fs.String("db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	db := fs.String("db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file, or a postgres:// URL (env DRAINWATCH_DB)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	withAlerts := fs.Bool("alerts", false, "run the alert rules over the imported lines and record the alerts (not sent to Slack; into the database of a running daemon, its alert engine sees the lines and delivers what they raise); see 'drainwatch alerts'")
@@ -53,6 +54,9 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 			size = st.Size()
 		}
 		in = f
+	}
+	if postgres.IsURL(*db) {
+		return importPostgres(ctx, e, *db, name, *app, in, size, *asJSON, *quiet, *withAlerts)
 	}
 	lock, err := lockfile.Acquire(*db, lockfile.Holder{Command: "import"})
 	var held *lockfile.HeldError
@@ -232,4 +236,37 @@ func (p *progressBar) done() {
 	if p.drew {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// importPostgres imports into a PostgreSQL database, which any number of
+// writers share: directly, whether daemons run on it or not. With
+// --alerts the batches go to the alert feed, and the daemons' elected
+// evaluator judges them and delivers what they raise (when one runs).
+func importPostgres(ctx context.Context, e *env, url, name, app string, in io.Reader, size int64, asJSON, quiet, withAlerts bool) error {
+	db, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 4})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	w, err := postgres.NewWriter(db, postgres.WriterOptions{NoAlerts: !withAlerts})
+	if err != nil {
+		return err
+	}
+	bar := &progressBar{w: e.stderr, size: size, on: !quiet && isTerminal(e.stderr)}
+	sum, err := importer.Import(ctx, in, w, importer.Options{App: app, Progress: bar.update})
+	bar.done()
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("import stopped after %d lines (%d stored): %w", sum.Lines, sum.Stored, err)
+	}
+	how := "into " + postgres.Redact(url)
+	if withAlerts {
+		how += "; the daemons' alert evaluator judges the lines"
+	}
+	if err := printImport(e.stdout, name, app, sum, asJSON, how, -1); err != nil {
+		return err
+	}
+	return allSkipped(sum)
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/parser"
+	"github.com/drainwatch/drainwatch/store/postgres"
 )
 
 // benchCommand is `drainwatch bench`: a load test of the daemon against the
@@ -50,7 +51,9 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	fs.IntVar(&adv.bodies, "bodies", 16, "with --adversarial: concurrent 1 MiB bodies of minimal frames")
 	fs.StringVar(&adv.phases, "phases", "conns,bodies,dynos,paths,queries", "with --adversarial: which loads, in order")
 	fs.StringVar(&adv.keep, "keep-db", "", "with --adversarial: leave the database at this path (to query it again)")
-	if err := parseFlags(fs, args, e.stdout, "bench [--duration 20s] [--conns 4] [--body-kb 100]\n\n"+
+	pgURL := fs.String("db", "", "also run the daemon on this PostgreSQL server (postgres://…; a fresh database is created for each run), alternated with SQLite, and compare")
+	rounds := fs.Int("rounds", 1, "with --db: how many SQLite/PostgreSQL pairs of runs")
+	if err := parseFlags(fs, args, e.stdout, "bench [--duration 20s] [--conns 4] [--body-kb 100] [--db postgres://… [--rounds N]]\n\n"+
 		"Posts realistic logplex bodies (mostly router lines, runtime metrics, app lines) to a fresh daemon started\n"+
 		"as a child process on 127.0.0.1 with its own database, then to a bare server that only reads bodies and\n"+
 		"counts frames (the machine's ceiling), and prints acknowledged lines/s, ack latency, failures, the daemon's\n"+
@@ -74,6 +77,12 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(e.stdout, "bodies: %d distinct, %.0f KiB and %d lines each (%.0f%% router lines); %d connections, %s per run\n\n",
 		len(bodies), float64(len(bodies[0]))/1024, lines/len(bodies), 100*float64(routerLines)/float64(lines), *conns, *duration)
 
+	if *pgURL != "" {
+		if !postgres.IsURL(*pgURL) {
+			return usageErr("--db %q is not a postgres:// URL", *pgURL)
+		}
+		return benchBackends(ctx, e, *serveBin, *pgURL, bodies, lines, routerLines, *conns, max(*rounds, 1), *duration)
+	}
 	var ceiling *loadResult
 	if !*skipCeiling {
 		sink, err := startSelf(ctx, nil, "bench-sink", "--addr", "127.0.0.1:0")

@@ -29,9 +29,10 @@ Commands:
   alerts    alerts fired and resolved (over/near quota, leaks)
   analyze   per dyno boot: leak, bloat, stable or insufficient-data, with the slope and time to quota
   suspects  which request paths make memory grow (MB per 1000 requests, with confidence)
+  copy      copy the history between databases (SQLite and PostgreSQL, either way), resumable
   bench     load test: a fresh daemon against the machine's ceiling, on loopback
 
-Query commands read ./drainwatch.db (--db), or ask a running daemon: --url https://… --token API_TOKEN
+Query commands read ./drainwatch.db (--db FILE or postgres://…), or ask a running daemon: --url https://… --token API_TOKEN
 (or DRAINWATCH_URL and DRAINWATCH_TOKEN). Run 'drainwatch <command> -h' for a command's flags.
 `
 
@@ -82,6 +83,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		cmd = &suspectsCommand{env: env}
 	case "requests":
 		cmd = &requestsCommand{env: env}
+	case "copy":
+		cmd = &copyCommand{env: env}
 	case "bench":
 		cmd = &benchCommand{env: env}
 	case "bench-sink":

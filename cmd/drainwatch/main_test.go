@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drainwatch/drainwatch/store/postgres"
 )
 
 // run calls Main as the shell would, with env as the environment.
@@ -26,7 +28,7 @@ func run(t *testing.T, env map[string]string, stdin string, args ...string) (cod
 func startServer(t *testing.T, dbPath string) *server {
 	t.Helper()
 	s := &server{
-		cfg: serveConfig{Addr: "127.0.0.1:0", DBPath: dbPath, Password: "pw", MaxBody: 1 << 20},
+		cfg: withDB(serveConfig{Addr: "127.0.0.1:0", Password: "pw", MaxBody: 1 << 20}, dbPath),
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if err := s.Open(context.Background()); err != nil {
@@ -71,8 +73,9 @@ type errRow struct {
 
 // TestDrainToCLI is the README's walk-through: start the daemon, POST a
 // logplex body, and read it back with `drainwatch mem` and `drainwatch errors`.
-func TestDrainToCLI(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "dw.db")
+func TestDrainToCLI(t *testing.T) { backends(t, "dw.db", testDrainToCLI) }
+
+func testDrainToCLI(t *testing.T, dbPath string) {
 	s := startServer(t, dbPath)
 	body, _ := os.ReadFile("../../parser/testdata/drain.logplex")
 	if code := post(t, "http://"+s.Addr()+"/logs/myapp", body, map[string]string{"Logplex-Msg-Count": "39"}); code != 200 {
@@ -130,8 +133,9 @@ func TestDrainToCLI(t *testing.T) {
 	}
 }
 
-func TestImportThenQuery(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "imp.db")
+func TestImportThenQuery(t *testing.T) { backends(t, "imp.db", testImportThenQuery) }
+
+func testImportThenQuery(t *testing.T, dbPath string) {
 	env := map[string]string{"DRAINWATCH_DB": dbPath}
 	code, out, errOut := run(t, env, "", "import", "--app", "av", "../../parser/testdata/heroku-logs.txt")
 	if code != 0 {
@@ -157,6 +161,24 @@ func TestImportThenQuery(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &sum); err != nil || code != 0 || sum.Stored != 0 || sum.Duplicate != 41 {
 		t.Errorf("re-import: %d %s", code, out)
+	}
+	if postgres.IsURL(dbPath) {
+		// Old history raises no alerts unless asked: nothing for the
+		// daemons' evaluator; with --alerts, its batches are.
+		db, err := postgres.Open(context.Background(), dbPath, postgres.Options{MaxConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if n, err := db.FeedLen(context.Background()); err != nil || n != 0 {
+			t.Errorf("alert feed after an import: %d %v", n, err)
+		}
+		if code, out, errOut := run(t, env, "", "import", "--app", "other", "--alerts", "../../parser/testdata/heroku-logs.txt"); code != 0 {
+			t.Fatalf("import --alerts: %d %s %s", code, out, errOut)
+		}
+		if n, err := db.FeedLen(context.Background()); err != nil || n == 0 {
+			t.Errorf("alert feed after an import --alerts: %d %v", n, err)
+		}
 	}
 }
 

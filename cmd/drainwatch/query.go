@@ -17,6 +17,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/api"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/postgres"
 	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
@@ -32,7 +33,7 @@ type queryFlags struct {
 
 func (q *queryFlags) register(fs *flag.FlagSet, e *env) {
 	q.env = e
-	fs.StringVar(&q.db, "db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	fs.StringVar(&q.db, "db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file, or a postgres:// URL (env DRAINWATCH_DB)")
 	fs.StringVar(&q.url, "url", e.getenv("DRAINWATCH_URL"), "ask a running daemon at this URL instead of a local file (env DRAINWATCH_URL)")
 	fs.StringVar(&q.token, "token", e.getenv("DRAINWATCH_TOKEN"), "the daemon's API_TOKEN, with --url (env DRAINWATCH_TOKEN)")
 	fs.StringVar(&q.app, "app", "", "only this app")
@@ -130,9 +131,21 @@ func (q *queryFlags) open(ctx context.Context) (api.Querier, func(), error) {
 		}
 		return &api.Client{BaseURL: base, Token: q.token}, func() {}, nil
 	}
-	db, err := sqlite.Open(ctx, q.db, sqlite.Options{ReadOnly: true})
+	var db interface {
+		api.Store
+		Close() error
+	}
+	var err error
+	if postgres.IsURL(q.db) {
+		db, err = postgres.Open(ctx, q.db, postgres.Options{ReadOnly: true, MaxConns: 4})
+	} else {
+		db, err = sqlite.Open(ctx, q.db, sqlite.Options{ReadOnly: true})
+		if err != nil {
+			err = fmt.Errorf("%w (is --db right? the daemon writes %s in its working directory by default; or ask a daemon with --url)", err, sqlite.DefaultPath)
+		}
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w (is --db right? the daemon writes %s in its working directory by default; or ask a daemon with --url)", err, sqlite.DefaultPath)
+		return nil, nil, err
 	}
 	settings, err := alertSettings(q.env.getenv)
 	if err != nil {

@@ -179,8 +179,9 @@ func TestBadInputMatrix(t *testing.T) {
 // TestSIGKILLDurability: kill -9 at a random moment during concurrent
 // ingest; after a restart every line whose request got a 200 is in the
 // database exactly once, and no body is half stored.
-func TestSIGKILLDurability(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "kill.db")
+func TestSIGKILLDurability(t *testing.T) { backends(t, "kill.db", testSIGKILLDurability) }
+
+func testSIGKILLDurability(t *testing.T, dbPath string) {
 	for round := 0; round < 2; round++ {
 		c := startChild(t, dbPath)
 		stop := make(chan struct{})
@@ -203,10 +204,7 @@ func TestSIGKILLDurability(t *testing.T) {
 		}
 		got := storedBodies(t, dbPath)
 		// Every stored body's router lines are in the rollups, once.
-		db, err := sqlite.Open(context.Background(), dbPath, sqlite.Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		db := openRO(t, dbPath)
 		counts, _ := db.Counts(context.Background())
 		db.Close()
 		if counts["router_lines"] != int64(len(got)*routerPerBody) {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -238,7 +239,7 @@ func replayScenario(t *testing.T, h scenario.History) *scenarioResult {
 	fake := &recordingSlack{}
 	slackSrv := httptest.NewServer(fake)
 	defer slackSrv.Close()
-	s := startAlertServer(t, slackSrv.URL+"/services/T000/B000/XXXX")
+	s := startAlertServer(t, filepath.Join(t.TempDir(), "alerts.db"), slackSrv.URL+"/services/T000/B000/XXXX")
 	url := "http://" + s.Addr() + "/logs/" + h.App
 	retries := 0
 	for i, b := range h.Bodies {

@@ -30,14 +30,25 @@ import (
 	"github.com/drainwatch/drainwatch/drain"
 	"github.com/drainwatch/drainwatch/internal/lockfile"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/postgres"
 	"github.com/drainwatch/drainwatch/store/sqlite"
 	"github.com/drainwatch/drainwatch/web"
 )
 
 // serveConfig is everything the daemon is configured with, from env and flags.
 type serveConfig struct {
-	Addr        string // host:port to listen on
-	DBPath      string
+	Addr   string // host:port to listen on
+	DBPath string
+	// DatabaseURL, when set, is a PostgreSQL database (DATABASE_URL, or
+	// --db postgres://…) used instead of the SQLite file DBPath.
+	DatabaseURL string
+	// LeaderEvery is how often a daemon on Postgres tries for the leader
+	// lock (alerts, retention, folding) and the leader checks it still
+	// holds it: a dead leader is replaced within about that. Default 10s.
+	LeaderEvery time.Duration
+	// DBSizeWarn: /healthz and the log warn when the Postgres database is
+	// past 80% of it (DATABASE_SIZE_LIMIT; Heroku essential-0: 1GB).
+	DBSizeWarn  int64
 	User        string
 	Password    string
 	NoAuth      bool
@@ -101,7 +112,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	port := e.envOr("PORT", "8080")
 	addr := fs.String("addr", ":"+port, "address to listen on (env PORT sets the port)")
-	db := fs.String("db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file (env DRAINWATCH_DB)")
+	db := fs.String("db", e.envOr("DRAINWATCH_DB", sqlite.DefaultPath), "SQLite database file, or a postgres:// URL (env DRAINWATCH_DB; DATABASE_URL, when set, chooses PostgreSQL)")
 	var bad []string
 	flagEnv := func(name string) bool {
 		v, err := envBool(name, e.getenv(name))
@@ -123,8 +134,23 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if *maxBody <= 0 {
 		return fmt.Errorf("--max-body=%d is not a positive number of bytes", *maxBody)
 	}
+	// DATABASE_URL (Heroku Postgres sets it) wins over DRAINWATCH_DB, which
+	// the Heroku button sets to the file; --db on the command line wins
+	// over both.
+	dbFlag := false
+	fs.Visit(func(f *flag.Flag) { dbFlag = dbFlag || f.Name == "db" })
+	var dbURL string
+	switch {
+	case postgres.IsURL(*db) && (dbFlag || e.getenv("DATABASE_URL") == ""):
+		dbURL = *db
+	case !dbFlag && e.getenv("DATABASE_URL") != "":
+		dbURL = e.getenv("DATABASE_URL")
+		if !postgres.IsURL(dbURL) {
+			return fmt.Errorf("DATABASE_URL is not a postgres:// URL")
+		}
+	}
 	cfg := serveConfig{
-		Addr: *addr, DBPath: *db, User: e.getenv("DRAIN_USER"), Password: e.getenv("DRAIN_PASSWORD"),
+		Addr: *addr, DBPath: *db, DatabaseURL: dbURL, User: e.getenv("DRAIN_USER"), Password: e.getenv("DRAIN_PASSWORD"),
 		NoAuth: *noAuth, MaxBody: *maxBody, NoSync: *noSync, ShutdownFor: 25 * time.Second,
 	}
 	var err error
@@ -162,6 +188,28 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 			return fmt.Errorf("RAW_REQUESTS_WINDOW=%q is not a duration (like 1h)", v)
 		}
 		cfg.RawRequests, cfg.Retention.Raw = true, d
+	}
+	if v := e.getenv("LEADER_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("LEADER_INTERVAL=%q is not a duration (like 10s)", v)
+		}
+		cfg.LeaderEvery = d
+	}
+	cfg.DBSizeWarn = 1e9 // Heroku Postgres essential-0
+	if v := e.getenv("DATABASE_SIZE_LIMIT"); v != "" {
+		n, err := parseBytes(v)
+		if err != nil {
+			return fmt.Errorf("DATABASE_SIZE_LIMIT=%q: %v", v, err)
+		}
+		cfg.DBSizeWarn = n
+	}
+	if v := e.getenv("LOG_RETENTION"); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d < time.Hour {
+			return fmt.Errorf("LOG_RETENTION=%q is not a duration of an hour or more (like 1d or 36h)", v)
+		}
+		cfg.Retention.Logs = d
 	}
 	if v := e.getenv("RETENTION"); v != "" {
 		d, err := parseDays(v)
@@ -218,6 +266,9 @@ func serveHelp() string {
 	for _, v := range [][2]string{
 		{"PORT", "port to listen on (8080)"},
 		{"DRAINWATCH_DB", "SQLite file (drainwatch.db)"},
+		{"DATABASE_URL", "PostgreSQL instead of the file (Heroku sets it with the heroku-postgresql add-on); several daemons may share it"},
+		{"LEADER_INTERVAL", "on PostgreSQL: how often a daemon tries to take over alerts, retention and folding from one gone (10s)"},
+		{"DATABASE_SIZE_LIMIT", "on PostgreSQL: warn in the log and /healthz past 80% of this (1GB, Heroku's essential-0)"},
 		{"DRAIN_PASSWORD", "required: the password in the drain URL"},
 		{"DRAIN_USER", "the user in the drain URL (empty: any)"},
 		{"API_TOKEN", "bearer token of the read API /api/… (empty: API off)"},
@@ -233,6 +284,7 @@ func serveHelp() string {
 		{"HEROKU_METRICS_URL", "set by Heroku: report Go runtime metrics"},
 		{"RAW_REQUESTS_WINDOW", "also keep a row per router line for this long (e.g. 1h); off by default"},
 		{"RETENTION", "keep samples, errors, alerts, hourly request stats this long (30d); minute stats 2d, app lines 7d"},
+		{"LOG_RETENTION", "keep the app's own lines and l2met samples this long (7d; 1d on PostgreSQL, sized for Heroku's plans)"},
 	} {
 		fmt.Fprintf(&b, "  %-30s %s\n", v[0], v[1])
 	}
@@ -308,9 +360,10 @@ func newLogger(w io.Writer, onHeroku bool) *slog.Logger {
 type server struct {
 	cfg      serveConfig
 	log      *slog.Logger
-	db       *sqlite.DB
-	writer   *sqlite.Writer
-	alerts   *alerts.Service
+	db       store.DB
+	writer   store.Writer
+	alerts   *alerts.Service // SQLite's; on Postgres the leading process's is pg.alerts
+	pg       *pgState        // the Postgres side, when the database is one
 	drain    *drain.Handler
 	syslog   *drain.SyslogServer
 	http     *http.Server
@@ -365,20 +418,28 @@ func (s *server) Open(ctx context.Context) error {
 		return errNoPassword
 	}
 	// One daemon per database: a second one is refused, naming the holder.
-	if s.lock, err = lockfile.Acquire(s.cfg.DBPath, lockfile.Holder{Command: "serve"}); err != nil {
-		var held *lockfile.HeldError
-		if errors.As(err, &held) {
-			return fmt.Errorf("%w: one daemon per database; stop it, or give this one another --db", err)
+	// On PostgreSQL any number share it.
+	pg := s.cfg.DatabaseURL != ""
+	if !pg {
+		if s.lock, err = lockfile.Acquire(s.cfg.DBPath, lockfile.Holder{Command: "serve"}); err != nil {
+			var held *lockfile.HeldError
+			if errors.As(err, &held) {
+				return fmt.Errorf("%w: one daemon per database; stop it, or give this one another --db", err)
+			}
+			return err
 		}
-		return err
 	}
 	if s.ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
 		s.lock.Release()
 		return fmt.Errorf("listen: %w", err)
 	}
 	_, statErr := os.Stat(s.cfg.DBPath)
-	isNew := errors.Is(statErr, os.ErrNotExist)
+	isNew := !pg && errors.Is(statErr, os.ErrNotExist)
 	if err := s.openStore(ctx); err != nil {
+		if pg {
+			s.ln.Close()
+			return err
+		}
 		if !storageFull(err) {
 			s.ln.Close()
 			if isNew {
@@ -436,6 +497,9 @@ func (s *server) Open(ctx context.Context) error {
 			s.serveErr <- err
 		}
 	}()
+	if pg {
+		return nil // `drainwatch import --db postgres://…` writes to the database itself
+	}
 	if err := s.startImports(); err != nil {
 		s.Close(ctx)
 		return err
@@ -450,6 +514,9 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	defer s.openMu.Unlock()
 	if s.closed {
 		return errors.New("server closed")
+	}
+	if s.cfg.DatabaseURL != "" {
+		return s.openPostgresStore(ctx)
 	}
 	var db *sqlite.DB
 	var writer *sqlite.Writer
@@ -519,6 +586,14 @@ func (s *server) openStore(ctx context.Context) (err error) {
 		}
 		return fmt.Errorf("database file: %w", err)
 	}
+	s.db, s.writer, s.alerts, s.drain, s.syslog, s.dbFile = db, writer, svc, dr, sl, fi
+	s.serveMux(db, acfg)
+	return nil
+}
+
+// serveMux serves the drain, the API and the page on db.
+func (s *server) serveMux(db store.DB, acfg alerts.ServiceConfig) {
+	dr := s.drain
 	mux := http.NewServeMux()
 	mux.Handle("/logs", dr)
 	mux.Handle("/logs/", dr)
@@ -534,10 +609,8 @@ func (s *server) openStore(ctx context.Context) (err error) {
 		func(ctx context.Context, app string, since, until time.Time) ([]analyze.Report, error) {
 			return local.Analyze(ctx, api.Query{App: app, Since: since, Until: until})
 		}))
-	s.db, s.writer, s.alerts, s.drain, s.syslog, s.dbFile = db, writer, svc, dr, sl, fi
 	s.openErr.Store(nil)
 	s.mux.Store(mux)
-	return nil
 }
 
 // misdirectedDrain answers a drain pointed at the wrong path (POST / or
@@ -613,7 +686,11 @@ func (s *server) logListening() {
 	if cfg.APIToken != "" {
 		apiMode = "on (bearer API_TOKEN; the dashboard signs in with it)"
 	}
-	s.log.Info("drainwatch listening", "addr", s.Addr(), "scheme", scheme, "db", cfg.DBPath, "auth", authMode(cfg), "slack", slackMode, "api", apiMode)
+	dbName := cfg.DBPath
+	if cfg.DatabaseURL != "" {
+		dbName = postgres.Redact(cfg.DatabaseURL)
+	}
+	s.log.Info("drainwatch listening", "addr", s.Addr(), "scheme", scheme, "db", dbName, "auth", authMode(cfg), "slack", slackMode, "api", apiMode)
 	if s.syslog != nil {
 		auth := fmt.Sprintf("drain token in HOSTNAME, one of the %d in DRAIN_TOKENS (no password: syslog has none)", len(cfg.Tokens))
 		if len(cfg.Tokens) == 0 {
@@ -656,6 +733,9 @@ func (s *server) closeStore() error {
 	if s.syslog != nil {
 		err = s.syslog.Close()
 	}
+	if s.pg != nil {
+		return errors.Join(err, s.pg.close(), s.writer.Close(), s.db.Close())
+	}
 	return errors.Join(err, s.writer.Close(), s.alerts.Close(), s.db.Close())
 }
 
@@ -682,7 +762,7 @@ func storageReason(err error) string {
 }
 
 // suspectsFor fits the last 6 hours of an app's history, for alerts.
-func suspectsFor(db *sqlite.DB) func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
+func suspectsFor(db api.Store) func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
 	local := &api.Local{DB: db}
 	return func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
 		r, err := local.Suspects(ctx, api.Query{App: app, Since: at.Add(-6 * time.Hour), Until: at.Add(time.Minute)})
@@ -736,7 +816,19 @@ func parseTokens(v string) (map[string]string, error) {
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	st := &s.drain.Stats
 	status, code := "ok", http.StatusOK
-	if fi, err := os.Stat(s.cfg.DBPath); err != nil || !os.SameFile(fi, s.dbFile) {
+	if s.pg != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		err := s.writer.Flush(ctx)
+		cancel()
+		if err == nil {
+			err = st.StoreFailure()
+		}
+		if err != nil {
+			status, code = "storing failing: "+storageReason(err), http.StatusServiceUnavailable
+		} else if warn := s.pg.sizeWarning(); warn != "" {
+			status = warn
+		}
+	} else if fi, err := os.Stat(s.cfg.DBPath); err != nil || !os.SameFile(fi, s.dbFile) {
 		status, code = "storing failing: database file missing ("+s.cfg.DBPath+" was deleted or replaced; restart drainwatch)", http.StatusServiceUnavailable
 	} else {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -759,9 +851,13 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		"duplicates":               st.Duplicates.Load(),
 		"rejected":                 st.Rejected.Load(),
 		"unavailable_503s":         st.Unavailable.Load(),
-		"alerts_recorded":          s.alerts.Fired.Load(),
-		"alert_batches_dropped":    s.alerts.Dropped.Load(),
-		"alert_dynos_evicted":      s.alerts.Evicted.Load(),
+	}
+	if svc := s.alertService(); svc != nil {
+		m["alerts_recorded"], m["alert_batches_dropped"], m["alert_dynos_evicted"] = svc.Fired.Load(), svc.Dropped.Load(), svc.Evicted.Load()
+	}
+	if s.pg != nil {
+		m["leader"] = s.pg.elector.Leading()
+		m["database_bytes"], m["database_size_limit_bytes"] = s.pg.size.Load(), s.cfg.DBSizeWarn
 	}
 	// The bounds (docs/bounds.md): how often each was hit.
 	open, busy := s.conns.Counts()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ func TestSuspectsEndToEnd(t *testing.T) {
 		{"no leak", "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startAlertServer(t, "http://127.0.0.1:1/unused")
+			s := startAlertServer(t, filepath.Join(t.TempDir(), "alerts.db"), "http://127.0.0.1:1/unused")
 			s.cfg.APIToken = "tok"
 			for i, b := range leakyTraffic(3, tc.leaky, tc.leakMB) {
 				if code := post(t, "http://"+s.Addr()+"/logs/shop", b, map[string]string{"Logplex-Frame-Id": fmt.Sprintf("s%d", i)}); code != 200 {
