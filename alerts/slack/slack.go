@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -34,7 +35,27 @@ type Config struct {
 type Notifier struct {
 	cfg Config
 	api *slack.Client
+
+	// With a bot token, an episode's follow-ups (worse, resolved) go into
+	// the thread of the message that fired it: the ts of each firing
+	// message, by episode, the oldest forgotten past maxThreads. A
+	// follow-up whose firing was sent by an earlier process, or forgotten,
+	// is posted on its own, as with a webhook (which has no threads).
+	mu      sync.Mutex
+	threads map[episode]string
+	order   []episode
 }
+
+// episode names one alert episode: its follow-ups share it with the alert
+// that fired it.
+type episode struct {
+	app, dyno string
+	rule      alerts.Rule
+	started   int64
+}
+
+// maxThreads bounds the firing messages remembered for threading.
+const maxThreads = 1000
 
 // New returns a Notifier, or an error when the configuration is incomplete.
 func New(cfg Config) (*Notifier, error) {
@@ -71,13 +92,46 @@ func (n *Notifier) Notify(ctx context.Context, a alerts.Alert) (retry bool, err 
 			Text: text, Blocks: &slack.Blocks{BlockSet: blocks}, UnfurlLinks: &f, UnfurlMedia: &f,
 		})
 	} else {
-		_, _, err = n.api.PostMessageContext(ctx, n.cfg.Channel,
-			slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionDisableLinkUnfurl())
+		ep := episode{a.App, a.Dyno, a.Rule, a.Started.UnixNano()}
+		opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionDisableLinkUnfurl()}
+		if ts := n.thread(ep); ts != "" && a.State != alerts.Firing {
+			opts = append(opts, slack.MsgOptionTS(ts))
+			if a.State == alerts.Resolved {
+				opts = append(opts, slack.MsgOptionBroadcast()) // the channel sees it is over
+			}
+		}
+		var ts string
+		_, ts, err = n.api.PostMessageContext(ctx, n.cfg.Channel, opts...)
+		if err == nil && a.State == alerts.Firing {
+			n.remember(ep, ts)
+		}
 	}
 	if err == nil {
 		return false, nil
 	}
 	return n.classify(err)
+}
+
+func (n *Notifier) thread(ep episode) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.threads[ep]
+}
+
+func (n *Notifier) remember(ep episode, ts string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.threads == nil {
+		n.threads = map[episode]string{}
+	}
+	if _, ok := n.threads[ep]; !ok {
+		n.order = append(n.order, ep)
+	}
+	n.threads[ep] = ts
+	for len(n.order) > maxThreads {
+		delete(n.threads, n.order[0])
+		n.order = n.order[1:]
+	}
 }
 
 // classify decides whether a failure may pass, and scrubs secrets from it.

@@ -189,6 +189,37 @@ func TestBotTokenAndChannel(t *testing.T) {
 	}
 }
 
+// With a bot token, an episode's follow-ups go into the thread of the
+// message that fired it, and its resolution is also shown in the channel;
+// a follow-up of an episode fired before (by another process) stands alone.
+func TestBotTokenThreadsFollowUps(t *testing.T) {
+	fake := &fakeSlack{apiBody: `{"ok":true,"channel":"C123","ts":"1700000000.000100"}`}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	n, err := New(Config{Token: "xoxb-T", Channel: "#ops", APIURL: srv.URL + "/api/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fired := leakAlert()
+	worse, resolved := fired, fired
+	worse.State, worse.Time = alerts.Worse, fired.Time.Add(time.Hour)
+	resolved.State, resolved.Time = alerts.Resolved, fired.Time.Add(2*time.Hour)
+	other := resolved
+	other.Started = fired.Started.Add(-24 * time.Hour)
+	for _, a := range []alerts.Alert{fired, worse, resolved, other} {
+		if _, err := n.Notify(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []struct{ thread, broadcast string }{{"", ""}, {"1700000000.000100", ""}, {"1700000000.000100", "true"}, {"", ""}}
+	for i, w := range want {
+		form, _ := url.ParseQuery(fake.bodies[i])
+		if form.Get("thread_ts") != w.thread || form.Get("reply_broadcast") != w.broadcast {
+			t.Errorf("message %d: thread_ts %q reply_broadcast %q, want %q %q", i, form.Get("thread_ts"), form.Get("reply_broadcast"), w.thread, w.broadcast)
+		}
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	for _, c := range []Config{{}, {WebhookURL: "not a url"}, {Token: "xoxb-1"}} {
 		if _, err := New(c); err == nil {
