@@ -7,6 +7,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/store"
 	"github.com/drainwatch/drainwatch/store/postgres/pgtest"
+	"github.com/drainwatch/drainwatch/store/rollup"
 	"github.com/drainwatch/drainwatch/store/storetest"
 )
 
@@ -101,7 +102,7 @@ func TestCodesMergeInSQL(t *testing.T) {
 		if err := db.pool.QueryRow(context.Background(), `SELECT dw_codes_merge($1, $2)`, c[0], c[1]).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
-		if got != c[2] || got != encodeCodes(decodeCodes(c[1], decodeCodes(c[0], nil))) {
+		if got != c[2] || got != rollup.EncodeCodes(rollup.DecodeCodes(c[1], rollup.DecodeCodes(c[0], nil))) {
 			t.Errorf("dw_codes_merge(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/rollup"
 )
 
 // whereClause builds the WHERE clause for f over a table with app, dyno and time
@@ -143,7 +144,7 @@ func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 // f, oldest first, from the minute rollups.
 func (db *DB) RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.MinuteCount, error) {
 	db.sync(ctx)
-	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
+	where, args := rollupWhere(f, rollup.Minute, f.Since, f.Until, false)
 	rows, err := db.query(ctx, `SELECT app, dyno, start, SUM(count)::bigint FROM request_rollups`+where+
 		` GROUP BY app, dyno, start ORDER BY start, app, dyno`, args...)
 	if err != nil {
@@ -167,7 +168,7 @@ func (db *DB) RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.Mi
 // template, minute) matching f, from the minute rollups (kept 2 days).
 func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f store.Filter) ([]store.PathMinuteCount, error) {
 	db.sync(ctx)
-	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
+	where, args := rollupWhere(f, rollup.Minute, f.Since, f.Until, false)
 	rows, err := db.query(ctx, `SELECT app, dyno, path, start, SUM(count)::bigint FROM request_rollups`+where+
 		` GROUP BY app, dyno, path, start ORDER BY start`, args...)
 	if err != nil {
@@ -193,7 +194,7 @@ func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f store.Filter) ([]st
 // It also returns how many path templates there were in all.
 func (db *DB) RequestsPerMinuteTopPaths(ctx context.Context, f store.Filter, top int) ([]store.PathMinuteCount, int, error) {
 	db.sync(ctx)
-	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
+	where, args := rollupWhere(f, rollup.Minute, f.Since, f.Until, false)
 	var paths int
 	if err := db.queryRow(ctx, `SELECT COUNT(DISTINCT path) FROM request_rollups`+where, args...).Scan(&paths); err != nil {
 		return nil, 0, fmt.Errorf("query requests per path: %w", err)

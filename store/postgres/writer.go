@@ -15,6 +15,7 @@ import (
 	"github.com/drainwatch/drainwatch/parser"
 	"github.com/drainwatch/drainwatch/store"
 	"github.com/drainwatch/drainwatch/store/pending"
+	"github.com/drainwatch/drainwatch/store/rollup"
 )
 
 // WriterOptions tune a Writer.
@@ -346,7 +347,7 @@ func (r *roller) chunkTx(ctx context.Context, upTo int64, skip bool) (int, error
 	if err != nil {
 		return 0, fmt.Errorf("store: pending rows: %w", err)
 	}
-	deltas := map[rollKey]*rollAcc{}
+	deltas := map[rollup.Key]*rollup.Acc{}
 	var ids []int64
 	var t tables
 	for rows.Next() {
@@ -399,7 +400,7 @@ func (r *roller) chunkTx(ctx context.Context, upTo int64, skip bool) (int, error
 }
 
 // rollIn adds the router section of a batch of app to deltas.
-func rollIn(deltas map[rollKey]*rollAcc, app string, router []byte) error {
+func rollIn(deltas map[rollup.Key]*rollup.Acc, app string, router []byte) error {
 	if router == nil {
 		return nil
 	}
@@ -407,19 +408,19 @@ func rollIn(deltas map[rollKey]*rollAcc, app string, router []byte) error {
 		start, dyno, path uint64
 		status            int
 	}
-	rows := map[rowKey]*rollAcc{}
+	rows := map[rowKey]*rollup.Acc{}
 	return pending.DecodeRouter(router, func(l *pending.RouterLine) error {
-		k := rowKey{uint64(l.Unix - l.Unix%60), l.DynoIdx, l.PathIdx, statusClassIndex(int(l.Status))}
+		k := rowKey{uint64(l.Unix - l.Unix%60), l.DynoIdx, l.PathIdx, rollup.StatusClassIndex(int(l.Status))}
 		a := rows[k]
 		if a == nil {
-			rk := keyOf(app, l)
+			rk := rollup.KeyOf(app, l)
 			if a = deltas[rk]; a == nil {
-				a = newRollAcc()
+				a = rollup.NewAcc()
 				deltas[rk] = a
 			}
 			rows[k] = a
 		}
-		a.add(l)
+		a.Add(l)
 		return nil
 	})
 }
