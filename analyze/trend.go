@@ -231,7 +231,13 @@ func Trend(pts []Point, o Options) TrendResult {
 	if len(pts) > 0 {
 		r.Duration = pts[len(pts)-1].T.Sub(pts[0].T)
 	}
-	if len(pts) < o.MinPoints || r.Duration < o.MinDuration {
+	// n samples cover their span plus one sampling interval: 180 samples
+	// 20 s apart are an hour of history.
+	covered := r.Duration
+	if len(pts) > 1 {
+		covered += r.Duration / time.Duration(len(pts)-1)
+	}
+	if len(pts) < o.MinPoints || covered < o.MinDuration {
 		r.Verdict = InsufficientData
 		r.Reason = "too little history: need " + o.MinDuration.String() + " and " + strconv.Itoa(o.MinPoints) + " samples"
 		return r
