@@ -115,12 +115,18 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	var rssSamples []analyze.Point
+	var walPeak int64
 	sample := func() {
 		if mb, ok := procRSS(daemon.cmd.Process.Pid, "VmRSS"); ok {
 			rssSamples = append(rssSamples, analyze.Point{T: time.Now(), MB: mb})
 		}
+		if st, err := os.Stat(dbPath + "-wal"); err == nil {
+			walPeak = max(walPeak, st.Size())
+		}
 	}
+	cpu0, _ := procCPU(daemon.cmd.Process.Pid)
 	r := runLoad(ctx, daemon.addr, secret, bodies, true, *conns, *duration, sample)
+	cpu1, cpuOK := procCPU(daemon.cmd.Process.Pid)
 	peak, _ := procRSS(daemon.cmd.Process.Pid, "VmHWM")
 	daemon.stop()
 	fmt.Fprintf(e.stdout, "drainwatch serve (parse, store, rollups, alert engine; WAL synced to disk before each acknowledgement):\n  %s\n", r)
@@ -130,6 +136,11 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(e.stdout)
 	fmt.Fprint(e.stdout, rssReport(rssSamples))
+	if cpuOK && r.lines > 0 {
+		// Less moved by other work on the host than lines/s: what a line costs.
+		fmt.Fprintf(e.stdout, "  daemon CPU %.2f µs a line acknowledged\n", (cpu1-cpu0).Seconds()*1e6/float64(r.lines))
+	}
+	fmt.Fprintf(e.stdout, "  WAL file at most %.1f MiB (sampled each second)\n", float64(walPeak)/(1<<20))
 	var size int64
 	for _, suffix := range []string{"", "-wal"} {
 		if st, err := os.Stat(dbPath + suffix); err == nil {
@@ -312,6 +323,27 @@ func procRSS(pid int, field string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// procCPU is the CPU time (user and system) process pid has used so far.
+func procCPU(pid int) (time.Duration, bool) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The fields after the command's name (in parentheses, maybe with spaces):
+	// utime and stime are the 12th and 13th, in clock ticks (100 a second).
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	k, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(u+k) * 10 * time.Millisecond, true
 }
 
 // selfProc is drainwatch running a subcommand as a child process.
