@@ -19,8 +19,15 @@ import (
 // one dyno's memory over 7 days, and the top 20 paths over 24 hours.
 // Target: each under 300 ms.
 //
-//	go test ./store -run XXX -bench Queries30Days -benchtime 10x
-func BenchmarkQueries30Days(b *testing.B) {
+//	go test ./store/sqlite -run XXX -bench Queries30Days -benchtime 10x
+func BenchmarkQueries30Days(b *testing.B) { benchQueries30Days(b, false) }
+
+// BenchmarkQueries30DaysNoHours is the same month as minute rows only, as
+// it would be stored without hour folding (and minute rollups kept 30
+// days): what the hour rows save the queries.
+func BenchmarkQueries30DaysNoHours(b *testing.B) { benchQueries30Days(b, true) }
+
+func benchQueries30Days(b *testing.B, minutesOnly bool) {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "month.db")
 	db, err := Open(ctx, path, Options{NoSync: true})
@@ -50,6 +57,15 @@ func BenchmarkQueries30Days(b *testing.B) {
 	}
 	var connect []byte
 	conn.Encode(&connect, false)
+	// A minute's sketches, for the minute rows of the month without hours.
+	var minuteSketches [8][]byte
+	for i := range minuteSketches {
+		s := newSketch()
+		for j := 0; j < perMinute; j++ {
+			s.Add(float64(5 + rng.IntN(200) + rng.IntN(20)*rng.IntN(50)))
+		}
+		s.Encode(&minuteSketches[i], false)
+	}
 
 	setup := time.Now()
 	tx, _ := db.rw.Begin()
@@ -63,14 +79,25 @@ func BenchmarkQueries30Days(b *testing.B) {
 	}
 	roll, _ := tx.Prepare(`INSERT INTO request_rollups (app, res, start, dyno, path, class, count, errors, bytes, codes, service, connect, folded)
 		VALUES ('app', ?, ?, ?, ?, '2xx', ?, ?, ?, ?, ?, ?, 1)`)
-	for t := start; t.Before(end); t = t.Add(time.Hour) {
+	if minutesOnly {
+		unfolded, _ := tx.Prepare(`INSERT INTO request_rollups (app, res, start, dyno, path, class, count, errors, bytes, codes, service, connect, folded)
+			VALUES ('app', 60, ?, ?, ?, '2xx', ?, 0, ?, '', ?, ?, 0)`)
+		for t := start; t.Before(end); t = t.Add(time.Minute) {
+			for d := 1; d <= dynos; d++ {
+				for p := 0; p < templates; p++ {
+					unfolded.Exec(t.UnixMicro(), fmt.Sprintf("web.%d", d), fmt.Sprintf("/resource%d/:id", p), perMinute, perMinute*2000, minuteSketches[(d*p)%8], connect)
+				}
+			}
+		}
+	}
+	for t := start; t.Before(end) && !minutesOnly; t = t.Add(time.Hour) {
 		for d := 1; d <= dynos; d++ {
 			for p := 0; p < templates; p++ {
 				roll.Exec(3600, t.UnixMicro(), fmt.Sprintf("web.%d", d), fmt.Sprintf("/resource%d/:id", p), perMinute*60, 1, perMinute*60*2000, "H12=1", sketches[(d+p)%8], connect)
 			}
 		}
 	}
-	for t := end.Add(-48 * time.Hour); t.Before(end); t = t.Add(time.Minute) {
+	for t := end.Add(-48 * time.Hour); t.Before(end) && !minutesOnly; t = t.Add(time.Minute) {
 		for d := 1; d <= dynos; d++ {
 			for p := 0; p < templates; p++ {
 				roll.Exec(60, t.UnixMicro(), fmt.Sprintf("web.%d", d), fmt.Sprintf("/resource%d/:id", p), perMinute, 0, perMinute*2000, "", sketches[(d*p)%8], connect)
