@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -169,10 +171,11 @@ func (r *roller) flushChunk() (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	tx, err := r.db.rw.Begin()
+	tx, done, err := r.begin()
 	if err != nil {
 		return 0, fmt.Errorf("store: begin: %w", err)
 	}
+	defer done()
 	defer tx.Rollback()
 	// Ids grow in commit order, so the rows up to maxID now are the ones
 	// read, unless another writer's roller stored some meanwhile.
@@ -200,6 +203,42 @@ func (r *roller) flushChunk() (int, error) {
 		return 0, fmt.Errorf("store: storing batches: commit: %w", err)
 	}
 	return n, nil
+}
+
+// begin starts the flush's transaction on the write connection with
+// synchronous=NORMAL: its commit does not wait for the disk. Nothing
+// acknowledged depends on it: the pending rows it stores were synced with
+// their batches and are deleted in this same transaction, so a power cut
+// that loses it leaves them pending, to be stored at the next start; and
+// the next synced commit (the writer's) syncs the WAL this commit is in.
+// done puts synchronous=FULL back before the connection serves anyone
+// else, or discards the connection if it cannot.
+func (r *roller) begin() (tx *sql.Tx, done func(), err error) {
+	ctx := context.Background()
+	conn, err := r.db.rw.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !r.db.noSync {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+	}
+	done = func() {
+		if !r.db.noSync {
+			if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
+				r.logError("storing batches", fmt.Errorf("synchronous=FULL not restored, connection closed: %w", err))
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}
+		conn.Close()
+	}
+	if tx, err = conn.BeginTx(ctx, nil); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return tx, done, nil
 }
 
 // rollIn adds the router section of a batch of app to r.deltas.

@@ -45,6 +45,8 @@ type DB struct {
 	ro   *sql.DB // readers; WAL lets them run beside the writer
 	ckpt *checkpointer
 
+	noSync bool // Options.NoSync: every commit under synchronous=NORMAL
+
 	mu      sync.Mutex
 	flusher func(context.Context) error // the Writer's Flush, while one is open on db
 }
@@ -102,7 +104,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + url.PathEscape(path) + "?" + q.Encode()
-	db := &DB{path: path}
+	db := &DB{path: path, noSync: opts.NoSync}
 	var err error
 	if !opts.ReadOnly {
 		if db.rw, err = sql.Open(driverName, dsn); err != nil {

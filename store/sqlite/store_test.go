@@ -460,7 +460,9 @@ func TestRetentionPrunesOldHistory(t *testing.T) {
 
 // A batch is acknowledged only after its commit, and SQLite runs with
 // synchronous=FULL: the commit returns once the WAL holding it is synced,
-// so an acknowledged line survives power loss. NoSync: NORMAL.
+// so an acknowledged line survives power loss. NoSync: NORMAL. The roller's
+// commits run under NORMAL (roller.begin) and leave the write connection
+// as they found it.
 func TestWriteWaitsForTheDisk(t *testing.T) {
 	ctx := context.Background()
 	for noSync, want := range map[bool]int{false: 2, true: 1} {
@@ -468,10 +470,30 @@ func TestWriteWaitsForTheDisk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got int
-		if err := db.rw.QueryRow("PRAGMA synchronous").Scan(&got); err != nil || got != want {
-			t.Errorf("NoSync %v: synchronous = %d (%v), want %d", noSync, got, err, want)
+		check := func(when string) {
+			t.Helper()
+			var got int
+			if err := db.rw.QueryRow("PRAGMA synchronous").Scan(&got); err != nil || got != want {
+				t.Errorf("NoSync %v, %s: synchronous = %d (%v), want %d", noSync, when, got, err, want)
+			}
 		}
+		check("open")
+		w, err := NewWriter(db, WriterOptions{FlushEvery: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(ctx, fixtureBatch(t, "app", "f1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var pendingRows int
+		if err := db.rw.QueryRow("SELECT COUNT(*) FROM pending_batches").Scan(&pendingRows); err != nil || pendingRows != 0 {
+			t.Fatalf("after a flush: %d pending rows (%v)", pendingRows, err)
+		}
+		check("after the roller's commit")
+		w.Close()
 		db.Close()
 	}
 }
