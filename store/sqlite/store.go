@@ -95,7 +95,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	q.Set("_busy_timeout", "5000")
 	q.Set("_journal_mode", "WAL")
 	// FULL: a commit returns once the WAL holding it is on disk, so an
-	// acknowledged batch survives power loss. NORMAL (NoSync) leaves the
+	// acknowledged batch survives power loss. (The roller's commits set
+	// NORMAL for themselves: roller.begin.) NORMAL (NoSync) leaves the
 	// WAL to the OS: a process crash loses nothing committed, a power cut
 	// may lose the last commits.
 	q.Set("_synchronous", "FULL")
