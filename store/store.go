@@ -173,6 +173,10 @@ type DynoSummary struct {
 	PeakMB      *float64      `json:"peak_mb,omitempty"` // the highest total in range
 	// Dynos is, on an app's OtherDynos row, how many dynos it sums.
 	Dynos int `json:"dynos,omitempty"`
+	// NoMemorySamples marks a dyno seen only in error lines (R14s, H-codes,
+	// crashes) in range: its runtime metrics are off. First and Last are
+	// its first and last error; it has no boots and no memory.
+	NoMemorySamples bool `json:"no_memory_samples,omitempty"`
 }
 
 // OtherDynos is the Dyno of the row that sums an app's dynos beyond the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/drainwatch/drainwatch/store"
@@ -82,9 +83,11 @@ func (db *DB) EachMemory(ctx context.Context, f store.Filter, fn func(*store.Mem
 }
 
 // Dynos summarises each dyno with memory samples matching f (Dyno, App,
-// Since, Until), ordered by app and dyno. With f.Limit, only the f.Limit
+// Since, Until), and each with error lines but no memory sample (marked
+// NoMemorySamples), ordered by app and dyno. With f.Limit, only the f.Limit
 // dynos with the highest memory are summarised (chosen in SQL), and each
-// app with more gets an store.OtherDynos row after its dynos.
+// app with more gets an store.OtherDynos row after its dynos; of those
+// without memory samples, the f.Limit with the most R14/R15.
 func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error) {
 	db.sync(ctx)
 	where, args := whereClause(f)
@@ -177,6 +180,19 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 			return nil, fmt.Errorf("query dynos: %w", err)
 		}
 	}
+	silent, err := db.dynosWithoutMemory(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if len(silent) > 0 {
+		out = append(out, silent...)
+		sort.SliceStable(out, func(i, j int) bool {
+			if out[i].App != out[j].App {
+				return out[i].App < out[j].App
+			}
+			return out[i].Dyno < out[j].Dyno
+		})
+	}
 	if f.Limit > 0 && len(chosen) == f.Limit {
 		others, err := db.otherDynos(ctx, f, chosen)
 		if err != nil {
@@ -210,6 +226,45 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 	return out, nil
 }
 
+// dynosWithoutMemory summarises the dynos matching f that have error lines
+// (R14, H-codes, crashes…) but no memory sample in f's range: those whose
+// runtime metrics are off. With f.Limit, the f.Limit with the most R14/R15,
+// then the most errors.
+func (db *DB) dynosWithoutMemory(ctx context.Context, f store.Filter) ([]store.DynoSummary, error) {
+	where, args := whereClause(f)
+	if where == "" {
+		where = " WHERE 1"
+	}
+	var during []string
+	if !f.Since.IsZero() {
+		during = append(during, " AND m.time >= ?")
+		args = append(args, f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		during = append(during, " AND m.time < ?")
+		args = append(args, f.Until.UnixMicro())
+	}
+	q := `SELECT app, dyno, MIN(time), MAX(time), SUM(code IN ('R14', 'R15')), COUNT(*) FROM errors` + where +
+		` AND dyno != '' AND NOT EXISTS (SELECT 1 FROM memory m WHERE m.app = errors.app AND m.dyno = errors.dyno` + strings.Join(during, "") + `)
+		GROUP BY app, dyno ORDER BY 5 DESC, 6 DESC, app, dyno` + limit(f)
+	rows, err := db.ro.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query dynos without memory samples: %w", err)
+	}
+	defer rows.Close()
+	var out []store.DynoSummary
+	for rows.Next() {
+		d := store.DynoSummary{Boots: []store.BootSummary{}, NoMemorySamples: true}
+		var first, last, all int64
+		if err := rows.Scan(&d.App, &d.Dyno, &first, &last, &d.Errors, &all); err != nil {
+			return nil, fmt.Errorf("query dynos without memory samples: %w", err)
+		}
+		d.First, d.Last = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
 // otherDynos sums, per app, the dynos matching f that are not in chosen,
 // reading one row per dyno (aggregated in SQL) and skipping the chosen: a
 // NOT IN over them cost SQLite 27 s for 1,000 of 100,000 dynos.
@@ -220,6 +275,7 @@ func (db *DB) otherDynos(ctx context.Context, f store.Filter, chosen [][2]string
 	}
 	where, args := whereClause(f)
 	out := map[string]store.DynoSummary{}
+	summed := map[[2]string]bool{} // the dynos counted, whose R14/R15 count too
 	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, MIN(time), MAX(time), MAX(total_mb) FROM memory`+where+` GROUP BY app, dyno`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query dynos: %w", err)
@@ -235,6 +291,7 @@ func (db *DB) otherDynos(ctx context.Context, f store.Filter, chosen [][2]string
 		if skip[[2]string{app, dyno}] {
 			continue
 		}
+		summed[[2]string{app, dyno}] = true
 		d, ok := out[app]
 		if !ok {
 			d = store.DynoSummary{App: app, Dyno: store.OtherDynos, First: time.UnixMicro(first).UTC(), Boots: []store.BootSummary{}}
@@ -269,7 +326,7 @@ func (db *DB) otherDynos(ctx context.Context, f store.Filter, chosen [][2]string
 		if err := erows.Scan(&app, &dyno, &n); err != nil {
 			return nil, fmt.Errorf("query dynos: %w", err)
 		}
-		if d, ok := out[app]; ok && !skip[[2]string{app, dyno}] {
+		if d, ok := out[app]; ok && summed[[2]string{app, dyno}] {
 			d.Errors += n
 			out[app] = d
 		}
