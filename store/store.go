@@ -51,7 +51,7 @@ type Filter struct {
 	Dyno  string
 	Since time.Time // inclusive
 	Until time.Time // exclusive
-	Limit int       // 0: no limit
+	Limit int       // lists: the newest Limit rows (still oldest first); 0: no limit
 }
 
 // MemorySample is one runtime-metrics memory sample. Pointer fields are nil

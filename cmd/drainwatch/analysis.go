@@ -17,7 +17,7 @@ func (c *alertsCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("alerts", flag.ContinueOnError)
 	var q queryFlags
 	q.register(fs, c.env)
-	f, err := q.parse(fs, args, "alerts [--app A] [--dyno D] [--since 7d] [--json]\n\nEvery alert fired or resolved (by log time), oldest first.")
+	f, err := q.parse(fs, args, "alerts [--app A] [--dyno D] [--since 7d] [--json]\n\nEvery alert fired or resolved (by log time), oldest first; --limit N keeps the newest N.")
 	if err != nil {
 		return err
 	}

@@ -53,10 +53,11 @@ func scanAlert(sc interface{ Scan(...any) error }, extra ...any) (store.AlertRec
 	return a, nil
 }
 
-// Alerts returns stored alerts matching f (by log time), oldest first.
+// Alerts returns stored alerts matching f (by log time), oldest first (with
+// f.Limit, the newest f.Limit).
 func (db *DB) Alerts(ctx context.Context, f store.Filter) ([]store.AlertRecord, error) {
 	where, args := whereClause(f)
-	rows, err := db.ro.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts a`+where+` ORDER BY a.time, a.id`+limit(f), args...)
+	rows, err := db.ro.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts a`+newest("alerts a", where, "a.time, a.id", f.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query alerts: %w", err)
 	}

@@ -10,11 +10,12 @@ import (
 	"github.com/drainwatch/drainwatch/store"
 )
 
-// Load returns load samples matching f, oldest first.
+// Load returns load samples matching f, oldest first (with f.Limit, the
+// newest f.Limit).
 func (db *DB) Load(ctx context.Context, f store.Filter) ([]store.LoadSample, error) {
 	db.sync(ctx)
 	where, args := whereClause(f)
-	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+where+` ORDER BY time, app, dyno`+limit(f), args...)
+	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+newest("load", where, "time, app, dyno", f.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query load: %w", err)
 	}
@@ -53,13 +54,13 @@ func (db *DB) Apps(ctx context.Context) ([]store.AppSummary, error) {
 	return out, rows.Err()
 }
 
-// EachMemory calls fn with each memory sample matching f, oldest first,
-// without holding them all.
+// EachMemory calls fn with each memory sample matching f, oldest first
+// (with f.Limit, the newest f.Limit), without holding them all.
 func (db *DB) EachMemory(ctx context.Context, f store.Filter, fn func(*store.MemorySample) error) error {
 	db.sync(ctx)
 	where, args := whereClause(f)
 	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb
-		FROM memory`+where+` ORDER BY time, app, dyno`+limit(f), args...)
+		FROM memory`+newest("memory", where, "time, app, dyno", f.Limit), args...)
 	if err != nil {
 		return fmt.Errorf("query memory: %w", err)
 	}
@@ -353,5 +354,5 @@ func (db *DB) MemoryBuckets(ctx context.Context, f store.Filter, step time.Durat
 	// Runtime metrics come every ~20 s: the samples within the first 20 s of
 	// each bucket are about one a bucket.
 	where += fmt.Sprintf(" AND time %% %d < %d", step.Microseconds(), (20 * time.Second).Microseconds())
-	return db.memory(ctx, where, "", args)
+	return db.memory(ctx, where, 0, args)
 }

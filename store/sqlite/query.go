@@ -43,17 +43,30 @@ func limit(f store.Filter) string {
 	return ""
 }
 
-// Memory returns memory samples matching f, oldest first.
+// newest is the rest of a query after "SELECT … FROM from": the rows where
+// selects, oldest first by order (ascending columns, "time, rowid"); with
+// limit > 0 only the newest limit of them, still oldest first.
+func newest(from, where, order string, limit int) string {
+	if limit <= 0 {
+		return where + " ORDER BY " + order
+	}
+	desc := strings.ReplaceAll(order, ",", " DESC,") + " DESC"
+	return fmt.Sprintf(" WHERE rowid IN (SELECT rowid FROM %s%s ORDER BY %s LIMIT %d) ORDER BY %s", from, where, desc, limit, order)
+}
+
+// Memory returns memory samples matching f, oldest first (with f.Limit,
+// the newest f.Limit).
 func (db *DB) Memory(ctx context.Context, f store.Filter) ([]store.MemorySample, error) {
 	db.sync(ctx)
 	where, args := whereClause(f)
-	return db.memory(ctx, where, limit(f), args)
+	return db.memory(ctx, where, f.Limit, args)
 }
 
-// memory reads memory samples with a WHERE clause, oldest first.
-func (db *DB) memory(ctx context.Context, where, limit string, args []any) ([]store.MemorySample, error) {
+// memory reads memory samples with a WHERE clause, oldest first (with
+// limit > 0, the newest limit).
+func (db *DB) memory(ctx context.Context, where string, limit int, args []any) ([]store.MemorySample, error) {
 	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb
-		FROM memory`+where+` ORDER BY time, app, dyno`+limit, args...)
+		FROM memory`+newest("memory", where, "time, app, dyno", limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query memory: %w", err)
 	}
@@ -74,7 +87,8 @@ func (db *DB) memory(ctx context.Context, where, limit string, args []any) ([]st
 	return out, nil
 }
 
-// Errors returns error events matching f, oldest first. codes, when given,
+// Errors returns error events matching f, oldest first (with f.Limit, the
+// newest f.Limit). codes, when given,
 // keeps only those codes (e.g. "R14", "H12", "mem", "crash").
 func (db *DB) Errors(ctx context.Context, f store.Filter, codes ...string) ([]store.ErrorEvent, error) {
 	db.sync(ctx)
@@ -92,7 +106,7 @@ func (db *DB) Errors(ctx context.Context, f store.Filter, codes ...string) ([]st
 		}
 	}
 	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, code, message, mem_mb, percent, dropped
-		FROM errors`+where+` ORDER BY time, rowid`+limit(f), args...)
+		FROM errors`+newest("errors", where, "time, rowid", f.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query errors: %w", err)
 	}

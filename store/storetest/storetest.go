@@ -179,8 +179,8 @@ func testEveryKind(t *testing.T, b Backend) {
 	if r14, _ := db.Errors(ctx, store.Filter{App: "k"}, "R14"); len(r14) != 1 || r14[0].Dyno != "worker.1" {
 		t.Errorf("R14: %+v", r14)
 	}
-	if lim, _ := db.Errors(ctx, store.Filter{App: "k", Limit: 2}); len(lim) != 2 {
-		t.Errorf("limit 2: %d rows", len(lim))
+	if lim, _ := db.Errors(ctx, store.Filter{App: "k", Limit: 2}); len(lim) != 2 || lim[0].Code != "R14" || lim[1].Code != "crash" {
+		t.Errorf("limit 2: %+v, want the newest two (R14, crash), oldest first", lim)
 	}
 	dynos, err := db.Dynos(ctx, store.Filter{App: "k"})
 	if err != nil || len(dynos) != 3 || dynos[0].Dyno != "web.1" || *dynos[0].LastMB != 180.43 || len(dynos[0].Boots) != 1 || dynos[0].NoMemorySamples ||
