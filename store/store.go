@@ -179,6 +179,15 @@ type DynoSummary struct {
 	NoMemorySamples bool `json:"no_memory_samples,omitempty"`
 }
 
+// ShortBoot is the first 8 characters of a boot id, as tables and charts
+// show it.
+func ShortBoot(boot string) string {
+	if len(boot) > 8 {
+		return boot[:8]
+	}
+	return boot
+}
+
 // OtherDynos is the Dyno of the row that sums an app's dynos beyond the
 // ones listed (Filter.Limit in Dynos): how many, when first and last seen,
 // their peak memory, their R14/R15 count.

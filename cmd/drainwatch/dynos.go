@@ -40,7 +40,7 @@ func (c *dynosCommand) Run(ctx context.Context, args []string) error {
 			}
 			var boots []string
 			for _, b := range d.Boots {
-				boots = append(boots, shortBoot(b.Boot))
+				boots = append(boots, store.ShortBoot(b.Boot))
 			}
 			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d", d.App, d.Dyno, q.fmtTime(d.First), q.fmtTime(d.Last),
 				fmtMB(d.LastMB), fmtMB(d.LastQuotaMB), pct, strings.Join(boots, ","), d.Restarts, d.Errors)

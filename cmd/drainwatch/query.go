@@ -328,17 +328,10 @@ func (c *memCommand) Run(ctx context.Context, args []string) error {
 		if r.TotalMB != nil && r.QuotaMB != nil && *r.QuotaMB > 0 {
 			pct = strconv.FormatFloat(100**r.TotalMB / *r.QuotaMB, 'f', 0, 64) + "%"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.fmtTime(r.Time), r.App, r.Dyno, shortBoot(r.Boot),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.fmtTime(r.Time), r.App, r.Dyno, store.ShortBoot(r.Boot),
 			fmtMB(r.TotalMB), fmtMB(r.RSSMB), fmtMB(r.SwapMB), fmtMB(r.QuotaMB), pct)
 	}
 	return tw.Flush()
-}
-
-func shortBoot(b string) string {
-	if len(b) > 8 {
-		return b[:8]
-	}
-	return b
 }
 
 func sortedKeys(m map[string]bool) []string {
