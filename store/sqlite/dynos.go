@@ -2,9 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/drainwatch/drainwatch/store"
@@ -15,43 +15,25 @@ import (
 func (db *DB) Load(ctx context.Context, f store.Filter) ([]store.LoadSample, error) {
 	db.sync(ctx)
 	where, args := whereClause(f)
-	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+newest("load", where, "time, app, dyno", f.Limit), args...)
-	if err != nil {
-		return nil, fmt.Errorf("query load: %w", err)
-	}
-	defer rows.Close()
-	out := []store.LoadSample{}
-	for rows.Next() {
-		var s store.LoadSample
-		var t int64
-		if err := rows.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.Avg1m, &s.Avg5m, &s.Avg15m); err != nil {
-			return nil, fmt.Errorf("query load: %w", err)
-		}
-		s.Time = time.UnixMicro(t).UTC()
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return collect(ctx, db.ro, "query load", `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+newest("load", where, "time, app, dyno", f.Limit), args,
+		func(r *sql.Rows) (s store.LoadSample, err error) {
+			var t int64
+			err = r.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.Avg1m, &s.Avg5m, &s.Avg15m)
+			s.Time = micros(t)
+			return s, err
+		})
 }
 
 // Apps lists the apps with memory samples, by name.
 func (db *DB) Apps(ctx context.Context) ([]store.AppSummary, error) {
 	db.sync(ctx)
-	rows, err := db.ro.QueryContext(ctx, `SELECT app, MAX(time) FROM memory GROUP BY app ORDER BY app`)
-	if err != nil {
-		return nil, fmt.Errorf("query apps: %w", err)
-	}
-	defer rows.Close()
-	var out []store.AppSummary
-	for rows.Next() {
-		var a store.AppSummary
-		var last int64
-		if err := rows.Scan(&a.App, &last); err != nil {
-			return nil, fmt.Errorf("query apps: %w", err)
-		}
-		a.Last = time.UnixMicro(last).UTC()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collect(ctx, db.ro, "query apps", `SELECT app, MAX(time) FROM memory GROUP BY app ORDER BY app`, nil,
+		func(r *sql.Rows) (a store.AppSummary, err error) {
+			var last int64
+			err = r.Scan(&a.App, &last)
+			a.Last = micros(last)
+			return a, err
+		})
 }
 
 // EachMemory calls fn with each memory sample matching f, oldest first
@@ -59,28 +41,13 @@ func (db *DB) Apps(ctx context.Context) ([]store.AppSummary, error) {
 func (db *DB) EachMemory(ctx context.Context, f store.Filter, fn func(*store.MemorySample) error) error {
 	db.sync(ctx)
 	where, args := whereClause(f)
-	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb
-		FROM memory`+newest("memory", where, "time, app, dyno", f.Limit), args...)
-	if err != nil {
-		return fmt.Errorf("query memory: %w", err)
-	}
-	defer rows.Close()
 	var s store.MemorySample
-	for rows.Next() {
-		var t int64
-		s = store.MemorySample{}
-		if err := rows.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.TotalMB, &s.RSSMB, &s.CacheMB, &s.SwapMB, &s.PgpgIn, &s.PgpgOut, &s.QuotaMB); err != nil {
-			return fmt.Errorf("query memory: %w", err)
-		}
-		s.Time = time.UnixMicro(t).UTC()
-		if err := fn(&s); err != nil {
+	return eachRow(ctx, db.ro, "query memory", memoryQuery+newest("memory", where, "time, app, dyno", f.Limit), args, func(r *sql.Rows) error {
+		if err := scanMemory(r, &s); err != nil {
 			return err
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("query memory: %w", err)
-	}
-	return nil
+		return fn(&s)
+	})
 }
 
 // Dynos summarises each dyno with memory samples matching f (Dyno, App,
@@ -94,22 +61,12 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 	where, args := whereClause(f)
 	var chosen [][2]string // app, dyno
 	if f.Limit > 0 {
-		rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno FROM memory`+where+
-			` GROUP BY app, dyno ORDER BY MAX(total_mb) DESC, app, dyno LIMIT ?`, append(args, f.Limit)...)
+		var err error
+		chosen, err = collect(ctx, db.ro, "query dynos", `SELECT app, dyno FROM memory`+where+
+			` GROUP BY app, dyno ORDER BY MAX(total_mb) DESC, app, dyno LIMIT ?`, append(args, f.Limit),
+			func(r *sql.Rows) (c [2]string, err error) { return c, r.Scan(&c[0], &c[1]) })
 		if err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
-		}
-		for rows.Next() {
-			var c [2]string
-			if err := rows.Scan(&c[0], &c[1]); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("query dynos: %w", err)
-			}
-			chosen = append(chosen, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
+			return nil, err
 		}
 		sort.Slice(chosen, func(i, j int) bool {
 			if chosen[i][0] != chosen[j][0] {
@@ -120,21 +77,16 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 	}
 	var out []store.DynoSummary
 	boots := func(where string, args []any) error {
-		rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, boot, MIN(time), MAX(time), COUNT(*), MAX(total_mb) FROM memory`+where+
-			` GROUP BY app, dyno, boot ORDER BY app, dyno, MIN(time)`, args...)
-		if err != nil {
-			return fmt.Errorf("query dynos: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
+		return eachRow(ctx, db.ro, "query dynos", `SELECT app, dyno, boot, MIN(time), MAX(time), COUNT(*), MAX(total_mb) FROM memory`+where+
+			` GROUP BY app, dyno, boot ORDER BY app, dyno, MIN(time)`, args, func(r *sql.Rows) error {
 			var app, dyno string
 			var b store.BootSummary
 			var first, last int64
 			var peak *float64
-			if err := rows.Scan(&app, &dyno, &b.Boot, &first, &last, &b.Samples, &peak); err != nil {
-				return fmt.Errorf("query dynos: %w", err)
+			if err := r.Scan(&app, &dyno, &b.Boot, &first, &last, &b.Samples, &peak); err != nil {
+				return err
 			}
-			b.First, b.Last = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
+			b.First, b.Last = micros(first), micros(last)
 			if peak != nil {
 				b.PeakMB = *peak
 			}
@@ -149,11 +101,8 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 			if peak != nil && (d.PeakMB == nil || *peak > *d.PeakMB) {
 				d.PeakMB = peak
 			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("query dynos: %w", err)
-		}
-		return nil
+			return nil
+		})
 	}
 	if f.Limit <= 0 {
 		if err := boots(where, args); err != nil {
@@ -161,8 +110,8 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 		}
 	}
 	for _, c := range chosen {
-		w, a := whereClause(store.Filter{App: c[0], Dyno: c[1], Since: f.Since, Until: f.Until})
-		if err := boots(w, a); err != nil {
+		bc := new(conds).match(c[0], c[1], "time", f.Since, f.Until)
+		if err := boots(bc.where(), bc.args); err != nil {
 			return nil, err
 		}
 	}
@@ -175,9 +124,8 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 		if err != nil {
 			return nil, fmt.Errorf("query dynos: %w", err)
 		}
-		ef := store.Filter{App: d.App, Dyno: d.Dyno, Since: f.Since, Until: f.Until}
-		ew, eargs := whereClause(ef)
-		if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(*) FROM errors`+ew+` AND code IN ('R14', 'R15')`, eargs...).Scan(&d.Errors); err != nil {
+		ec := new(conds).match(d.App, d.Dyno, "time", f.Since, f.Until).add("code IN ('R14', 'R15')")
+		if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(*) FROM errors`+ec.where(), ec.args...).Scan(&d.Errors); err != nil {
 			return nil, fmt.Errorf("query dynos: %w", err)
 		}
 	}
@@ -232,38 +180,17 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 // runtime metrics are off. With f.Limit, the f.Limit with the most R14/R15,
 // then the most errors.
 func (db *DB) dynosWithoutMemory(ctx context.Context, f store.Filter) ([]store.DynoSummary, error) {
-	where, args := whereClause(f)
-	if where == "" {
-		where = " WHERE 1"
-	}
-	var during []string
-	if !f.Since.IsZero() {
-		during = append(during, " AND m.time >= ?")
-		args = append(args, f.Since.UnixMicro())
-	}
-	if !f.Until.IsZero() {
-		during = append(during, " AND m.time < ?")
-		args = append(args, f.Until.UnixMicro())
-	}
-	q := `SELECT app, dyno, MIN(time), MAX(time), SUM(code IN ('R14', 'R15')), COUNT(*) FROM errors` + where +
-		` AND dyno != '' AND NOT EXISTS (SELECT 1 FROM memory m WHERE m.app = errors.app AND m.dyno = errors.dyno` + strings.Join(during, "") + `)
-		GROUP BY app, dyno ORDER BY 5 DESC, 6 DESC, app, dyno` + limit(f)
-	rows, err := db.ro.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query dynos without memory samples: %w", err)
-	}
-	defer rows.Close()
-	var out []store.DynoSummary
-	for rows.Next() {
-		d := store.DynoSummary{Boots: []store.BootSummary{}, NoMemorySamples: true}
-		var first, last, all int64
-		if err := rows.Scan(&d.App, &d.Dyno, &first, &last, &d.Errors, &all); err != nil {
-			return nil, fmt.Errorf("query dynos without memory samples: %w", err)
-		}
-		d.First, d.Last = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	sampled := new(conds).add("m.app = errors.app").add("m.dyno = errors.dyno").match("", "", "m.time", f.Since, f.Until)
+	c := new(conds).filter(f).add("dyno != ''").add("NOT EXISTS (SELECT 1 FROM memory m"+sampled.where()+")", sampled.args...)
+	return collect(ctx, db.ro, "query dynos without memory samples", `SELECT app, dyno, MIN(time), MAX(time), SUM(code IN ('R14', 'R15')), COUNT(*)
+		FROM errors`+c.where()+` GROUP BY app, dyno ORDER BY 5 DESC, 6 DESC, app, dyno`+limit(f), c.args,
+		func(r *sql.Rows) (store.DynoSummary, error) {
+			d := store.DynoSummary{Boots: []store.BootSummary{}, NoMemorySamples: true}
+			var first, last, all int64
+			err := r.Scan(&d.App, &d.Dyno, &first, &last, &d.Errors, &all)
+			d.First, d.Last = micros(first), micros(last)
+			return d, err
+		})
 }
 
 // otherDynos sums, per app, the dynos matching f that are not in chosen,
@@ -277,62 +204,51 @@ func (db *DB) otherDynos(ctx context.Context, f store.Filter, chosen [][2]string
 	where, args := whereClause(f)
 	out := map[string]store.DynoSummary{}
 	summed := map[[2]string]bool{} // the dynos counted, whose R14/R15 count too
-	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, MIN(time), MAX(time), MAX(total_mb) FROM memory`+where+` GROUP BY app, dyno`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query dynos: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err := eachRow(ctx, db.ro, "query dynos", `SELECT app, dyno, MIN(time), MAX(time), MAX(total_mb) FROM memory`+where+` GROUP BY app, dyno`, args, func(r *sql.Rows) error {
 		var app, dyno string
 		var first, last int64
 		var peak *float64
-		if err := rows.Scan(&app, &dyno, &first, &last, &peak); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
+		if err := r.Scan(&app, &dyno, &first, &last, &peak); err != nil {
+			return err
 		}
 		if skip[[2]string{app, dyno}] {
-			continue
+			return nil
 		}
 		summed[[2]string{app, dyno}] = true
 		d, ok := out[app]
 		if !ok {
-			d = store.DynoSummary{App: app, Dyno: store.OtherDynos, First: time.UnixMicro(first).UTC(), Boots: []store.BootSummary{}}
+			d = store.DynoSummary{App: app, Dyno: store.OtherDynos, First: micros(first), Boots: []store.BootSummary{}}
 		}
 		d.Dynos++
-		if t := time.UnixMicro(first).UTC(); t.Before(d.First) {
+		if t := micros(first); t.Before(d.First) {
 			d.First = t
 		}
-		if t := time.UnixMicro(last).UTC(); t.After(d.Last) {
+		if t := micros(last); t.After(d.Last) {
 			d.Last = t
 		}
 		if peak != nil && (d.PeakMB == nil || *peak > *d.PeakMB) {
 			d.PeakMB = peak
 		}
 		out[app] = d
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query dynos: %w", err)
-	}
-	rows.Close()
-	if where == "" {
-		where = " WHERE 1"
-	}
-	erows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, COUNT(*) FROM errors`+where+` AND code IN ('R14', 'R15') GROUP BY app, dyno`, args...)
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("query dynos: %w", err)
+		return nil, err
 	}
-	defer erows.Close()
-	for erows.Next() {
+	ec := new(conds).filter(f).add("code IN ('R14', 'R15')")
+	err = eachRow(ctx, db.ro, "query dynos", `SELECT app, dyno, COUNT(*) FROM errors`+ec.where()+` GROUP BY app, dyno`, ec.args, func(r *sql.Rows) error {
 		var app, dyno string
 		var n int64
-		if err := erows.Scan(&app, &dyno, &n); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
+		if err := r.Scan(&app, &dyno, &n); err != nil {
+			return err
 		}
 		if d, ok := out[app]; ok && summed[[2]string{app, dyno}] {
 			d.Errors += n
 			out[app] = d
 		}
-	}
-	return out, erows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // MemoryBuckets returns memory samples for a chart of buckets of step: all
@@ -347,12 +263,8 @@ func (db *DB) MemoryBuckets(ctx context.Context, f store.Filter, step time.Durat
 		// Up to about two days: every sample (a few thousand a dyno).
 		return db.Memory(ctx, f)
 	}
-	where, args := whereClause(f)
-	if where == "" {
-		where = " WHERE 1"
-	}
 	// Runtime metrics come every ~20 s: the samples within the first 20 s of
 	// each bucket are about one a bucket.
-	where += fmt.Sprintf(" AND time %% %d < %d", step.Microseconds(), (20 * time.Second).Microseconds())
-	return db.memory(ctx, where, 0, args)
+	c := new(conds).filter(f).add("time % ? < ?", step.Microseconds(), (20 * time.Second).Microseconds())
+	return db.memory(ctx, c.where(), 0, c.args)
 }
