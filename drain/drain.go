@@ -30,11 +30,6 @@ import (
 	"github.com/drainwatch/drainwatch/store"
 )
 
-// Writer stores a batch and returns once it is durable. store/sqlite's Writer is one.
-type Writer interface {
-	Write(ctx context.Context, b *store.Batch) (store.Result, error)
-}
-
 // Observer is told about every batch once it is stored (the alert engine):
 // exactly once for each committed batch, whatever becomes of its request
 // (answered, timed out, client gone), and never for a retry found to be a
@@ -148,7 +143,7 @@ func (s *Stats) storeOK() { s.lastOK.Store(time.Now().UnixNano()) }
 // Handler serves POST /logs/{app} and POST /logs.
 type Handler struct {
 	cfg     Config
-	w       Writer
+	w       store.BatchWriter
 	mux     *http.ServeMux
 	log     *slog.Logger
 	userSum [32]byte
@@ -165,7 +160,7 @@ type buffers struct {
 }
 
 // New returns the drain endpoint.
-func New(cfg Config, w Writer) (*Handler, error) {
+func New(cfg Config, w store.BatchWriter) (*Handler, error) {
 	if cfg.Password == "" && !cfg.AllowNoAuth {
 		return nil, ErrNoPassword
 	}

@@ -60,7 +60,7 @@ type SyslogConfig struct {
 // SyslogServer is a running syslog+tls listener.
 type SyslogServer struct {
 	cfg   SyslogConfig
-	w     Writer
+	w     store.BatchWriter
 	ln    *ConnCap
 	log   *slog.Logger
 	wg    sync.WaitGroup
@@ -78,7 +78,7 @@ type SyslogServer struct {
 var ErrSyslogOpen = errors.New("drain: a syslog listener without drain tokens would take lines for any app from anyone who reaches it")
 
 // ListenSyslog starts the listener.
-func ListenSyslog(cfg SyslogConfig, w Writer) (*SyslogServer, error) {
+func ListenSyslog(cfg SyslogConfig, w store.BatchWriter) (*SyslogServer, error) {
 	if len(cfg.Tokens) == 0 && !cfg.AllowAnyApp {
 		return nil, ErrSyslogOpen
 	}

@@ -18,11 +18,6 @@ import (
 	"github.com/drainwatch/drainwatch/store"
 )
 
-// Writer stores a batch and returns once it is durable. store/sqlite's Writer is one.
-type Writer interface {
-	Write(ctx context.Context, b *store.Batch) (store.Result, error)
-}
-
 // Formats of input.
 const (
 	FormatText    = "heroku-logs" // `heroku logs` output
@@ -93,7 +88,7 @@ func (s *Summary) skip(line int64, reason string) {
 // Import reads r to the end and stores every line it can parse, in batches.
 // It detects the format from the first bytes. Importing the same input twice
 // stores it once: each batch is keyed by a hash of its bytes.
-func Import(ctx context.Context, r io.Reader, w Writer, opts Options) (Summary, error) {
+func Import(ctx context.Context, r io.Reader, w store.BatchWriter, opts Options) (Summary, error) {
 	if opts.App == "" {
 		opts.App = "default"
 	}
@@ -124,7 +119,7 @@ func Import(ctx context.Context, r io.Reader, w Writer, opts Options) (Summary, 
 }
 
 type importer struct {
-	w      Writer
+	w      store.BatchWriter
 	opts   Options
 	br     *bufio.Reader
 	chunk  []byte // input lines of the current batch; events are views into it

@@ -259,9 +259,15 @@ func (r Retention) WithDefaults() Retention {
 // bounded lag without it. Concurrent writers on one database — two Writers,
 // two processes — each keep every line they acknowledge: rollups add up.
 type Writer interface {
-	Write(ctx context.Context, b *Batch) (Result, error)
+	BatchWriter
 	Flush(ctx context.Context) error
 	Close() error
+}
+
+// BatchWriter stores a batch and returns once it is durable: all that the
+// drain and the importer need of a Writer.
+type BatchWriter interface {
+	Write(ctx context.Context, b *Batch) (Result, error)
 }
 
 // Queries are the reads the CLI, the API, the dashboard and the alert
