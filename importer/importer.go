@@ -176,79 +176,34 @@ func (im *importer) readLines(ctx context.Context) error {
 	}
 }
 
-// readFrames imports octet-counted frames, a frame at a time.
+// readFrames imports octet-counted frames, a frame at a time, framed as
+// the drain frames a body (parser.FrameReader).
 func (im *importer) readFrames(ctx context.Context) error {
+	fr := parser.NewFrameReader(im.br, MaxLine)
+	var read int64
 	for {
-		// Skip blank space between frames.
-		for {
-			c, err := im.br.ReadByte()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("read: %w", err)
-			}
-			if c != ' ' && c != '\n' && c != '\r' {
-				im.br.UnreadByte()
-				break
-			}
-			im.countBytes(1)
+		frame, err := fr.Next()
+		im.countBytes(int(fr.Offset() - read))
+		read = fr.Offset()
+		var fe *parser.FrameError
+		switch {
+		case errors.As(err, &fe):
+			im.line++
+			im.sum.Lines++
+			im.sum.skip(im.line, fe.Err.Error())
+			continue
+		case err != nil:
+			return fmt.Errorf("read: %w", err)
+		case frame == nil:
+			return nil
 		}
 		im.line++
 		im.sum.Lines++
-		prefix, err := im.br.ReadSlice(' ')
-		im.countBytes(len(prefix))
-		n := -1
-		if err == nil && len(prefix) > 1 && len(prefix) <= 10 {
-			n = 0
-			for _, c := range prefix[:len(prefix)-1] {
-				if c < '0' || c > '9' {
-					n = -1
-					break
-				}
-				n = n*10 + int(c-'0')
-			}
-		}
-		if n <= 0 {
-			im.sum.skip(im.line, parser.ErrBadLength.Error())
-			// Resynchronise at the next line.
-			if !bytes.HasSuffix(prefix, []byte("\n")) {
-				rest, rerr := im.br.ReadSlice('\n')
-				im.countBytes(len(rest))
-				for errors.Is(rerr, bufio.ErrBufferFull) {
-					rest, rerr = im.br.ReadSlice('\n')
-					im.countBytes(len(rest))
-				}
-				if rerr == io.EOF {
-					return nil
-				}
-			}
-			if err == io.EOF {
-				return nil
-			}
-			continue
-		}
-		if n > MaxLine {
-			k, err := im.br.Discard(n)
-			im.countBytes(k)
-			im.sum.skip(im.line, parser.ErrTooLarge.Error())
-			if err != nil {
-				return nil
-			}
-			continue
-		}
-		if err := im.makeRoom(ctx, n); err != nil {
+		if err := im.makeRoom(ctx, len(frame)); err != nil {
 			return err
 		}
 		start := len(im.chunk)
-		im.chunk = im.chunk[:start+n]
-		k, err := io.ReadFull(im.br, im.chunk[start:])
-		im.countBytes(k)
-		if err != nil {
-			im.chunk = im.chunk[:start]
-			im.sum.skip(im.line, parser.ErrTruncated.Error())
-			return nil
-		}
+		im.chunk = append(im.chunk, frame...)
 		im.parse(im.chunk[start:], true)
 	}
 }
