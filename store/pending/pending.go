@@ -21,8 +21,8 @@ import (
 // become (rollup rows with DDSketches rewritten whole, memory samples,
 // errors, events) are written by the roller every FlushEvery, many batches
 // to one transaction, which deletes the pending rows it has stored.
-// Writing them in every commit was most of the writer's time; see the
-// README's Performance section for the figures.
+// Writing them in every commit was most of the writer's time
+// (docs/design.md, the store's write path).
 //
 // The router section, version 1:
 //
