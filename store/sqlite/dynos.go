@@ -58,75 +58,28 @@ func (db *DB) EachMemory(ctx context.Context, f store.Filter, fn func(*store.Mem
 // without memory samples, the f.Limit with the most R14/R15.
 func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error) {
 	db.sync(ctx)
-	where, args := whereClause(f)
-	var chosen [][2]string // app, dyno
-	if f.Limit > 0 {
-		var err error
-		chosen, err = collect(ctx, db.ro, "query dynos", `SELECT app, dyno FROM memory`+where+
-			` GROUP BY app, dyno ORDER BY MAX(total_mb) DESC, app, dyno LIMIT ?`, append(args, f.Limit),
-			func(r *sql.Rows) (c [2]string, err error) { return c, r.Scan(&c[0], &c[1]) })
-		if err != nil {
-			return nil, err
-		}
-		sort.Slice(chosen, func(i, j int) bool {
-			if chosen[i][0] != chosen[j][0] {
-				return chosen[i][0] < chosen[j][0]
-			}
-			return chosen[i][1] < chosen[j][1]
-		})
-	}
 	var out []store.DynoSummary
-	boots := func(where string, args []any) error {
-		return eachRow(ctx, db.ro, "query dynos", `SELECT app, dyno, boot, MIN(time), MAX(time), COUNT(*), MAX(total_mb) FROM memory`+where+
-			` GROUP BY app, dyno, boot ORDER BY app, dyno, MIN(time)`, args, func(r *sql.Rows) error {
-			var app, dyno string
-			var b store.BootSummary
-			var first, last int64
-			var peak *float64
-			if err := r.Scan(&app, &dyno, &b.Boot, &first, &last, &b.Samples, &peak); err != nil {
-				return err
-			}
-			b.First, b.Last = micros(first), micros(last)
-			if peak != nil {
-				b.PeakMB = *peak
-			}
-			if n := len(out); n == 0 || out[n-1].App != app || out[n-1].Dyno != dyno {
-				out = append(out, store.DynoSummary{App: app, Dyno: dyno, First: b.First})
-			}
-			d := &out[len(out)-1]
-			d.Boots = append(d.Boots, b)
-			if b.Last.After(d.Last) {
-				d.Last = b.Last
-			}
-			if peak != nil && (d.PeakMB == nil || *peak > *d.PeakMB) {
-				d.PeakMB = peak
-			}
-			return nil
-		})
-	}
+	var chosen [][2]string // app, dyno
 	if f.Limit <= 0 {
-		if err := boots(where, args); err != nil {
+		where, args := whereClause(f)
+		if err := db.boots(ctx, where, args, &out); err != nil {
 			return nil, err
 		}
-	}
-	for _, c := range chosen {
-		bc := new(conds).match(c[0], c[1], "time", f.Since, f.Until)
-		if err := boots(bc.where(), bc.args); err != nil {
+	} else {
+		var err error
+		if chosen, err = db.highestDynos(ctx, f); err != nil {
 			return nil, err
+		}
+		for _, c := range chosen {
+			bc := new(conds).match(c[0], c[1], "time", f.Since, f.Until)
+			if err := db.boots(ctx, bc.where(), bc.args, &out); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for i := range out {
-		d := &out[i]
-		d.Restarts = len(d.Boots) - 1
-		sort.Slice(d.Boots, func(a, b int) bool { return d.Boots[a].First.Before(d.Boots[b].First) })
-		err := db.ro.QueryRowContext(ctx, `SELECT total_mb, quota_mb FROM memory WHERE app = ? AND dyno = ? AND time = ?`,
-			d.App, d.Dyno, d.Last.UnixMicro()).Scan(&d.LastMB, &d.LastQuotaMB)
-		if err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
-		}
-		ec := new(conds).match(d.App, d.Dyno, "time", f.Since, f.Until).add("code IN ('R14', 'R15')")
-		if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(*) FROM errors`+ec.where(), ec.args...).Scan(&d.Errors); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
+		if err := db.lastAndErrors(ctx, &out[i], f); err != nil {
+			return nil, err
 		}
 	}
 	silent, err := db.dynosWithoutMemory(ctx, f)
@@ -147,32 +100,100 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 		if err != nil {
 			return nil, err
 		}
-		// Each app's row after its dynos.
-		var merged []store.DynoSummary
-		for i := 0; i < len(out); i++ {
-			merged = append(merged, out[i])
-			if i+1 == len(out) || out[i+1].App != out[i].App {
-				if o, ok := others[out[i].App]; ok {
-					merged = append(merged, o)
-					delete(others, out[i].App)
-				}
-			}
-		}
-		// Apps none of whose dynos made the list.
-		var apps []string
-		for app := range others {
-			apps = append(apps, app)
-		}
-		sort.Strings(apps)
-		for _, app := range apps {
-			merged = append(merged, others[app])
-		}
-		out = merged
+		out = withOthers(out, others)
 	}
 	if out == nil {
 		out = []store.DynoSummary{}
 	}
 	return out, nil
+}
+
+// highestDynos are the f.Limit dynos with the highest memory in f's range,
+// by app and dyno.
+func (db *DB) highestDynos(ctx context.Context, f store.Filter) ([][2]string, error) {
+	where, args := whereClause(f)
+	chosen, err := collect(ctx, db.ro, "query dynos", `SELECT app, dyno FROM memory`+where+
+		` GROUP BY app, dyno ORDER BY MAX(total_mb) DESC, app, dyno LIMIT ?`, append(args, f.Limit),
+		func(r *sql.Rows) (c [2]string, err error) { return c, r.Scan(&c[0], &c[1]) })
+	sort.Slice(chosen, func(i, j int) bool {
+		if chosen[i][0] != chosen[j][0] {
+			return chosen[i][0] < chosen[j][0]
+		}
+		return chosen[i][1] < chosen[j][1]
+	})
+	return chosen, err
+}
+
+// boots appends to out a summary of each dyno with memory samples the
+// WHERE clause selects, with its boots: first and last seen, samples, peak.
+func (db *DB) boots(ctx context.Context, where string, args []any, out *[]store.DynoSummary) error {
+	return eachRow(ctx, db.ro, "query dynos", `SELECT app, dyno, boot, MIN(time), MAX(time), COUNT(*), MAX(total_mb) FROM memory`+where+
+		` GROUP BY app, dyno, boot ORDER BY app, dyno, MIN(time)`, args, func(r *sql.Rows) error {
+		var app, dyno string
+		var b store.BootSummary
+		var first, last int64
+		var peak *float64
+		if err := r.Scan(&app, &dyno, &b.Boot, &first, &last, &b.Samples, &peak); err != nil {
+			return err
+		}
+		b.First, b.Last = micros(first), micros(last)
+		if peak != nil {
+			b.PeakMB = *peak
+		}
+		if n := len(*out); n == 0 || (*out)[n-1].App != app || (*out)[n-1].Dyno != dyno {
+			*out = append(*out, store.DynoSummary{App: app, Dyno: dyno, First: b.First})
+		}
+		d := &(*out)[len(*out)-1]
+		d.Boots = append(d.Boots, b)
+		if b.Last.After(d.Last) {
+			d.Last = b.Last
+		}
+		if peak != nil && (d.PeakMB == nil || *peak > *d.PeakMB) {
+			d.PeakMB = peak
+		}
+		return nil
+	})
+}
+
+// lastAndErrors completes d: its restarts, its last sample against the
+// quota, and its R14/R15 in f's range.
+func (db *DB) lastAndErrors(ctx context.Context, d *store.DynoSummary, f store.Filter) error {
+	d.Restarts = len(d.Boots) - 1
+	sort.Slice(d.Boots, func(a, b int) bool { return d.Boots[a].First.Before(d.Boots[b].First) })
+	err := db.ro.QueryRowContext(ctx, `SELECT total_mb, quota_mb FROM memory WHERE app = ? AND dyno = ? AND time = ?`,
+		d.App, d.Dyno, d.Last.UnixMicro()).Scan(&d.LastMB, &d.LastQuotaMB)
+	if err != nil {
+		return fmt.Errorf("query dynos: %w", err)
+	}
+	ec := new(conds).match(d.App, d.Dyno, "time", f.Since, f.Until).add("code IN ('R14', 'R15')")
+	if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(*) FROM errors`+ec.where(), ec.args...).Scan(&d.Errors); err != nil {
+		return fmt.Errorf("query dynos: %w", err)
+	}
+	return nil
+}
+
+// withOthers puts each app's (other) row after its dynos, and those of apps
+// none of whose dynos made the list at the end, by app.
+func withOthers(out []store.DynoSummary, others map[string]store.DynoSummary) []store.DynoSummary {
+	var merged []store.DynoSummary
+	for i := 0; i < len(out); i++ {
+		merged = append(merged, out[i])
+		if i+1 == len(out) || out[i+1].App != out[i].App {
+			if o, ok := others[out[i].App]; ok {
+				merged = append(merged, o)
+				delete(others, out[i].App)
+			}
+		}
+	}
+	var apps []string
+	for app := range others {
+		apps = append(apps, app)
+	}
+	sort.Strings(apps)
+	for _, app := range apps {
+		merged = append(merged, others[app])
+	}
+	return merged
 }
 
 // dynosWithoutMemory summarises the dynos matching f that have error lines
