@@ -230,7 +230,7 @@ func testDynosWithoutMemory(t *testing.T, b Backend) {
 		got = append(got, fmt.Sprintf("%s:%v:%d", d.Dyno, d.NoMemorySamples, d.Errors))
 	}
 	if strings.Join(got, " ") != "web.1:false:1 web.2:false:0 web.3:false:0 worker.1:true:5" {
-		t.Errorf("dynos: %v", got)
+		t.Fatalf("dynos: %v", got)
 	}
 	if w1 := dynos[3]; !w1.First.Equal(T0.Add(time.Hour)) || !w1.Last.Equal(T0.Add(2*time.Hour)) || w1.LastMB != nil || w1.Boots == nil || len(w1.Boots) != 0 {
 		t.Errorf("worker.1: first %s last %s, want its first and last error; %+v", w1.First, w1.Last, w1)
