@@ -204,7 +204,8 @@ func (l *Local) groups(n, def int, what string) (int, error) {
 
 var _ Querier = (*Local)(nil)
 
-// Memory returns memory samples, the oldest first, up to the row limit.
+// Memory returns memory samples, oldest first: the newest up to the row
+// limit.
 func (l *Local) Memory(ctx context.Context, q Query) ([]store.MemorySample, error) {
 	f, err := l.rows(q)
 	if err != nil {
@@ -213,7 +214,7 @@ func (l *Local) Memory(ctx context.Context, q Query) ([]store.MemorySample, erro
 	return l.DB.Memory(ctx, f)
 }
 
-// Load returns load samples, the oldest first, up to the row limit.
+// Load returns load samples, oldest first: the newest up to the row limit.
 func (l *Local) Load(ctx context.Context, q Query) ([]store.LoadSample, error) {
 	f, err := l.rows(q)
 	if err != nil {
@@ -222,7 +223,8 @@ func (l *Local) Load(ctx context.Context, q Query) ([]store.LoadSample, error) {
 	return l.DB.Load(ctx, f)
 }
 
-// Errors returns error events, the oldest first, up to the row limit.
+// Errors returns error events, oldest first: the newest up to the row
+// limit.
 func (l *Local) Errors(ctx context.Context, q Query) ([]store.ErrorEvent, error) {
 	f, err := l.rows(q)
 	if err != nil {

@@ -40,7 +40,7 @@ func realWriter(t *testing.T) (*sqlite.DB, *sqlite.Writer) {
 	return db, w
 }
 
-func startHandler(t *testing.T, cfg Config, w Writer) (*Handler, *env) {
+func startHandler(t *testing.T, cfg Config, w store.BatchWriter) (*Handler, *env) {
 	t.Helper()
 	cfg.User, cfg.Password = user, pass
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -30,11 +30,6 @@ import (
 	"github.com/drainwatch/drainwatch/store"
 )
 
-// Writer stores a batch and returns once it is durable. store/sqlite's Writer is one.
-type Writer interface {
-	Write(ctx context.Context, b *store.Batch) (store.Result, error)
-}
-
 // Observer is told about every batch once it is stored (the alert engine):
 // exactly once for each committed batch, whatever becomes of its request
 // (answered, timed out, client gone), and never for a retry found to be a
@@ -148,7 +143,7 @@ func (s *Stats) storeOK() { s.lastOK.Store(time.Now().UnixNano()) }
 // Handler serves POST /logs/{app} and POST /logs.
 type Handler struct {
 	cfg     Config
-	w       Writer
+	w       store.BatchWriter
 	mux     *http.ServeMux
 	log     *slog.Logger
 	userSum [32]byte
@@ -165,7 +160,7 @@ type buffers struct {
 }
 
 // New returns the drain endpoint.
-func New(cfg Config, w Writer) (*Handler, error) {
+func New(cfg Config, w store.BatchWriter) (*Handler, error) {
 	if cfg.Password == "" && !cfg.AllowNoAuth {
 		return nil, ErrNoPassword
 	}
@@ -259,71 +254,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, reaso
 
 func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	h.Stats.Requests.Add(1)
-	reqID := r.Header.Get("X-Request-Id") // set by the Heroku router
-	if reqID == "" || len(reqID) > 200 {
-		var b [8]byte
-		rand.Read(b[:])
-		reqID = hex.EncodeToString(b[:])
-	}
+	reqID := requestID(r)
 	w.Header().Set("X-Request-Id", reqID)
-	if h.cfg.RequireHTTPS && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "http") {
-		h.fail(w, r, http.StatusForbidden, "drain must use https")
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		h.fail(w, r, http.StatusMethodNotAllowed, "drain accepts POST only")
-		return
-	}
-	if !h.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="drainwatch"`)
-		h.fail(w, r, http.StatusUnauthorized, "wrong or missing drain credentials")
-		return
-	}
-	app := r.PathValue("app")
-	token := r.Header.Get("Logplex-Drain-Token")
-	if len(h.cfg.Tokens) > 0 {
-		tokenApp, known := h.cfg.Tokens[token]
-		if !known {
-			h.fail(w, r, http.StatusForbidden, "unknown drain token", "token_hash", TokenHash(token))
-			return
-		}
-		if app != "" && app != tokenApp {
-			h.fail(w, r, http.StatusForbidden, "drain token belongs to another app", "token_hash", TokenHash(token))
-			return
-		}
-		app = tokenApp
-	}
-	if app == "" {
-		app = token
-	}
-	if app == "" {
-		app = "default"
-	}
-	if !ValidApp(app) {
-		h.fail(w, r, http.StatusBadRequest, "app name must be 1-100 letters, digits, '-', '_' or '.'")
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/logplex-1" {
-			h.fail(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/logplex-1", "content_type", ct)
-			return
-		}
-	}
-
-	gz := false
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		gz = true
-	default:
-		h.fail(w, r, http.StatusUnsupportedMediaType, "Content-Encoding "+strconv.Quote(enc)+" is not supported: send gzip or none", "content_encoding", enc)
-		return
-	}
-
-	if r.ContentLength > h.cfg.MaxBody {
-		h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
+	app, gz, ok := h.admit(w, r)
+	if !ok {
 		return
 	}
 	need := h.reservation(r.ContentLength, gz)
@@ -344,18 +278,131 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 			h.release(buf)
 		}
 	}()
+	body, ok := h.body(w, r, buf, gz)
+	if !ok {
+		return
+	}
+	dialect := parser.DialectAuto
+	if strings.HasPrefix(r.Header.Get("User-Agent"), "log-shuttle/") {
+		dialect = parser.DialectRFC5424 // whatever HOSTNAME it was given
+	}
+	// The writes go on if the client goes away: a batch committed after
+	// that is stored (and observed) all the same, and logged as such.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.AckTimeout)
+	defer cancel()
+	st := h.store(ctx, app, r.Header.Get("Logplex-Frame-Id"), body, dialect, buf)
+	if st.err != nil {
+		// Every failure to store is ours and passing: logplex retries a
+		// 503, and the batches stored before are recognised by their ids.
+		reuse = ctx.Err() == nil // else the batch may still be in the writer's queue, reading these buffers
+		h.Stats.storeFailed(st.err)
+		h.Stats.Stored.Add(int64(st.stored))
+		h.fail(w, r, http.StatusServiceUnavailable, "could not store the batch now; retry", "error", st.err.Error(), "stored_before", st.stored)
+		return
+	}
+	h.report(w, r, reqID, app, st)
+}
+
+// requestID is the request's X-Request-Id (set by the Heroku router), or a
+// new one.
+func requestID(r *http.Request) string {
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 200 {
+		var b [8]byte
+		rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	return id
+}
+
+// admit checks everything about a drain POST but its body: scheme,
+// method, credentials, app and token, content type and encoding, declared
+// length. It answers a refusal itself; ok is false then.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (app string, gz, ok bool) {
+	if h.cfg.RequireHTTPS && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "http") {
+		h.fail(w, r, http.StatusForbidden, "drain must use https")
+		return "", false, false
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.fail(w, r, http.StatusMethodNotAllowed, "drain accepts POST only")
+		return "", false, false
+	}
+	if !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="drainwatch"`)
+		h.fail(w, r, http.StatusUnauthorized, "wrong or missing drain credentials")
+		return "", false, false
+	}
+	if app, ok = h.appOf(w, r); !ok {
+		return "", false, false
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/logplex-1" {
+			h.fail(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/logplex-1", "content_type", ct)
+			return "", false, false
+		}
+	}
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		gz = true
+	default:
+		h.fail(w, r, http.StatusUnsupportedMediaType, "Content-Encoding "+strconv.Quote(enc)+" is not supported: send gzip or none", "content_encoding", enc)
+		return "", false, false
+	}
+	if r.ContentLength > h.cfg.MaxBody {
+		h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
+		return "", false, false
+	}
+	return app, gz, true
+}
+
+// appOf is the app a POST is for: its drain token's (when tokens are set),
+// else the path's, else the token itself, else "default".
+func (h *Handler) appOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+	app := r.PathValue("app")
+	token := r.Header.Get("Logplex-Drain-Token")
+	if len(h.cfg.Tokens) > 0 {
+		tokenApp, known := h.cfg.Tokens[token]
+		if !known {
+			h.fail(w, r, http.StatusForbidden, "unknown drain token", "token_hash", TokenHash(token))
+			return "", false
+		}
+		if app != "" && app != tokenApp {
+			h.fail(w, r, http.StatusForbidden, "drain token belongs to another app", "token_hash", TokenHash(token))
+			return "", false
+		}
+		app = tokenApp
+	}
+	if app == "" {
+		app = token
+	}
+	if app == "" {
+		app = "default"
+	}
+	if !ValidApp(app) {
+		h.fail(w, r, http.StatusBadRequest, "app name must be 1-100 letters, digits, '-', '_' or '.'")
+		return "", false
+	}
+	return app, true
+}
+
+// body reads the request's body into buf, decompressed if gz. It answers a
+// body too large, unreadable, not gzip or empty itself; ok is false then.
+func (h *Handler) body(w http.ResponseWriter, r *http.Request, buf *buffers, gz bool) (_ []byte, ok bool) {
 	body, err := readBody(w, r, buf.body[:0], h.cfg.MaxBody)
 	buf.body = body[:0]
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
-			return
+			return nil, false
 		}
 		// The client went away or stalled past the read timeout: the same
 		// body sent again may well arrive whole.
 		h.fail(w, r, http.StatusServiceUnavailable, "could not read the body; retry", "error", err.Error())
-		return
+		return nil, false
 	}
 	if gz && len(body) > 0 {
 		plain, err := gunzip(body, buf.plain[:0], h.cfg.MaxBody)
@@ -363,37 +410,41 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, errTooLarge):
 			h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("gzipped body larger than %d bytes once decompressed", h.cfg.MaxBody))
-			return
+			return nil, false
 		case err != nil:
 			h.fail(w, r, http.StatusBadRequest, "body is not valid gzip: "+err.Error())
-			return
+			return nil, false
 		}
 		body = plain
 	}
 	if len(body) == 0 {
 		h.fail(w, r, http.StatusBadRequest, "empty body")
-		return
+		return nil, false
 	}
+	return body, true
+}
 
-	dialect := parser.DialectAuto
-	if strings.HasPrefix(r.Header.Get("User-Agent"), "log-shuttle/") {
-		dialect = parser.DialectRFC5424 // whatever HOSTNAME it was given
-	}
-	frameID := r.Header.Get("Logplex-Frame-Id")
-	// The writes go on if the client goes away: a batch committed after
-	// that is stored (and observed) all the same, and logged as such.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.AckTimeout)
-	defer cancel()
-	// Parsed and stored ChunkLines frames at a time, so that a body of many
-	// tiny frames never holds an Event (~1 KB) for each of them.
+// stored is what storing a body did.
+type stored struct {
+	frameID                       string
+	stored, future, batches, dups int
+	parse                         parser.BodyStats
+	err                           error // a batch could not be stored
+}
+
+// store parses body and stores it ChunkLines frames at a time, so that a
+// body of many tiny frames never holds an Event (~1 KB) for each of them;
+// chunk N>0 is stored under frame id ID/N, so that a retry stores only what
+// was not stored. Lines dated past MaxFuture are dropped.
+func (h *Handler) store(ctx context.Context, app, frameID string, body []byte, dialect parser.Dialect, buf *buffers) stored {
+	st := stored{frameID: frameID}
 	rd := parser.NewBodyReader(body, h.cfg.MaxFrame, dialect)
 	limit := h.cfg.Now().Add(h.cfg.MaxFuture)
-	var stored, future, batches, dups int
 	for chunk := 0; !rd.Done(); chunk++ {
 		events := rd.Next(buf.events, h.cfg.ChunkLines)
 		buf.events = events
 		events, n := dropFuture(events, limit)
-		future += n
+		st.future += n
 		if len(events) == 0 {
 			continue
 		}
@@ -407,75 +458,71 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		res, err := h.w.Write(ctx, batch)
 		if err != nil {
-			if ctx.Err() != nil {
-				// The batch may still be in the writer's queue, reading these
-				// buffers: leave them to the garbage collector.
-				reuse = false
-			}
-			h.Stats.storeFailed(err)
-			h.Stats.Stored.Add(int64(stored))
-			// Every failure to store is ours and passing: logplex retries a
-			// 503, and the batches stored before are recognised by their ids.
-			h.fail(w, r, http.StatusServiceUnavailable, "could not store the batch now; retry", "error", err.Error(), "stored_before", stored)
-			return
+			st.err = err
+			return st
 		}
 		h.Stats.storeOK()
-		batches++
+		st.batches++
 		if res.Duplicate {
-			dups++
+			st.dups++
 		}
-		stored += res.Stored
+		st.stored += res.Stored
 	}
-	if batches > 1 {
+	st.parse = rd.Stats()
+	st.parse.Parsed -= st.future
+	return st
+}
+
+// report counts and logs what storing a body did, and answers the POST.
+func (h *Handler) report(w http.ResponseWriter, r *http.Request, reqID, app string, st stored) {
+	if st.batches > 1 {
 		h.Stats.Chunked.Add(1)
 	}
-	st := rd.Stats()
-	if future > 0 {
-		st.Parsed -= future
-		h.Stats.Future.Add(int64(future))
-		h.log.Warn("lines dated too far in the future skipped", "app", app, "lines", future, "max_future", h.cfg.MaxFuture.String(),
-			"request_id", reqID, "frame_id", frameID)
+	if st.future > 0 {
+		h.Stats.Future.Add(int64(st.future))
+		h.log.Warn("lines dated too far in the future skipped", "app", app, "lines", st.future, "max_future", h.cfg.MaxFuture.String(),
+			"request_id", reqID, "frame_id", st.frameID)
 	}
 	if mc := r.Header.Get("Logplex-Msg-Count"); mc != "" {
-		if n, err := strconv.Atoi(mc); err != nil || n != st.Frames {
-			h.log.Warn("Logplex-Msg-Count does not match frames found", "app", app, "msg_count", mc, "frames", st.Frames,
-				"request_id", reqID, "frame_id", frameID)
+		if n, err := strconv.Atoi(mc); err != nil || n != st.parse.Frames {
+			h.log.Warn("Logplex-Msg-Count does not match frames found", "app", app, "msg_count", mc, "frames", st.parse.Frames,
+				"request_id", reqID, "frame_id", st.frameID)
 		}
 	}
-	if st.Skipped() > 0 {
-		h.Stats.Skipped.Add(int64(st.Skipped()))
-		h.log.Warn("malformed frames skipped", "app", app, "skipped", st.Skipped(), "parsed", st.Parsed, "first_error", st.FirstError.Error(),
-			"request_id", reqID, "frame_id", frameID)
+	if st.parse.Skipped() > 0 {
+		h.Stats.Skipped.Add(int64(st.parse.Skipped()))
+		h.log.Warn("malformed frames skipped", "app", app, "skipped", st.parse.Skipped(), "parsed", st.parse.Parsed, "first_error", st.parse.FirstError.Error(),
+			"request_id", reqID, "frame_id", st.frameID)
 	}
-	skipped := st.Skipped() + future
-	if st.Parsed == 0 && future == 0 {
+	skipped := st.parse.Skipped() + st.future
+	if st.parse.Parsed == 0 && st.future == 0 {
 		reason := "no parseable frame in body"
-		if st.FirstError != nil {
-			reason += ": " + st.FirstError.Error()
+		if st.parse.FirstError != nil {
+			reason += ": " + st.parse.FirstError.Error()
 		}
 		h.fail(w, r, http.StatusBadRequest, reason)
 		return
 	}
-	h.Stats.Skipped.Add(int64(future))
-	if batches == 0 {
+	h.Stats.Skipped.Add(int64(st.future))
+	if st.batches == 0 {
 		// Only lines from the future (and perhaps broken frames): nothing
 		// to store, and nothing a retry would change.
 		h.answer(w, fmt.Sprintf("ok stored=0 skipped=%d\n", skipped))
 		return
 	}
-	if dups == batches {
+	if st.dups == st.batches {
 		h.Stats.Duplicates.Add(1)
 		h.answer(w, "ok duplicate\n")
 		return
 	}
-	h.Stats.Stored.Add(int64(stored))
+	h.Stats.Stored.Add(int64(st.stored))
 	if r.Context().Err() != nil {
 		h.Stats.StoredLate.Add(1)
-		h.log.Info("batch stored after its client went away", "app", app, "stored", stored,
-			"request_id", reqID, "frame_id", frameID)
+		h.log.Info("batch stored after its client went away", "app", app, "stored", st.stored,
+			"request_id", reqID, "frame_id", st.frameID)
 		return
 	}
-	h.answer(w, fmt.Sprintf("ok stored=%d skipped=%d\n", stored, skipped))
+	h.answer(w, fmt.Sprintf("ok stored=%d skipped=%d\n", st.stored, skipped))
 }
 
 // reservation is what a request reserves of Config.Memory before its body

@@ -26,7 +26,7 @@ const (
 	pass = "s3cret-drain-password"
 )
 
-// fakeWriter is a Writer whose behaviour a test sets.
+// fakeWriter is a store.BatchWriter whose behaviour a test sets.
 type fakeWriter struct {
 	WriteFn func(ctx context.Context, b *store.Batch) (store.Result, error)
 }
@@ -61,7 +61,7 @@ func (s *syncBuffer) String() string {
 
 // newEnv starts the drain on 127.0.0.1 with a real SQLite store, or with w
 // when given.
-func newEnv(t *testing.T, w Writer) *env {
+func newEnv(t *testing.T, w store.BatchWriter) *env {
 	t.Helper()
 	e := &env{logs: &syncBuffer{}}
 	if w == nil {

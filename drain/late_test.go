@@ -43,7 +43,7 @@ func (o *countingObserver) counts() (int, int) {
 // gateWriter holds the first batch until its client has gone, then hands
 // it to the real writer: a commit that lands after logplex gave up.
 type gateWriter struct {
-	w       Writer
+	w       store.BatchWriter
 	arrived chan struct{}
 	gone    chan struct{}
 	once    sync.Once

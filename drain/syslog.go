@@ -10,14 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	syslog "github.com/influxdata/go-syslog/v3"
-	"github.com/influxdata/go-syslog/v3/octetcounting"
-	"github.com/influxdata/go-syslog/v3/rfc5424"
 
 	"github.com/drainwatch/drainwatch/parser"
 	"github.com/drainwatch/drainwatch/store"
@@ -60,7 +55,7 @@ type SyslogConfig struct {
 // SyslogServer is a running syslog+tls listener.
 type SyslogServer struct {
 	cfg   SyslogConfig
-	w     Writer
+	w     store.BatchWriter
 	ln    *ConnCap
 	log   *slog.Logger
 	wg    sync.WaitGroup
@@ -78,7 +73,7 @@ type SyslogServer struct {
 var ErrSyslogOpen = errors.New("drain: a syslog listener without drain tokens would take lines for any app from anyone who reaches it")
 
 // ListenSyslog starts the listener.
-func ListenSyslog(cfg SyslogConfig, w Writer) (*SyslogServer, error) {
+func ListenSyslog(cfg SyslogConfig, w store.BatchWriter) (*SyslogServer, error) {
 	if len(cfg.Tokens) == 0 && !cfg.AllowAnyApp {
 		return nil, ErrSyslogOpen
 	}
@@ -217,7 +212,7 @@ type connBatch struct {
 func (s *SyslogServer) serve(c net.Conn) {
 	remote := c.RemoteAddr().String()
 	b := &connBatch{}
-	var refused atomic.Bool
+	var refused atomic.Bool // the token was unknown: nothing more is read
 	stop := make(chan struct{})
 	tickDone := make(chan struct{})
 	go func() {
@@ -234,56 +229,74 @@ func (s *SyslogServer) serve(c net.Conn) {
 		}
 	}()
 
-	p := octetcounting.NewParser(syslog.WithBestEffort(), syslog.WithListener(func(res *syslog.Result) {
-		if refused.Load() {
-			return
-		}
-		m, ok := res.Message.(*rfc5424.SyslogMessage)
-		if res.Error != nil || !ok || m == nil || m.Timestamp == nil || m.Message == nil {
-			s.Malformed.Add(1)
-			return
-		}
-		token := deref(m.Hostname)
-		app := token
-		if len(s.cfg.Tokens) > 0 {
-			var known bool
-			if app, known = s.cfg.Tokens[token]; !known {
-				refused.Store(true)
-				s.Refused.Add(1)
-				s.log.Warn("syslog drain refused: unknown drain token", "remote", remote, "token_hash", TokenHash(token))
-				c.SetReadDeadline(time.Now())
-				return
-			}
-		}
-		if !ValidApp(app) {
-			s.Malformed.Add(1)
-			return
-		}
-		h := parser.Header{
-			Priority: deref8(m.Priority), Version: uint8(m.Version), Time: m.Timestamp.UTC(),
-			Host: []byte(token), AppName: []byte(deref(m.Appname)), ProcID: []byte(deref(m.ProcID)),
-			MsgID: []byte(deref(m.MsgID)), Message: []byte(strings.TrimRight(*m.Message, "\r\n")),
-		}
-		b.mu.Lock()
-		if b.app != "" && b.app != app {
-			b.mu.Unlock()
-			s.flush(b)
-			b.mu.Lock()
-		}
-		b.app = app
-		b.events = append(b.events, parser.Event{})
-		parser.Parse(&h, &b.events[len(b.events)-1])
-		full := len(b.events) >= s.cfg.MaxBatch
-		b.mu.Unlock()
-		if full {
-			s.flush(b)
-		}
-	}))
 	var something bool
-	p.Parse(idleReader{c: c, first: s.cfg.FirstByteTimeout, idle: s.cfg.IdleTimeout, done: s.done, stop: &refused, cap: s.ln, something: &something})
+	fr := parser.NewFrameReader(idleReader{c: c, first: s.cfg.FirstByteTimeout, idle: s.cfg.IdleTimeout, done: s.done, stop: &refused, cap: s.ln, something: &something},
+		syslogMaxFrame)
+	for {
+		frame, err := fr.Next()
+		var fe *parser.FrameError
+		if errors.As(err, &fe) {
+			s.Malformed.Add(1)
+			continue
+		}
+		if err != nil || frame == nil {
+			break
+		}
+		if !s.take(b, frame, remote) {
+			refused.Store(true)
+			break
+		}
+	}
 	close(stop)
 	<-tickDone
 	s.flush(b)
+}
+
+// syslogMaxFrame is the largest syslog frame taken: logplex truncates
+// messages at about 10 KB. A connection buffers twice this.
+const syslogMaxFrame = 16 << 10
+
+// take parses one frame (an RFC 5424 header, the drain token as HOSTNAME)
+// into the connection's batch, and flushes a full batch. It returns false
+// for an unknown token: the connection is refused.
+func (s *SyslogServer) take(b *connBatch, frame []byte, remote string) bool {
+	// The events keep views into their frame: a copy of its own, as the
+	// reader's buffer moves on.
+	frame = append([]byte(nil), frame...)
+	h, err := parser.ParseHeaderAs(frame, parser.DialectRFC5424)
+	if err != nil || len(h.Message) == 0 {
+		s.Malformed.Add(1)
+		return true
+	}
+	token := string(h.Host)
+	app := token
+	if len(s.cfg.Tokens) > 0 {
+		var known bool
+		if app, known = s.cfg.Tokens[token]; !known {
+			s.Refused.Add(1)
+			s.log.Warn("syslog drain refused: unknown drain token", "remote", remote, "token_hash", TokenHash(token))
+			return false
+		}
+	}
+	if !ValidApp(app) {
+		s.Malformed.Add(1)
+		return true
+	}
+	b.mu.Lock()
+	if b.app != "" && b.app != app {
+		b.mu.Unlock()
+		s.flush(b)
+		b.mu.Lock()
+	}
+	b.app = app
+	b.events = append(b.events, parser.Event{})
+	parser.Parse(&h, &b.events[len(b.events)-1])
+	full := len(b.events) >= s.cfg.MaxBatch
+	b.mu.Unlock()
+	if full {
+		s.flush(b)
+	}
+	return true
 }
 
 // flush stores a connection's pending lines. Syslog has no acknowledgement:
@@ -327,18 +340,4 @@ func (s *SyslogServer) flush(b *connBatch) {
 	} else {
 		b.events = nil
 	}
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-func deref8(p *uint8) uint8 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }

@@ -18,11 +18,6 @@ import (
 	"github.com/drainwatch/drainwatch/store"
 )
 
-// Writer stores a batch and returns once it is durable. store/sqlite's Writer is one.
-type Writer interface {
-	Write(ctx context.Context, b *store.Batch) (store.Result, error)
-}
-
 // Formats of input.
 const (
 	FormatText    = "heroku-logs" // `heroku logs` output
@@ -93,7 +88,7 @@ func (s *Summary) skip(line int64, reason string) {
 // Import reads r to the end and stores every line it can parse, in batches.
 // It detects the format from the first bytes. Importing the same input twice
 // stores it once: each batch is keyed by a hash of its bytes.
-func Import(ctx context.Context, r io.Reader, w Writer, opts Options) (Summary, error) {
+func Import(ctx context.Context, r io.Reader, w store.BatchWriter, opts Options) (Summary, error) {
 	if opts.App == "" {
 		opts.App = "default"
 	}
@@ -124,7 +119,7 @@ func Import(ctx context.Context, r io.Reader, w Writer, opts Options) (Summary, 
 }
 
 type importer struct {
-	w      Writer
+	w      store.BatchWriter
 	opts   Options
 	br     *bufio.Reader
 	chunk  []byte // input lines of the current batch; events are views into it
@@ -181,79 +176,34 @@ func (im *importer) readLines(ctx context.Context) error {
 	}
 }
 
-// readFrames imports octet-counted frames, a frame at a time.
+// readFrames imports octet-counted frames, a frame at a time, framed as
+// the drain frames a body (parser.FrameReader).
 func (im *importer) readFrames(ctx context.Context) error {
+	fr := parser.NewFrameReader(im.br, MaxLine)
+	var read int64
 	for {
-		// Skip blank space between frames.
-		for {
-			c, err := im.br.ReadByte()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("read: %w", err)
-			}
-			if c != ' ' && c != '\n' && c != '\r' {
-				im.br.UnreadByte()
-				break
-			}
-			im.countBytes(1)
+		frame, err := fr.Next()
+		im.countBytes(int(fr.Offset() - read))
+		read = fr.Offset()
+		var fe *parser.FrameError
+		switch {
+		case errors.As(err, &fe):
+			im.line++
+			im.sum.Lines++
+			im.sum.skip(im.line, fe.Err.Error())
+			continue
+		case err != nil:
+			return fmt.Errorf("read: %w", err)
+		case frame == nil:
+			return nil
 		}
 		im.line++
 		im.sum.Lines++
-		prefix, err := im.br.ReadSlice(' ')
-		im.countBytes(len(prefix))
-		n := -1
-		if err == nil && len(prefix) > 1 && len(prefix) <= 10 {
-			n = 0
-			for _, c := range prefix[:len(prefix)-1] {
-				if c < '0' || c > '9' {
-					n = -1
-					break
-				}
-				n = n*10 + int(c-'0')
-			}
-		}
-		if n <= 0 {
-			im.sum.skip(im.line, parser.ErrBadLength.Error())
-			// Resynchronise at the next line.
-			if !bytes.HasSuffix(prefix, []byte("\n")) {
-				rest, rerr := im.br.ReadSlice('\n')
-				im.countBytes(len(rest))
-				for errors.Is(rerr, bufio.ErrBufferFull) {
-					rest, rerr = im.br.ReadSlice('\n')
-					im.countBytes(len(rest))
-				}
-				if rerr == io.EOF {
-					return nil
-				}
-			}
-			if err == io.EOF {
-				return nil
-			}
-			continue
-		}
-		if n > MaxLine {
-			k, err := im.br.Discard(n)
-			im.countBytes(k)
-			im.sum.skip(im.line, parser.ErrTooLarge.Error())
-			if err != nil {
-				return nil
-			}
-			continue
-		}
-		if err := im.makeRoom(ctx, n); err != nil {
+		if err := im.makeRoom(ctx, len(frame)); err != nil {
 			return err
 		}
 		start := len(im.chunk)
-		im.chunk = im.chunk[:start+n]
-		k, err := io.ReadFull(im.br, im.chunk[start:])
-		im.countBytes(k)
-		if err != nil {
-			im.chunk = im.chunk[:start]
-			im.sum.skip(im.line, parser.ErrTruncated.Error())
-			return nil
-		}
+		im.chunk = append(im.chunk, frame...)
 		im.parse(im.chunk[start:], true)
 	}
 }

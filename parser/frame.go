@@ -1,7 +1,8 @@
 // Package parser turns Heroku log bytes into typed events: it splits
 // octet-counted logplex bodies into frames, reads their syslog headers, and
 // parses the messages (router lines, runtime metrics, memory errors, dyno
-// lifecycle, add-on metrics, l2met app lines). It does no I/O.
+// lifecycle, add-on metrics, l2met app lines). It does no I/O of its own:
+// FrameReader reads only the io.Reader it is given.
 //
 // The hot path allocates nothing: frames, headers and event fields are views
 // into the caller's body, valid for as long as the body is not modified.
@@ -31,6 +32,7 @@ var (
 type FrameError struct {
 	Offset int   // byte offset in the body of the frame (its length prefix, or its message for a header error)
 	Err    error // ErrBadLength, ErrTruncated, ErrTooLarge, or a header error
+	End    int   // with ErrTruncated and ErrTooLarge: where the frame ends by its count
 }
 
 func (e *FrameError) Error() string { return fmt.Sprintf("offset %d: %v", e.Offset, e.Err) }
@@ -95,11 +97,11 @@ func (f *Framer) Next() ([]byte, error) {
 	end := i + n
 	if end > len(b) || end < i {
 		f.off = len(b)
-		return nil, &FrameError{Offset: start, Err: ErrTruncated}
+		return nil, &FrameError{Offset: start, Err: ErrTruncated, End: end}
 	}
 	f.off = end
 	if n > f.maxFrame {
-		return nil, &FrameError{Offset: start, Err: ErrTooLarge}
+		return nil, &FrameError{Offset: start, Err: ErrTooLarge, End: end}
 	}
 	return b[i:end], nil
 }

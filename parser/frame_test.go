@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -338,6 +339,89 @@ func TestBodyReaderChunksAsWholeBody(t *testing.T) {
 			for _, n := range []int{1, 2, 3, 7, 1 << 20} {
 				t.Run(fmt.Sprintf("%s/%d/%d", name, d, n), func(t *testing.T) { sameAsChunked(t, body, d, n) })
 			}
+		}
+	}
+}
+
+// streamFrames reads body with a FrameReader from a reader that returns at
+// most chunk bytes a call, as allFrames reads it in one piece.
+func streamFrames(t testing.TB, body []byte, max, chunk int) (frames []string, errs []error) {
+	t.Helper()
+	r := NewFrameReader(&chunkReader{b: body, n: chunk}, max)
+	for calls := 0; ; calls++ {
+		if calls > 2*len(body)+2 {
+			t.Fatalf("frame reader makes no progress on %q", body)
+		}
+		fr, err := r.Next()
+		if err != nil {
+			var fe *FrameError
+			if !errors.As(err, &fe) {
+				t.Fatalf("read error %v", err)
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if fr == nil {
+			break
+		}
+		frames = append(frames, string(fr))
+	}
+	if r.Offset() != int64(len(body)) {
+		t.Errorf("read %d bytes of %d", r.Offset(), len(body))
+	}
+	return frames, errs
+}
+
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
+// sameAsStream checks that a FrameReader reading body in pieces finds what
+// a Framer finds in the whole body: the same frames, the same errors at the
+// same offsets.
+func sameAsStream(t testing.TB, body []byte, max int) {
+	t.Helper()
+	want, wantErrs := allFrames(body, max)
+	for _, chunk := range []int{1, 7, 1 << 20} {
+		got, gotErrs := streamFrames(t, body, max, chunk)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("chunks of %d: frames %q, want %q (body %q)", chunk, got, want, body)
+		}
+		if fmt.Sprint(gotErrs) != fmt.Sprint(wantErrs) {
+			t.Fatalf("chunks of %d: errors %v, want %v (body %q)", chunk, gotErrs, wantErrs, body)
+		}
+	}
+}
+
+// A stream is framed as the same bytes in one body: every broken case of
+// TestFramerBroken, the fixture body, frames that straddle the reader's
+// buffer, and a frame too large for it, skipped by its count.
+func TestFrameReaderAsFramer(t *testing.T) {
+	good := "<158>1 2026-11-20T10:00:00+00:00 host heroku router - at=info path=/ dyno=web.1 status=200"
+	bodies := []string{
+		"", "\n\n", frame(good), good, "abc " + good, "0 " + frame(good), "999 " + good + "\n",
+		frame(good) + frame(good)[:50], "garbage here\n" + frame(good), frame(good) + "#!@ junk\n" + frame(good),
+		frame(good+strings.Repeat("x", 100)) + frame(good), frame(good) + "\n" + frame(good),
+		itoa(len(good)) + " " + good + itoa(len(good)) + " " + good,
+		strings.Repeat("junk line\n", 40) + "12 x\n" + frame(good),  // resync past a line that is not a frame
+		strings.Repeat("j", 300) + "\n" + frame(good) + frame(good), // garbage longer than the buffer
+		frame(strings.Repeat("y", 1000)) + frame(good),              // too large for the buffer: skipped by count
+		frame(strings.Repeat("y", 1000))[:500],                      // too large, and the stream ends first
+		string(readFixture(t, "drain.logplex")),
+	}
+	for _, max := range []int{100, 0} {
+		for _, b := range bodies {
+			sameAsStream(t, []byte(b), max)
 		}
 	}
 }

@@ -136,6 +136,7 @@ func FuzzFramer(f *testing.F) {
 		for _, n := range []int{1, 3} {
 			sameAsChunked(t, body, DialectAuto, n)
 		}
+		sameAsStream(t, body, 100)
 		// Whatever the input: no panic, progress on every call, and frames
 		// that are views into the body.
 		fr := NewFramer(body, 100)

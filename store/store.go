@@ -51,7 +51,7 @@ type Filter struct {
 	Dyno  string
 	Since time.Time // inclusive
 	Until time.Time // exclusive
-	Limit int       // 0: no limit
+	Limit int       // lists: the newest Limit rows (still oldest first); 0: no limit
 }
 
 // MemorySample is one runtime-metrics memory sample. Pointer fields are nil
@@ -173,6 +173,19 @@ type DynoSummary struct {
 	PeakMB      *float64      `json:"peak_mb,omitempty"` // the highest total in range
 	// Dynos is, on an app's OtherDynos row, how many dynos it sums.
 	Dynos int `json:"dynos,omitempty"`
+	// NoMemorySamples marks a dyno seen only in error lines (R14s, H-codes,
+	// crashes) in range: its runtime metrics are off. First and Last are
+	// its first and last error; it has no boots and no memory.
+	NoMemorySamples bool `json:"no_memory_samples,omitempty"`
+}
+
+// ShortBoot is the first 8 characters of a boot id, as tables and charts
+// show it.
+func ShortBoot(boot string) string {
+	if len(boot) > 8 {
+		return boot[:8]
+	}
+	return boot
 }
 
 // OtherDynos is the Dyno of the row that sums an app's dynos beyond the
@@ -246,9 +259,15 @@ func (r Retention) WithDefaults() Retention {
 // bounded lag without it. Concurrent writers on one database — two Writers,
 // two processes — each keep every line they acknowledge: rollups add up.
 type Writer interface {
-	Write(ctx context.Context, b *Batch) (Result, error)
+	BatchWriter
 	Flush(ctx context.Context) error
 	Close() error
+}
+
+// BatchWriter stores a batch and returns once it is durable: all that the
+// drain and the importer need of a Writer.
+type BatchWriter interface {
+	Write(ctx context.Context, b *Batch) (Result, error)
 }
 
 // Queries are the reads the CLI, the API, the dashboard and the alert

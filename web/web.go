@@ -24,6 +24,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/alerts"
 	"github.com/drainwatch/drainwatch/analyze"
+	"github.com/drainwatch/drainwatch/internal/memchart"
 	"github.com/drainwatch/drainwatch/store"
 )
 
@@ -487,124 +488,114 @@ func (h *Handler) charts(ctx context.Context, f store.Filter) (_ []chart, others
 	return out, others, nil
 }
 
-// bucketed downsamples samples to one point per step: the highest total and
-// RSS of the bucket.
-type memPoint struct {
-	t                time.Time
-	total, rss, swap float64
-	boot             string
-}
-
-func bucketed(samples []store.MemorySample, since time.Time, step time.Duration) []memPoint {
-	var out []memPoint
-	for _, s := range samples {
-		if s.TotalMB == nil {
-			continue
-		}
-		b := since.Add(s.Time.Sub(since).Truncate(step))
-		rss, swap := 0.0, 0.0
-		if s.RSSMB != nil {
-			rss = *s.RSSMB
-		}
-		if s.SwapMB != nil {
-			swap = *s.SwapMB
-		}
-		if n := len(out); n > 0 && out[n-1].t.Equal(b) && out[n-1].boot == s.Boot {
-			out[n-1].total = math.Max(out[n-1].total, *s.TotalMB)
-			out[n-1].rss = math.Max(out[n-1].rss, rss)
-			out[n-1].swap = math.Max(out[n-1].swap, swap)
-			continue
-		}
-		out = append(out, memPoint{t: b, total: *s.TotalMB, rss: rss, swap: swap, boot: s.Boot})
-	}
-	return out
-}
-
 func memorySVG(dyno string, samples []store.MemorySample, errs []store.ErrorEvent, traffic []store.SeriesPoint,
 	x func(time.Time) float64, f store.Filter, step time.Duration, restRPM float64) (template.HTML, string) {
-	pts := bucketed(samples, f.Since, step)
-	quota, top, bottom := 0.0, 0.0, math.Inf(1)
-	for _, s := range samples {
-		if s.QuotaMB != nil {
-			quota = *s.QuotaMB
-		}
-	}
-	maxSwap := 0.0
-	for _, p := range pts {
-		top = math.Max(top, p.total)
-		bottom = math.Min(bottom, math.Min(p.total, p.rss))
-		maxSwap = math.Max(maxSwap, p.swap)
-	}
-	if maxSwap > 0 {
-		bottom = math.Min(bottom, 0)
-	}
-	top = math.Max(top, quota) * 1.05
-	bottom = math.Max(0, bottom*0.9)
-	if top <= bottom {
-		top = bottom + 1
-	}
+	pts := memchart.Buckets(samples, f.Since, step)
+	quota := memchart.Quota(samples)
+	bottom, top, maxSwap := memScale(pts, quota)
 	y := func(mb float64) float64 {
 		return padT + (1-(mb-bottom)/(top-bottom))*(memH-padT-padB)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="mem" viewBox="0 0 %d %d" role="img" aria-label="memory of %s">`, chartW, memH, template.HTMLEscapeString(dyno))
 	fmt.Fprintf(&b, `<title>memory of %s</title>`, template.HTMLEscapeString(dyno))
-	// At rest: minutes (buckets) with fewer requests than restRPM a minute.
 	if strings.HasPrefix(dyno, "web.") {
-		perMin := map[int64]float64{}
-		for _, p := range traffic {
-			perMin[p.T.Unix()] = float64(p.Count) / step.Minutes()
-		}
-		for t := f.Since; t.Before(f.Until); t = t.Add(step) {
-			if perMin[t.Unix()] < restRPM {
-				fmt.Fprintf(&b, `<rect class="rest" x="%.1f" y="%d" width="%.2f" height="%d"/>`, x(t), padT, x(t.Add(step))-x(t), memH-padT-padB)
-			}
-		}
+		restShade(&b, traffic, x, f, step, restRPM)
 	}
 	axes(&b, f, x, memH, []float64{bottom, (bottom + top) / 2, top}, y, "MB", false)
 	if quota > 0 {
 		fmt.Fprintf(&b, `<line class="quota" x1="%d" x2="%d" y1="%.1f" y2="%.1f"><title>quota %.0f MB</title></line>`, padL, chartW-padR, y(quota), y(quota), quota)
 	}
 	// Restarts: where the boot id changes.
-	restarts := 0
-	for i := 1; i < len(pts); i++ {
-		if pts[i].boot != pts[i-1].boot {
-			restarts++
-			fmt.Fprintf(&b, `<line class="restart" x1="%.1f" x2="%.1f" y1="%d" y2="%d"><title>restart %s (boot %s)</title></line>`,
-				x(pts[i].t), x(pts[i].t), padT, memH-padB, pts[i].t.UTC().Format("Jan 2 15:04Z"), template.HTMLEscapeString(shortBoot(pts[i].boot)))
-		}
-	}
-	line := func(class string, val func(memPoint) float64) {
-		start := 0
-		for i := 1; i <= len(pts); i++ {
-			if i < len(pts) && pts[i].boot == pts[i-1].boot {
-				continue
-			}
-			// One polyline per boot: a restart's drop is not drawn as a line.
-			var ps []string
-			for _, p := range pts[start:i] {
-				ps = append(ps, fmt.Sprintf("%.1f,%.1f", x(p.t), y(val(p))))
-			}
-			if len(ps) == 1 {
-				ps = append(ps, ps[0])
-			}
-			fmt.Fprintf(&b, `<polyline class="%s" points="%s"/>`, class, strings.Join(ps, " "))
-			start = i
-		}
+	restarts := memchart.Restarts(pts)
+	for _, i := range restarts {
+		fmt.Fprintf(&b, `<line class="restart" x1="%.1f" x2="%.1f" y1="%d" y2="%d"><title>restart %s (boot %s)</title></line>`,
+			x(pts[i].T), x(pts[i].T), padT, memH-padB, pts[i].T.UTC().Format("Jan 2 15:04Z"), template.HTMLEscapeString(store.ShortBoot(pts[i].Boot)))
 	}
 	if len(pts) > 0 {
-		line("rss", func(p memPoint) float64 { return p.rss })
+		memLine(&b, pts, "rss", x, y, func(p memchart.Point) float64 { return p.RSS })
 		if maxSwap > 0 {
-			line("swap", func(p memPoint) float64 { return p.swap })
+			memLine(&b, pts, "swap", x, y, func(p memchart.Point) float64 { return p.Swap })
 		}
-		line("total", func(p memPoint) float64 { return p.total })
+		memLine(&b, pts, "total", x, y, func(p memchart.Point) float64 { return p.Total })
 	}
 	// Hover values, one per point (at most maxCols).
 	for _, p := range pts {
 		fmt.Fprintf(&b, `<circle class="pt" cx="%.1f" cy="%.1f" r="3"><title>%s: %.0f MB total, %.0f MB RSS, %.0f MB swap</title></circle>`,
-			x(p.t), y(p.total), p.t.UTC().Format("Jan 2 15:04Z"), p.total, p.rss, p.swap)
+			x(p.T), y(p.Total), p.T.UTC().Format("Jan 2 15:04Z"), p.Total, p.RSS, p.Swap)
 	}
-	r14, r15 := 0, 0
+	r14, r15 := errorMarks(&b, errs, x)
+	b.WriteString(`</svg>`)
+	summary := fmt.Sprintf("%d samples, %d restarts, %d R14, %d R15", len(samples), len(restarts), r14, r15)
+	if maxSwap > 0 {
+		summary += fmt.Sprintf(", up to %.0f MB swap", maxSwap)
+	}
+	if quota > 0 {
+		summary += fmt.Sprintf(", quota %.0f MB", quota)
+	}
+	return template.HTML(b.String()), summary
+}
+
+// memScale is the memory chart's y axis: from below the lowest RSS (zero
+// when there is swap) to above the highest total, and the quota always in
+// it, so that its line shows when every sample is over it.
+func memScale(pts []memchart.Point, quota float64) (bottom, top, maxSwap float64) {
+	bottom = math.Inf(1)
+	for _, p := range pts {
+		top = math.Max(top, p.Total)
+		bottom = math.Min(bottom, math.Min(p.Total, p.RSS))
+		maxSwap = math.Max(maxSwap, p.Swap)
+	}
+	if maxSwap > 0 {
+		bottom = math.Min(bottom, 0)
+	}
+	if quota > 0 {
+		bottom = math.Min(bottom, quota)
+	}
+	top = math.Max(top, quota) * 1.05
+	bottom = math.Max(0, bottom*0.9)
+	if top <= bottom {
+		top = bottom + 1
+	}
+	return bottom, top, maxSwap
+}
+
+// restShade shades the minutes (buckets) at rest: fewer requests than
+// restRPM a minute.
+func restShade(b *strings.Builder, traffic []store.SeriesPoint, x func(time.Time) float64, f store.Filter, step time.Duration, restRPM float64) {
+	perMin := map[int64]float64{}
+	for _, p := range traffic {
+		perMin[p.T.Unix()] = float64(p.Count) / step.Minutes()
+	}
+	for t := f.Since; t.Before(f.Until); t = t.Add(step) {
+		if perMin[t.Unix()] < restRPM {
+			fmt.Fprintf(b, `<rect class="rest" x="%.1f" y="%d" width="%.2f" height="%d"/>`, x(t), padT, x(t.Add(step))-x(t), memH-padT-padB)
+		}
+	}
+}
+
+// memLine draws one figure of the points as a polyline per boot: a
+// restart's drop is not drawn as a line.
+func memLine(b *strings.Builder, pts []memchart.Point, class string, x func(time.Time) float64, y func(float64) float64, val func(memchart.Point) float64) {
+	start := 0
+	for i := 1; i <= len(pts); i++ {
+		if i < len(pts) && pts[i].Boot == pts[i-1].Boot {
+			continue
+		}
+		var ps []string
+		for _, p := range pts[start:i] {
+			ps = append(ps, fmt.Sprintf("%.1f,%.1f", x(p.T), y(val(p))))
+		}
+		if len(ps) == 1 {
+			ps = append(ps, ps[0])
+		}
+		fmt.Fprintf(b, `<polyline class="%s" points="%s"/>`, class, strings.Join(ps, " "))
+		start = i
+	}
+}
+
+// errorMarks marks each R14 and R15 under the chart, and counts them.
+func errorMarks(b *strings.Builder, errs []store.ErrorEvent, x func(time.Time) float64) (r14, r15 int) {
 	for _, e := range errs {
 		class := "r14"
 		if e.Code == "R15" {
@@ -613,18 +604,9 @@ func memorySVG(dyno string, samples []store.MemorySample, errs []store.ErrorEven
 		} else {
 			r14++
 		}
-		xx := x(e.Time)
-		fmt.Fprintf(&b, `<path class="%s" d="M%.1f %d l5 -9 l-10 0 z"><title>%s %s</title></path>`, class, xx, memH-padB, e.Code, e.Time.UTC().Format("Jan 2 15:04:05Z"))
+		fmt.Fprintf(b, `<path class="%s" d="M%.1f %d l5 -9 l-10 0 z"><title>%s %s</title></path>`, class, x(e.Time), memH-padB, e.Code, e.Time.UTC().Format("Jan 2 15:04:05Z"))
 	}
-	b.WriteString(`</svg>`)
-	summary := fmt.Sprintf("%d samples, %d restarts, %d R14, %d R15", len(samples), restarts, r14, r15)
-	if maxSwap > 0 {
-		summary += fmt.Sprintf(", up to %.0f MB swap", maxSwap)
-	}
-	if quota > 0 {
-		summary += fmt.Sprintf(", quota %.0f MB", quota)
-	}
-	return template.HTML(b.String()), summary
+	return r14, r15
 }
 
 func trafficSVG(dyno string, pts []store.SeriesPoint, x func(time.Time) float64, f store.Filter, step time.Duration) template.HTML {
@@ -690,11 +672,4 @@ func axes(b *strings.Builder, f store.Filter, x func(time.Time) float64, h int, 
 		}
 		fmt.Fprintf(b, `<text class="axis" x="%.1f" y="%d" text-anchor="%s">%s</text>`, x(t), h-6, anchor, t.UTC().Format(layout))
 	}
-}
-
-func shortBoot(b string) string {
-	if len(b) > 8 {
-		return b[:8]
-	}
-	return b
 }

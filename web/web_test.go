@@ -193,3 +193,36 @@ func TestLoginThrottled(t *testing.T) {
 		t.Errorf("200 clients, one guess each: %v", codes)
 	}
 }
+
+// A dyno over twice its quota the whole range (1100–1108 MB of 512, R15
+// territory): the page's quota line is inside the chart, below every
+// sample, as the terminal's is.
+func TestMemoryChartShowsQuotaWhenOver(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	f := store.Filter{Since: t0, Until: t0.Add(20 * time.Minute)}
+	var samples []store.MemorySample
+	for i := range 60 {
+		total, quota := 1100+float64(i%9), 512.0
+		samples = append(samples, store.MemorySample{Time: t0.Add(time.Duration(i) * 20 * time.Second), Dyno: "worker.1", Boot: "b",
+			TotalMB: &total, RSSMB: &total, QuotaMB: &quota})
+	}
+	x := func(t time.Time) float64 {
+		return padL + float64(t.Sub(f.Since))/float64(f.Until.Sub(f.Since))*(chartW-padL-padR)
+	}
+	svg, summary := memorySVG("worker.1", samples, nil, nil, x, f, time.Minute, 0)
+	var x1, x2 int
+	var y1 float64
+	i := strings.Index(string(svg), `class="quota"`)
+	if i < 0 {
+		t.Fatalf("no quota line: %s", svg)
+	}
+	if _, err := fmt.Sscanf(string(svg)[i:], `class="quota" x1="%d" x2="%d" y1="%f"`, &x1, &x2, &y1); err != nil {
+		t.Fatalf("quota line: %v in %s", err, string(svg)[i:i+80])
+	}
+	if y1 < padT || y1 > memH-padB {
+		t.Errorf("quota line at y %.1f, outside the chart (%d to %d)", y1, padT, memH-padB)
+	}
+	if !strings.Contains(summary, "quota 512 MB") {
+		t.Errorf("summary %q", summary)
+	}
+}

@@ -36,9 +36,13 @@ func (f *recordingSlack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.requests++
 	if f.requests <= f.failN {
 		if f.failStatus == http.StatusGatewayTimeout {
-			// Hang past the client's timeout.
+			// Hang until the client gives up (its timeout closes the
+			// connection, which ends the request's context).
 			f.mu.Unlock()
-			time.Sleep(300 * time.Millisecond)
+			select {
+			case <-r.Context().Done():
+			case <-time.After(time.Minute):
+			}
 			f.mu.Lock()
 		}
 		if f.failStatus == http.StatusTooManyRequests {

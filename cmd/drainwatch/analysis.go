@@ -9,6 +9,7 @@ import (
 	"github.com/drainwatch/drainwatch/alerts"
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/api"
+	"github.com/drainwatch/drainwatch/store"
 )
 
 type alertsCommand struct{ env *env }
@@ -17,7 +18,7 @@ func (c *alertsCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("alerts", flag.ContinueOnError)
 	var q queryFlags
 	q.register(fs, c.env)
-	f, err := q.parse(fs, args, "alerts [--app A] [--dyno D] [--since 7d] [--json]\n\nEvery alert fired or resolved (by log time), oldest first.")
+	f, err := q.parse(fs, args, "alerts [--app A] [--dyno D] [--since 7d] [--json]\n\nEvery alert fired or resolved (by log time), oldest first; --limit N keeps the newest N.")
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 			if r.HoursToQuota != nil {
 				toQuota = strconv.FormatFloat(*r.HoursToQuota, 'f', 1, 64) + " h"
 			}
-			return fmt.Sprintf("%s\t%s\t%s\t%s\t%.1f\t%s\t%+.1f\t%s\t%s\t%s\t%s", r.App, r.Dyno, shortBoot(r.Boot), q.fmtTime(r.From),
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%.1f\t%s\t%+.1f\t%s\t%s\t%s\t%s", r.App, r.Dyno, store.ShortBoot(r.Boot), q.fmtTime(r.From),
 				r.To.Sub(r.From).Hours(), r.Verdict, r.SlopeMBPerHour, rest, peak, toQuota, r.Reason)
 		})
 }

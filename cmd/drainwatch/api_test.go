@@ -234,7 +234,7 @@ func TestMemChart(t *testing.T) {
 		t.Fatal(code)
 	}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if len(lines) != 1+14+3 {
+	if len(lines) != 1+14+4 {
 		t.Fatalf("%d lines:\n%s", len(lines), out)
 	}
 	for _, l := range lines {
@@ -245,8 +245,8 @@ func TestMemChart(t *testing.T) {
 	if !strings.Contains(lines[0], "quota 512 MB") || !strings.Contains(out, "─") || !strings.Contains(out, "█") {
 		t.Errorf("no quota line or bars:\n%s", out)
 	}
-	marks := lines[len(lines)-2]
-	if !strings.Contains(marks, "^") {
+	marks := lines[len(lines)-3]
+	if !strings.HasPrefix(strings.TrimSpace(marks), "R14/R15") || !strings.Contains(marks, "^") {
 		t.Errorf("no R14 mark under the axis:\n%s", out)
 	}
 	if !strings.Contains(lines[len(lines)-1], "2026-11-20 00:00:00Z") {

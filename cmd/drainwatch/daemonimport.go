@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -48,7 +49,7 @@ func (s *server) startImports() error {
 	if err != nil {
 		return fmt.Errorf("import listener: %w", err)
 	}
-	token := randomHex(32)
+	token := rand.Text() // 128 bits and more, base32
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /import", func(w http.ResponseWriter, r *http.Request) {
 		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))

@@ -17,14 +17,19 @@ func (c *dynosCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dynos", flag.ContinueOnError)
 	var q queryFlags
 	q.register(fs, c.env)
-	f, err := q.parse(fs, args, "dynos [--app A] [--since 7d] [--json]\n\nEach app's dynos and the boots seen (a new boot id is a restart), first and last seen, the last memory\nsample against the quota, and the R14/R15 count.")
+	f, err := q.parse(fs, args, "dynos [--app A] [--since 7d] [--json]\n\nEach app's dynos and the boots seen (a new boot id is a restart), first and last seen, the last memory\nsample against the quota, and the R14/R15 count. Dynos with error lines but no memory sample (runtime metrics\noff) are listed too, marked \"no memory samples\".")
 	if err != nil {
 		return err
 	}
-	return show(ctx, &q, func(qr api.Querier) ([]store.DynoSummary, error) { return qr.Dynos(ctx, f) },
-		"no dynos with memory samples match (is log-runtime-metrics enabled?)",
+	var silent []string // dynos with error lines and no memory sample
+	err = show(ctx, &q, func(qr api.Querier) ([]store.DynoSummary, error) { return qr.Dynos(ctx, f) },
+		"no dynos match (none with memory samples or error lines; is log-runtime-metrics enabled?)",
 		"APP\tDYNO\tFIRST SEEN\tLAST SEEN\tLAST MB\tQUOTA MB\t% QUOTA\tBOOTS\tRESTARTS\tR14/R15",
 		func(d store.DynoSummary) string {
+			if d.NoMemorySamples {
+				silent = append(silent, d.App+"/"+d.Dyno)
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t-\t-\t-\tno memory samples*\t-\t%d", d.App, d.Dyno, q.fmtTime(d.First), q.fmtTime(d.Last), d.Errors)
+			}
 			if d.Dyno == store.OtherDynos {
 				return fmt.Sprintf("%s\t%s\t%s\t%s\t-\t-\t-\t%d more dynos, peak %s MB\t-\t%d", d.App, d.Dyno, q.fmtTime(d.First), q.fmtTime(d.Last),
 					d.Dynos, fmtMB(d.PeakMB), d.Errors)
@@ -35,11 +40,16 @@ func (c *dynosCommand) Run(ctx context.Context, args []string) error {
 			}
 			var boots []string
 			for _, b := range d.Boots {
-				boots = append(boots, shortBoot(b.Boot))
+				boots = append(boots, store.ShortBoot(b.Boot))
 			}
 			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d", d.App, d.Dyno, q.fmtTime(d.First), q.fmtTime(d.Last),
 				fmtMB(d.LastMB), fmtMB(d.LastQuotaMB), pct, strings.Join(boots, ","), d.Restarts, d.Errors)
 		})
+	if err == nil && len(silent) > 0 {
+		fmt.Fprintf(c.env.stderr, "* %s: error lines but no memory samples in range (first and last seen are its errors): "+
+			"are its runtime metrics off? heroku labs:enable log-runtime-metrics -a APP, then restart the dynos\n", strings.Join(silent, ", "))
+	}
+	return err
 }
 
 type requestsCommand struct{ env *env }

@@ -159,3 +159,26 @@ func TestFmtBytesBinaryUnits(t *testing.T) {
 		}
 	}
 }
+
+// --limit N keeps the newest N rows, printed oldest first, and says on
+// stderr that the list stopped at the limit (testdata/over-quota.log:
+// samples every 20 s from 10:00 to 10:20, errors up to 10:30).
+func TestLimitKeepsTheNewest(t *testing.T) {
+	env := map[string]string{"DRAINWATCH_DB": filepath.Join(t.TempDir(), "lim.db")}
+	if code, _, errOut := run(t, env, "", "import", "--app", "oq", "--quiet", "testdata/over-quota.log"); code != 0 {
+		t.Fatalf("import: %d %s", code, errOut)
+	}
+	code, out, errOut := run(t, env, "", "mem", "--limit", "2", "--utc", "--chart=false")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[1], "2026-11-20 10:19:40Z") || !strings.HasPrefix(lines[2], "2026-11-20 10:20:00Z") {
+		t.Errorf("mem --limit 2: want the samples of 10:19:40 and 10:20:00, in that order: %d\n%s", code, out)
+	}
+	if !strings.Contains(errOut, "(the newest 2 rows: the limit;") {
+		t.Errorf("no note of the limit: %q", errOut)
+	}
+	code, out, _ = run(t, env, "", "errors", "--limit", "2", "--json")
+	var errs []errRow
+	if err := json.Unmarshal([]byte(out), &errs); err != nil || code != 0 || len(errs) != 2 || errs[0].Code != "R14" || errs[1].Code != "R15" {
+		t.Errorf("errors --limit 2: want the R14 of 10:25 and the R15 of 10:30: %d %s", code, out)
+	}
+}

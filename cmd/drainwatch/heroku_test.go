@@ -332,8 +332,9 @@ func uniqueBody(sender, seq, n int) []byte {
 
 // ingestUntil posts bodies from 4 senders until stop is closed (and then
 // until the daemon stops answering), and returns the (sender, seq) pairs
-// whose request got a 200.
-func ingestUntil(t *testing.T, addr string, stop <-chan struct{}, linesPerBody int) map[[2]int]bool {
+// whose request got a 200. onAck, if set, is called with the count of
+// acknowledged bodies after each one.
+func ingestUntil(t *testing.T, addr string, stop <-chan struct{}, linesPerBody int, onAck func(n int)) map[[2]int]bool {
 	var mu sync.Mutex
 	acked := map[[2]int]bool{}
 	var wg sync.WaitGroup
@@ -366,6 +367,9 @@ func ingestUntil(t *testing.T, addr string, stop <-chan struct{}, linesPerBody i
 				if resp.StatusCode == 200 {
 					mu.Lock()
 					acked[[2]int{sender, seq}] = true
+					if onAck != nil {
+						onAck(len(acked))
+					}
 					mu.Unlock()
 				}
 				if stopped && resp.StatusCode != 200 {
@@ -404,14 +408,15 @@ func storedBodies(t *testing.T, dbPath string) map[[2]int]int {
 func TestSIGTERMDuringIngest(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "term.db")
 	c := startChild(t, dbPath)
+	// SIGTERM once 20 bodies are acknowledged, the senders still posting.
 	stop := make(chan struct{})
-	go func() {
-		time.Sleep(400 * time.Millisecond)
-		c.cmd.Process.Signal(syscall.SIGTERM)
-		close(stop)
-	}()
 	const lines = 50
-	acked := ingestUntil(t, c.addr, stop, lines)
+	acked := ingestUntil(t, c.addr, stop, lines, func(n int) {
+		if n == 20 {
+			c.cmd.Process.Signal(syscall.SIGTERM)
+			close(stop)
+		}
+	})
 	select {
 	case err := <-c.done:
 		if err != nil {

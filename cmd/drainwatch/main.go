@@ -30,7 +30,6 @@ Commands:
   analyze   per dyno boot: leak, bloat, stable or insufficient-data, with the slope and time to quota
   suspects  which request paths make memory grow (MB per 1000 requests, with confidence)
   copy      copy the history between databases (SQLite and PostgreSQL, either way), resumable
-  bench     load test: a fresh daemon against the machine's ceiling, on loopback
 
 Query commands read ./drainwatch.db (--db FILE or postgres://…), or ask a running daemon: --url https://… --token API_TOKEN
 (or DRAINWATCH_URL and DRAINWATCH_TOKEN). Run 'drainwatch <command> -h' for a command's flags.
@@ -85,13 +84,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		cmd = &requestsCommand{env: env}
 	case "copy":
 		cmd = &copyCommand{env: env}
-	case "bench":
-		cmd = &benchCommand{env: env}
-	case "bench-sink":
-		cmd = &sinkCommand{env: env}
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "bench", "bench-sink":
+		fmt.Fprintf(stderr, "drainwatch: unknown command %q: the load test is its own command, drainwatch-bench (go run ./cmd/drainwatch-bench)\n", args[0])
+		return 2
 	default:
 		fmt.Fprintf(stderr, "drainwatch: unknown command %q (see 'drainwatch help')\n", args[0])
 		return 2

@@ -191,6 +191,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, 2, "Commands:"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"bench"}, 2, "its own command, drainwatch-bench"},
 		{[]string{"mem", "--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"mem", "--since", "yesterday", "--db", dbPath}, 2, `--since: "yesterday" is not a duration`},
 		{[]string{"mem", "--since", "1h", "--until", "2h"}, 2, "--since must be before --until"},

@@ -40,7 +40,7 @@ func (q *queryFlags) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&q.dyno, "dyno", "", "only this dyno (web.1, worker.2, …)")
 	fs.StringVar(&q.since, "since", "", "from this time: a duration back from now (30m, 6h, 7d, 2w), RFC 3339 (2026-11-20T10:00:00Z) or a date (2026-11-20); default: all history")
 	fs.StringVar(&q.until, "until", "", "up to this time (same forms as --since; a date means through the end of that day)")
-	fs.IntVar(&q.limit, "limit", 0, fmt.Sprintf("at most this many rows, the oldest first; dynos and analyze: dynos, those with the highest memory (0: %d rows, %d dynos; at most %d rows, %d dynos)",
+	fs.IntVar(&q.limit, "limit", 0, fmt.Sprintf("the newest this many rows, printed oldest first; dynos and analyze: dynos, those with the highest memory (0: %d rows, %d dynos; at most %d rows, %d dynos)",
 		api.DefaultLimits.Rows, api.DefaultLimits.Dynos, api.DefaultLimits.MaxRows, api.DefaultLimits.MaxGroups))
 	fs.BoolVar(&q.json, "json", false, "print a JSON array")
 	fs.BoolVar(&q.utc, "utc", false, "show times in UTC rather than local time")
@@ -228,7 +228,7 @@ func (q *queryFlags) noteLimit(rows int) {
 		limit = api.DefaultLimits.Rows
 	}
 	if rows == limit {
-		fmt.Fprintf(q.env.stderr, "(the first %d rows: the limit; narrow with --since, --until or --dyno, or raise --limit up to %d)\n", limit, api.DefaultLimits.MaxRows)
+		fmt.Fprintf(q.env.stderr, "(the newest %d rows: the limit; narrow with --since, --until or --dyno, or raise --limit up to %d)\n", limit, api.DefaultLimits.MaxRows)
 	}
 }
 
@@ -257,7 +257,7 @@ func (c *memCommand) Run(ctx context.Context, args []string) error {
 	q.register(fs, c.env)
 	chart := fs.Bool("chart", false, "draw a chart: memory over time with the quota line, R14 marks and restarts (default on a terminal for one dyno)")
 	csv := fs.Bool("csv", false, "print CSV, for spreadsheets")
-	f, err := q.parse(fs, args, "mem [--app A] [--dyno D] [--since 6h] [--until T] [--json|--csv|--chart]\n\nMemory samples from Heroku runtime metrics (heroku labs:enable log-runtime-metrics), oldest first.")
+	f, err := q.parse(fs, args, "mem [--app A] [--dyno D] [--since 6h] [--until T] [--json|--csv|--chart]\n\nMemory samples from Heroku runtime metrics (heroku labs:enable log-runtime-metrics), oldest first; --limit N\nkeeps the newest N.")
 	if err != nil {
 		return err
 	}
@@ -328,17 +328,10 @@ func (c *memCommand) Run(ctx context.Context, args []string) error {
 		if r.TotalMB != nil && r.QuotaMB != nil && *r.QuotaMB > 0 {
 			pct = strconv.FormatFloat(100**r.TotalMB / *r.QuotaMB, 'f', 0, 64) + "%"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.fmtTime(r.Time), r.App, r.Dyno, shortBoot(r.Boot),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.fmtTime(r.Time), r.App, r.Dyno, store.ShortBoot(r.Boot),
 			fmtMB(r.TotalMB), fmtMB(r.RSSMB), fmtMB(r.SwapMB), fmtMB(r.QuotaMB), pct)
 	}
 	return tw.Flush()
-}
-
-func shortBoot(b string) string {
-	if len(b) > 8 {
-		return b[:8]
-	}
-	return b
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -381,7 +374,7 @@ func (c *errorsCommand) Run(ctx context.Context, args []string) error {
 	var q queryFlags
 	q.register(fs, c.env)
 	code := fs.String("code", "", "only these codes, comma-separated (R14,R15,H12,L10,mem,crash)")
-	f, err := q.parse(fs, args, "errors [--app A] [--dyno D] [--since 6h] [--code R14,R15] [--json]\n\nMemory errors (R14, R15, and \"mem\" for 'Process running mem=…'), router H-codes, R10/R12, L10 (lines logplex dropped) and crashes, oldest first.")
+	f, err := q.parse(fs, args, "errors [--app A] [--dyno D] [--since 6h] [--code R14,R15] [--json]\n\nMemory errors (R14, R15, and \"mem\" for 'Process running mem=…'), router H-codes, R10/R12, L10 (lines logplex dropped) and crashes, oldest first;\n--limit N keeps the newest N.")
 	if err != nil {
 		return err
 	}

@@ -184,14 +184,16 @@ func TestSIGKILLDurability(t *testing.T) { backends(t, "kill.db", testSIGKILLDur
 func testSIGKILLDurability(t *testing.T, dbPath string) {
 	for round := 0; round < 2; round++ {
 		c := startChild(t, dbPath)
+		// SIGKILL after a random number of acknowledged bodies, the senders
+		// still posting.
 		stop := make(chan struct{})
-		delay := time.Duration(150+rand.IntN(400)) * time.Millisecond
-		go func() {
-			time.Sleep(delay)
-			c.cmd.Process.Signal(syscall.SIGKILL)
-			close(stop)
-		}()
-		acked := ingestUntil(t, c.addr, stop, 40)
+		killAt := 4 + rand.IntN(40)
+		acked := ingestUntil(t, c.addr, stop, 40, func(n int) {
+			if n == killAt {
+				c.cmd.Process.Signal(syscall.SIGKILL)
+				close(stop)
+			}
+		})
 		<-c.done
 		if len(acked) < 4 {
 			t.Fatalf("round %d: only %d bodies acknowledged before the kill", round, len(acked))
@@ -220,7 +222,7 @@ func testSIGKILLDurability(t *testing.T, dbPath string) {
 				t.Errorf("round %d: body %v half stored (%d lines)", round, k, n)
 			}
 		}
-		t.Logf("round %d: killed after %v, %d bodies acknowledged, %d in the database", round, delay, len(acked), len(got))
+		t.Logf("round %d: killed after %d acknowledgements, %d bodies acknowledged, %d in the database", round, killAt, len(acked), len(got))
 		// Round 2 sends the same (sender, seq) bodies with the same frame ids,
 		// as logplex retries do: stored once, the count stays 40.
 	}

@@ -108,6 +108,23 @@ func (t httpTimeouts) withDefaults() httpTimeouts {
 type serveCommand struct{ env *env }
 
 func (c *serveCommand) Run(ctx context.Context, args []string) error {
+	cfg, pprofAddr, err := c.config(args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c.env.stdout, c.env.getenv("DYNO") != "")
+	cfg.Alerts.Logger = log
+	if pprofAddr != "" {
+		if err := startPprof(pprofAddr, log); err != nil {
+			return err
+		}
+	}
+	return runServer(ctx, cfg, log)
+}
+
+// config reads serve's flags and environment into its settings, and the
+// pprof address.
+func (c *serveCommand) config(args []string) (serveConfig, string, error) {
 	e := c.env
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	port := e.envOr("PORT", "8080")
@@ -126,13 +143,13 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	if err := parseFlags(fs, args, e.stdout, "serve [flags]\n\n"+serveHelp()); err != nil {
-		return err
+		return serveConfig{}, "", err
 	}
 	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
+		return serveConfig{}, "", usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	if *maxBody <= 0 {
-		return fmt.Errorf("--max-body=%d is not a positive number of bytes", *maxBody)
+		return serveConfig{}, "", fmt.Errorf("--max-body=%d is not a positive number of bytes", *maxBody)
 	}
 	// DATABASE_URL (Heroku Postgres sets it) wins over DRAINWATCH_DB, which
 	// the Heroku button sets to the file; --db on the command line wins
@@ -146,50 +163,58 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	case !dbFlag && e.getenv("DATABASE_URL") != "":
 		dbURL = e.getenv("DATABASE_URL")
 		if !postgres.IsURL(dbURL) {
-			return fmt.Errorf("DATABASE_URL is not a postgres:// URL")
+			return serveConfig{}, "", fmt.Errorf("DATABASE_URL is not a postgres:// URL")
 		}
 	}
 	cfg := serveConfig{
 		Addr: *addr, DBPath: *db, DatabaseURL: dbURL, User: e.getenv("DRAIN_USER"), Password: e.getenv("DRAIN_PASSWORD"),
 		NoAuth: *noAuth, MaxBody: *maxBody, NoSync: *noSync, ShutdownFor: 25 * time.Second,
 	}
+	err := envSettings(e.getenv, flagEnv, &cfg)
+	if err == nil && len(bad) > 0 {
+		err = errors.New(strings.Join(bad, "; "))
+	}
+	return cfg, *pprofAddr, err
+}
+
+// envSettings reads the settings that come from the environment only into
+// cfg; flagEnv reads an on/off setting (a bad one is reported by the
+// caller).
+func envSettings(getenv func(string) string, flagEnv func(string) bool, cfg *serveConfig) error {
 	var err error
-	if cfg.Alerts, err = alertSettings(e.getenv); err != nil {
+	if cfg.Alerts, err = alertSettings(getenv); err != nil {
 		return err
 	}
-	if err := boundSettings(e.getenv, &cfg); err != nil {
+	if err := boundSettings(getenv, cfg); err != nil {
 		return err
 	}
-	if cfg.Tokens, err = parseTokens(e.getenv("DRAIN_TOKENS")); err != nil {
+	if cfg.Tokens, err = parseTokens(getenv("DRAIN_TOKENS")); err != nil {
 		return err
 	}
-	cfg.TLSCert, cfg.TLSKey = e.getenv("TLS_CERT_FILE"), e.getenv("TLS_KEY_FILE")
+	cfg.TLSCert, cfg.TLSKey = getenv("TLS_CERT_FILE"), getenv("TLS_KEY_FILE")
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return errors.New("set both TLS_CERT_FILE and TLS_KEY_FILE, or neither")
 	}
-	cfg.SyslogAddr = e.getenv("SYSLOG_ADDR")
+	cfg.SyslogAddr = getenv("SYSLOG_ADDR")
 	cfg.SyslogPlain = flagEnv("SYSLOG_PLAIN")
 	cfg.SyslogAllowAny = flagEnv("SYSLOG_ALLOW_ANY_APP")
 	if cfg.SyslogAddr != "" && cfg.TLSCert == "" && !cfg.SyslogPlain {
 		return errors.New("SYSLOG_ADDR needs TLS_CERT_FILE and TLS_KEY_FILE (syslog+tls), or SYSLOG_PLAIN=1 behind a TLS proxy")
 	}
 	cfg.RequireTLS = flagEnv("REQUIRE_HTTPS")
-	if len(bad) > 0 {
-		return errors.New(strings.Join(bad, "; "))
-	}
 	if cfg.SyslogAddr != "" && len(cfg.Tokens) == 0 && !cfg.SyslogAllowAny {
-		return errors.New("SYSLOG_ADDR needs DRAIN_TOKENS (TOKEN=APP,…): syslog has no password, so without them anyone who reaches the port could post lines for any app. Set DRAIN_TOKENS, or SYSLOG_ALLOW_ANY_APP=1 if only trusted senders can reach it")
+		return errSyslogOpen
 	}
-	cfg.MetricsURL = e.getenv("HEROKU_METRICS_URL")
-	cfg.APIToken = e.getenv("API_TOKEN")
-	if v := e.getenv("RAW_REQUESTS_WINDOW"); v != "" {
+	cfg.MetricsURL = getenv("HEROKU_METRICS_URL")
+	cfg.APIToken = getenv("API_TOKEN")
+	if v := getenv("RAW_REQUESTS_WINDOW"); v != "" {
 		d, err := parseDays(v)
 		if err != nil || d <= 0 {
 			return fmt.Errorf("RAW_REQUESTS_WINDOW=%q is not a duration (like 1h)", v)
 		}
 		cfg.RawRequests, cfg.Retention.Raw = true, d
 	}
-	if v := e.getenv("LEADER_INTERVAL"); v != "" {
+	if v := getenv("LEADER_INTERVAL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return fmt.Errorf("LEADER_INTERVAL=%q is not a duration (like 10s)", v)
@@ -197,45 +222,55 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		cfg.LeaderEvery = d
 	}
 	cfg.DBSizeWarn = 1e9 // Heroku Postgres essential-0
-	if v := e.getenv("DATABASE_SIZE_LIMIT"); v != "" {
+	if v := getenv("DATABASE_SIZE_LIMIT"); v != "" {
 		n, err := parseBytes(v)
 		if err != nil {
 			return fmt.Errorf("DATABASE_SIZE_LIMIT=%q: %v", v, err)
 		}
 		cfg.DBSizeWarn = n
 	}
-	if v := e.getenv("LOG_RETENTION"); v != "" {
+	if v := getenv("LOG_RETENTION"); v != "" {
 		d, err := parseDays(v)
 		if err != nil || d < time.Hour {
 			return fmt.Errorf("LOG_RETENTION=%q is not a duration of an hour or more (like 1d or 36h)", v)
 		}
 		cfg.Retention.Logs = d
 	}
-	if v := e.getenv("RETENTION"); v != "" {
+	if v := getenv("RETENTION"); v != "" {
 		d, err := parseDays(v)
 		if err != nil || d < time.Hour {
 			return fmt.Errorf("RETENTION=%q is not a duration of an hour or more (like 30d or 720h)", v)
 		}
 		cfg.Retention.History = d
 	}
-	if sc, ok := slackSettings(e.getenv); ok {
+	if sc, ok := slackSettings(getenv); ok {
 		cfg.Slack = &sc
 	}
-	log := newLogger(e.stdout, e.getenv("DYNO") != "")
-	cfg.Alerts.Logger = log
-	if *pprofAddr != "" {
-		// Its own listener and mux: profiles are never on the public port.
-		ln, err := net.Listen("tcp", *pprofAddr)
-		if err != nil {
-			return fmt.Errorf("pprof: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		go http.Serve(ln, mux)
-		log.Info("pprof listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// errSyslogOpen refuses a syslog listener without drain tokens.
+var errSyslogOpen = errors.New("SYSLOG_ADDR needs DRAIN_TOKENS (TOKEN=APP,…): syslog has no password, so without them anyone who reaches the port could post lines for any app. Set DRAIN_TOKENS, or SYSLOG_ALLOW_ANY_APP=1 if only trusted senders can reach it")
+
+// startPprof serves Go's pprof profiles on addr, on a listener and mux of
+// their own: profiles are never on the public port.
+func startPprof(addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof: %w", err)
 	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go http.Serve(ln, mux)
+	log.Info("pprof listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// runServer runs the daemon until ctx ends or its server fails, then stops
+// it within cfg.ShutdownFor.
+func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	s := &server{cfg: cfg, log: log}
 	if err := s.Open(ctx); err != nil {
 		return err
@@ -399,8 +434,30 @@ func removeDB(path string) {
 // ready reports whether the database is open and everything is served.
 func (s *server) ready() bool { return s.mux.Load() != nil }
 
+// Open checks the settings, claims the database and the port, opens the
+// store and starts serving.
 func (s *server) Open(ctx context.Context) error {
-	var err error
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := s.claim(ctx); err != nil {
+		return err
+	}
+	s.newHTTPServer()
+	s.start()
+	if s.cfg.DatabaseURL != "" {
+		return nil // `drainwatch import --db postgres://…` writes to the database itself
+	}
+	if err := s.startImports(); err != nil {
+		s.Close(ctx)
+		return err
+	}
+	return nil
+}
+
+// check refuses the settings that cannot work, before anything is opened
+// or created: a serve that does not start leaves no empty database behind.
+func (s *server) check() error {
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 		if err != nil {
@@ -410,15 +467,28 @@ func (s *server) Open(ctx context.Context) error {
 		s.tls.Certificates = []tls.Certificate{cert}
 	}
 	if s.cfg.SyslogAddr != "" && len(s.cfg.Tokens) == 0 && !s.cfg.SyslogAllowAny {
-		return errors.New("SYSLOG_ADDR needs DRAIN_TOKENS (TOKEN=APP,…): syslog has no password, so without them anyone who reaches the port could post lines for any app. Set DRAIN_TOKENS, or SYSLOG_ALLOW_ANY_APP=1 if only trusted senders can reach it")
+		return errSyslogOpen
 	}
-	// What can fail without the database fails before it is created: a
-	// serve that does not start leaves no empty database behind.
 	if s.cfg.Password == "" && !s.cfg.NoAuth {
 		return errNoPassword
 	}
-	// One daemon per database: a second one is refused, naming the holder.
-	// On PostgreSQL any number share it.
+	return nil
+}
+
+// claim takes the database's lock (one daemon per SQLite file: a second
+// one is refused, naming the holder; on PostgreSQL any number share it),
+// the listening port, and opens the store; on a failure it undoes what it
+// did, and removes a database file it created. A full disk is no failure
+// on SQLite: the daemon serves 503 until it can store.
+func (s *server) claim(ctx context.Context) (err error) {
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
 	pg := s.cfg.DatabaseURL != ""
 	if !pg {
 		if s.lock, err = lockfile.Acquire(s.cfg.DBPath, lockfile.Holder{Command: "serve"}); err != nil {
@@ -428,29 +498,28 @@ func (s *server) Open(ctx context.Context) error {
 			}
 			return err
 		}
+		undo = append(undo, func() { s.lock.Release() })
 	}
 	if s.ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
-		s.lock.Release()
 		return fmt.Errorf("listen: %w", err)
 	}
-	_, statErr := os.Stat(s.cfg.DBPath)
-	isNew := !pg && errors.Is(statErr, os.ErrNotExist)
+	undo = append(undo, func() { s.ln.Close() })
+	if _, statErr := os.Stat(s.cfg.DBPath); !pg && errors.Is(statErr, os.ErrNotExist) {
+		undo = append(undo, func() { removeDB(s.cfg.DBPath) })
+	}
 	if err := s.openStore(ctx); err != nil {
-		if pg {
-			s.ln.Close()
-			return err
-		}
-		if !storageFull(err) {
-			s.ln.Close()
-			if isNew {
-				removeDB(s.cfg.DBPath)
-			}
-			s.lock.Release()
+		if pg || !storageFull(err) {
 			return err
 		}
 		s.openErr.Store(&err)
 		s.log.Error("database not open: the disk is full; serving 503 until it can store", "db", s.cfg.DBPath, "error", err.Error())
 	}
+	return nil
+}
+
+// newHTTPServer puts TLS and the connection cap on the listener and makes
+// the HTTP server, with its timeouts.
+func (s *server) newHTTPServer() {
 	maxConns := s.cfg.MaxConns
 	if maxConns <= 0 {
 		maxConns = 1024
@@ -472,6 +541,11 @@ func (s *server) Open(ctx context.Context) error {
 		ConnState:         s.conns.HTTPState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+}
+
+// start starts the background work (Heroku metrics, reopening a store the
+// disk was too full to open) and serving; Close stops them.
+func (s *server) start() {
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	if s.cfg.MetricsURL != "" {
@@ -497,14 +571,6 @@ func (s *server) Open(ctx context.Context) error {
 			s.serveErr <- err
 		}
 	}()
-	if pg {
-		return nil // `drainwatch import --db postgres://…` writes to the database itself
-	}
-	if err := s.startImports(); err != nil {
-		s.Close(ctx)
-		return err
-	}
-	return nil
 }
 
 // openStore opens the database and everything that stores or reads, and

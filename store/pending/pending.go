@@ -21,8 +21,8 @@ import (
 // become (rollup rows with DDSketches rewritten whole, memory samples,
 // errors, events) are written by the roller every FlushEvery, many batches
 // to one transaction, which deletes the pending rows it has stored.
-// Writing them in every commit was most of the writer's time; see the
-// README's Performance section for the figures.
+// Writing them in every commit was most of the writer's time
+// (docs/design.md, the store's write path).
 //
 // The router section, version 1:
 //
@@ -73,53 +73,21 @@ type Batch struct {
 // runs in Write, on the caller's goroutine, so that this per-line work is
 // spread over the request goroutines rather than done by the one writer.
 func Encode(events []parser.Event) Batch {
-	// Each buffer at its final size, once: grown by appends, they were
-	// nearly three quarters of the daemon's allocations (96 of 134 KB a
-	// 100 KiB body).
-	var nrouter, nlogs, nrest, nrestBytes int
-	for i := range events {
-		ev := &events[i]
-		switch {
-		case ev.Kind == parser.KindApp:
-			nlogs += len(time.RFC3339Nano) + len(ev.ProcID) + len(ev.Message) + 3
-		case ev.Kind == parser.KindRouter && len(ev.Router.Code) == 0:
-			nrouter++
-		default:
-			nrest++
-			nrestBytes += 2*binary.MaxVarintLen64 + len(ev.AppName) + len(ev.ProcID) + len(ev.Message) + 3*binary.MaxVarintLen64
-			if ev.Kind == parser.KindRouter {
-				nrouter++
-			}
-		}
-	}
+	// Each buffer is made at its final size, once: grown by appends, they
+	// would be most of what encoding a batch allocates.
+	sz := sizeOf(events)
 	var pb Batch
-	if nlogs > 0 {
-		pb.Logs = make([]byte, 0, nlogs)
+	if sz.logs > 0 {
+		pb.Logs = make([]byte, 0, sz.logs)
 	}
-	var strs []string
-	index := make(map[string]uint64, 16)
-	intern := func(b []byte) uint64 {
-		if i, ok := index[string(b)]; ok { // no allocation for the lookup
-			return i
-		}
-		s := string(b)
-		index[s] = uint64(len(strs))
-		strs = append(strs, s)
-		return uint64(len(strs) - 1)
-	}
-	var scratch []byte
-	template := func(path []byte) uint64 {
-		scratch = parser.AppendPathTemplate(scratch[:0], path)
-		return intern(scratch)
-	}
-	lines := make([]byte, 0, nrouter*routerLineBytes)
-	var prev int64
+	tab := strTable{index: make(map[string]uint64, 16)}
+	lines := make([]byte, 0, sz.router*routerLineBytes)
 	var rest []byte
-	if nrest > 0 {
-		rest = make([]byte, 0, 1+binary.MaxVarintLen64+nrestBytes)
-		rest = binary.AppendUvarint(append(rest, version), uint64(nrest))
+	if sz.rest > 0 {
+		rest = make([]byte, 0, 1+binary.MaxVarintLen64+sz.restBytes)
+		rest = binary.AppendUvarint(append(rest, version), uint64(sz.rest))
 	}
-	var prevSec int64
+	var prev, prevSec int64
 	for i := range events {
 		ev := &events[i]
 		if ev.Kind == parser.KindApp {
@@ -127,53 +95,113 @@ func Encode(events []parser.Event) Batch {
 			continue
 		}
 		if ev.Kind != parser.KindRouter || len(ev.Router.Code) > 0 {
-			t := ev.Time.Unix()
-			rest = binary.AppendVarint(rest, t-prevSec)
-			rest = binary.AppendUvarint(rest, uint64(ev.Time.Nanosecond()))
-			prevSec = t
-			for _, b := range [][]byte{ev.AppName, ev.ProcID, ev.Message} {
-				rest = binary.AppendUvarint(rest, uint64(len(b)))
-				rest = append(rest, b...)
-			}
+			rest = appendRest(rest, ev, &prevSec)
 		}
-		if ev.Kind != parser.KindRouter {
-			continue
+		if ev.Kind == parser.KindRouter {
+			pb.Lines++
+			lines = tab.appendRouterLine(lines, ev, &prev)
 		}
-		r := &ev.Router
-		t := ev.Time.Unix()
-		pb.Lines++
-		lines = binary.AppendVarint(lines, t-prev)
-		prev = t
-		lines = binary.AppendUvarint(lines, intern(ev.Dyno))
-		lines = binary.AppendUvarint(lines, template(r.Path))
-		code := uint64(0)
-		if len(r.Code) > 0 {
-			code = intern(r.Code) + 1
-		}
-		lines = binary.AppendUvarint(lines, code)
-		lines = binary.AppendVarint(lines, int64(r.Status))
-		lines = binary.AppendVarint(lines, r.ServiceMS)
-		lines = binary.AppendVarint(lines, r.ConnectMS)
-		lines = binary.AppendVarint(lines, r.Bytes)
 	}
 	pb.Rest = rest
-	if pb.Lines == 0 {
-		return pb
+	if pb.Lines > 0 {
+		pb.Router = tab.routerBody(pb.Lines, lines)
 	}
-	n := 1 + binary.MaxVarintLen64*2 + len(lines)
-	for _, s := range strs {
-		n += binary.MaxVarintLen64 + len(s)
+	return pb
+}
+
+// sizes are what a batch's buffers will hold.
+type sizes struct {
+	router, logs, rest, restBytes int // router lines; bytes of app lines; other lines and their bytes at most
+}
+
+func sizeOf(events []parser.Event) sizes {
+	var sz sizes
+	for i := range events {
+		ev := &events[i]
+		switch {
+		case ev.Kind == parser.KindApp:
+			sz.logs += len(time.RFC3339Nano) + len(ev.ProcID) + len(ev.Message) + 3
+		case ev.Kind == parser.KindRouter && len(ev.Router.Code) == 0:
+			sz.router++
+		default:
+			sz.rest++
+			sz.restBytes += 2*binary.MaxVarintLen64 + len(ev.AppName) + len(ev.ProcID) + len(ev.Message) + 3*binary.MaxVarintLen64
+			if ev.Kind == parser.KindRouter {
+				sz.router++
+			}
+		}
 	}
-	body := make([]byte, 0, n)
+	return sz
+}
+
+// appendRest appends a line other than a plain router line, as its time
+// (seconds since the line before, prevSec) and its app, proc and message.
+func appendRest(rest []byte, ev *parser.Event, prevSec *int64) []byte {
+	t := ev.Time.Unix()
+	rest = binary.AppendVarint(rest, t-*prevSec)
+	rest = binary.AppendUvarint(rest, uint64(ev.Time.Nanosecond()))
+	*prevSec = t
+	for _, b := range [][]byte{ev.AppName, ev.ProcID, ev.Message} {
+		rest = binary.AppendUvarint(rest, uint64(len(b)))
+		rest = append(rest, b...)
+	}
+	return rest
+}
+
+// strTable numbers the strings of a batch's router lines (dynos, path
+// templates, H-codes), each stored once.
+type strTable struct {
+	strs    []string
+	index   map[string]uint64
+	scratch []byte
+}
+
+func (t *strTable) intern(b []byte) uint64 {
+	if i, ok := t.index[string(b)]; ok { // no allocation for the lookup
+		return i
+	}
+	s := string(b)
+	t.index[s] = uint64(len(t.strs))
+	t.strs = append(t.strs, s)
+	return uint64(len(t.strs) - 1)
+}
+
+// appendRouterLine appends a router line's fields, its time as seconds
+// since the line before (prev), its strings as numbers in t.
+func (t *strTable) appendRouterLine(lines []byte, ev *parser.Event, prev *int64) []byte {
+	r := &ev.Router
+	sec := ev.Time.Unix()
+	lines = binary.AppendVarint(lines, sec-*prev)
+	*prev = sec
+	lines = binary.AppendUvarint(lines, t.intern(ev.Dyno))
+	t.scratch = parser.AppendPathTemplate(t.scratch[:0], r.Path)
+	lines = binary.AppendUvarint(lines, t.intern(t.scratch))
+	code := uint64(0)
+	if len(r.Code) > 0 {
+		code = t.intern(r.Code) + 1
+	}
+	lines = binary.AppendUvarint(lines, code)
+	lines = binary.AppendVarint(lines, int64(r.Status))
+	lines = binary.AppendVarint(lines, r.ServiceMS)
+	lines = binary.AppendVarint(lines, r.ConnectMS)
+	return binary.AppendVarint(lines, r.Bytes)
+}
+
+// routerBody is the router column: the version, the strings, then n lines.
+func (t *strTable) routerBody(n int, lines []byte) []byte {
+	size := 1 + binary.MaxVarintLen64*2 + len(lines)
+	for _, s := range t.strs {
+		size += binary.MaxVarintLen64 + len(s)
+	}
+	body := make([]byte, 0, size)
 	body = append(body, version)
-	body = binary.AppendUvarint(body, uint64(len(strs)))
-	for _, s := range strs {
+	body = binary.AppendUvarint(body, uint64(len(t.strs)))
+	for _, s := range t.strs {
 		body = binary.AppendUvarint(body, uint64(len(s)))
 		body = append(body, s...)
 	}
-	body = binary.AppendUvarint(body, uint64(pb.Lines))
-	pb.Router = append(body, lines...)
-	return pb
+	body = binary.AppendUvarint(body, uint64(n))
+	return append(body, lines...)
 }
 
 // addLog appends an app line to the batch's app_logs text.

@@ -44,7 +44,7 @@ func scanAlert(sc interface{ Scan(...any) error }, extra ...any) (store.AlertRec
 // Alerts returns stored alerts matching f (by log time), oldest first.
 func (db *DB) Alerts(ctx context.Context, f store.Filter) ([]store.AlertRecord, error) {
 	where, args := whereClause(f)
-	rows, err := db.query(ctx, `SELECT `+alertColumns+` FROM alerts a`+where+` ORDER BY a.time, a.id`+limit(f), args...)
+	rows, err := db.query(ctx, newestByID(`SELECT `+alertColumns+` FROM alerts a`, "alerts a", "a.id", where, "a.time, a.id", f.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query alerts: %w", err)
 	}

@@ -9,11 +9,12 @@ import (
 	"github.com/drainwatch/drainwatch/store"
 )
 
-// Load returns load samples matching f, oldest first.
+// Load returns load samples matching f, oldest first (with f.Limit, the
+// newest f.Limit).
 func (db *DB) Load(ctx context.Context, f store.Filter) ([]store.LoadSample, error) {
 	db.sync(ctx)
 	where, args := whereClause(f)
-	rows, err := db.query(ctx, `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+where+` ORDER BY time, app, dyno`+limit(f), args...)
+	rows, err := db.query(ctx, newest(`SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`, where, "time, app, dyno", f.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query load: %w", err)
 	}
@@ -57,8 +58,7 @@ func (db *DB) Apps(ctx context.Context) ([]store.AppSummary, error) {
 func (db *DB) EachMemory(ctx context.Context, f store.Filter, fn func(*store.MemorySample) error) error {
 	db.sync(ctx)
 	where, args := whereClause(f)
-	rows, err := db.query(ctx, `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb
-		FROM memory`+where+` ORDER BY time, app, dyno`+limit(f), args...)
+	rows, err := db.query(ctx, newest(memoryColumns, where, "time, app, dyno", f.Limit), args...)
 	if err != nil {
 		return fmt.Errorf("query memory: %w", err)
 	}
@@ -177,6 +177,19 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 			return nil, fmt.Errorf("query dynos: %w", err)
 		}
 	}
+	silent, err := db.dynosWithoutMemory(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if len(silent) > 0 {
+		out = append(out, silent...)
+		sort.SliceStable(out, func(i, j int) bool {
+			if out[i].App != out[j].App {
+				return out[i].App < out[j].App
+			}
+			return out[i].Dyno < out[j].Dyno
+		})
+	}
 	if f.Limit > 0 && len(chosen) == f.Limit {
 		others, err := db.otherDynos(ctx, f, chosen)
 		if err != nil {
@@ -210,6 +223,44 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 	return out, nil
 }
 
+// dynosWithoutMemory summarises the dynos matching f that have error lines
+// (R14, H-codes, crashes…) but no memory sample in f's range: those whose
+// runtime metrics are off. With f.Limit, the f.Limit with the most R14/R15,
+// then the most errors.
+func (db *DB) dynosWithoutMemory(ctx context.Context, f store.Filter) ([]store.DynoSummary, error) {
+	where, args := whereClause(f)
+	if where == "" {
+		where = " WHERE TRUE"
+	}
+	during := ""
+	if !f.Since.IsZero() {
+		during += " AND m.time >= ?"
+		args = append(args, f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		during += " AND m.time < ?"
+		args = append(args, f.Until.UnixMicro())
+	}
+	rows, err := db.query(ctx, `SELECT app, dyno, MIN(time), MAX(time), COUNT(*) FILTER (WHERE code IN ('R14', 'R15')), COUNT(*) FROM errors`+where+
+		` AND dyno <> '' AND NOT EXISTS (SELECT 1 FROM memory m WHERE m.app = errors.app AND m.dyno = errors.dyno`+during+`)
+		GROUP BY app, dyno ORDER BY 5 DESC, 6 DESC, app, dyno`+limit(f), args...)
+	if err != nil {
+		return nil, fmt.Errorf("query dynos without memory samples: %w", err)
+	}
+	defer rows.Close()
+	var out []store.DynoSummary
+	for rows.Next() {
+		d := store.DynoSummary{Boots: []store.BootSummary{}, NoMemorySamples: true}
+		var first, last, all int64
+		if err := rows.Scan(&d.App, &d.Dyno, &first, &last, &d.Errors, &all); err != nil {
+			return nil, fmt.Errorf("query dynos without memory samples: %w", err)
+		}
+		d.First, d.Last = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
 // otherDynos sums, per app, the dynos matching f that are not in chosen,
 // reading one row per dyno (aggregated in SQL) and skipping the chosen: a
 // NOT IN over them cost SQLite 27 s for 1,000 of 100,000 dynos.
@@ -220,6 +271,7 @@ func (db *DB) otherDynos(ctx context.Context, f store.Filter, chosen [][2]string
 	}
 	where, args := whereClause(f)
 	out := map[string]store.DynoSummary{}
+	summed := map[[2]string]bool{} // the dynos counted, whose R14/R15 count too
 	rows, err := db.query(ctx, `SELECT app, dyno, MIN(time), MAX(time), MAX(total_mb) FROM memory`+where+` GROUP BY app, dyno`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query dynos: %w", err)
@@ -235,6 +287,7 @@ func (db *DB) otherDynos(ctx context.Context, f store.Filter, chosen [][2]string
 		if skip[[2]string{app, dyno}] {
 			continue
 		}
+		summed[[2]string{app, dyno}] = true
 		d, ok := out[app]
 		if !ok {
 			d = store.DynoSummary{App: app, Dyno: store.OtherDynos, First: time.UnixMicro(first).UTC(), Boots: []store.BootSummary{}}
@@ -269,7 +322,7 @@ func (db *DB) otherDynos(ctx context.Context, f store.Filter, chosen [][2]string
 		if err := erows.Scan(&app, &dyno, &n); err != nil {
 			return nil, fmt.Errorf("query dynos: %w", err)
 		}
-		if d, ok := out[app]; ok && !skip[[2]string{app, dyno}] {
+		if d, ok := out[app]; ok && summed[[2]string{app, dyno}] {
 			d.Errors += n
 			out[app] = d
 		}
@@ -296,5 +349,5 @@ func (db *DB) MemoryBuckets(ctx context.Context, f store.Filter, step time.Durat
 	// Runtime metrics come every ~20 s: the samples within the first 20 s of
 	// each bucket are about one a bucket.
 	where += fmt.Sprintf(" AND time %% %d < %d", step.Microseconds(), (20 * time.Second).Microseconds())
-	return db.memory(ctx, where, "", args)
+	return db.memory(ctx, where, 0, args)
 }

@@ -44,17 +44,42 @@ func limit(f store.Filter) string {
 	return ""
 }
 
-// Memory returns memory samples matching f, oldest first.
+// newest is a list query: sel ("SELECT cols FROM table") with where,
+// oldest first by order (ascending columns, all among cols); with limit > 0
+// only the newest limit rows, still oldest first.
+func newest(sel, where, order string, limit int) string {
+	if limit <= 0 {
+		return sel + where + " ORDER BY " + order
+	}
+	desc := strings.ReplaceAll(order, ",", " DESC,") + " DESC"
+	return fmt.Sprintf("SELECT * FROM (%s%s ORDER BY %s LIMIT %d) AS newest ORDER BY %s", sel, where, desc, limit, order)
+}
+
+// newestByID is newest for a table with a unique id column, which order
+// ends with but sel need not select.
+func newestByID(sel, from, id, where, order string, limit int) string {
+	if limit <= 0 {
+		return sel + where + " ORDER BY " + order
+	}
+	desc := strings.ReplaceAll(order, ",", " DESC,") + " DESC"
+	return fmt.Sprintf("%s WHERE %s IN (SELECT %s FROM %s%s ORDER BY %s LIMIT %d) ORDER BY %s", sel, id, id, from, where, desc, limit, order)
+}
+
+// Memory returns memory samples matching f, oldest first (with f.Limit, the
+// newest f.Limit).
 func (db *DB) Memory(ctx context.Context, f store.Filter) ([]store.MemorySample, error) {
 	db.sync(ctx)
 	where, args := whereClause(f)
-	return db.memory(ctx, where, limit(f), args)
+	return db.memory(ctx, where, f.Limit, args)
 }
 
-// memory reads memory samples with a WHERE clause, oldest first.
-func (db *DB) memory(ctx context.Context, where, limit string, args []any) ([]store.MemorySample, error) {
-	rows, err := db.query(ctx, `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb
-		FROM memory`+where+` ORDER BY time, app, dyno`+limit, args...)
+// memoryColumns selects what a memory sample is read from.
+const memoryColumns = `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb FROM memory`
+
+// memory reads memory samples with a WHERE clause, oldest first (with
+// limit > 0, the newest limit).
+func (db *DB) memory(ctx context.Context, where string, limit int, args []any) ([]store.MemorySample, error) {
+	rows, err := db.query(ctx, newest(memoryColumns, where, "time, app, dyno", limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query memory: %w", err)
 	}
@@ -92,8 +117,8 @@ func (db *DB) Errors(ctx context.Context, f store.Filter, codes ...string) ([]st
 			args = append(args, c)
 		}
 	}
-	rows, err := db.query(ctx, `SELECT time, app, dyno, code, message, mem_mb, percent, dropped
-		FROM errors`+where+` ORDER BY time, id`+limit(f), args...)
+	rows, err := db.query(ctx, newestByID(`SELECT time, app, dyno, code, message, mem_mb, percent, dropped
+		FROM errors`, "errors", "id", where, "time, id", f.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query errors: %w", err)
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"time"
@@ -9,205 +10,208 @@ import (
 	"github.com/drainwatch/drainwatch/store"
 )
 
-// Load returns load samples matching f, oldest first.
+// Load returns load samples matching f, oldest first (with f.Limit, the
+// newest f.Limit).
 func (db *DB) Load(ctx context.Context, f store.Filter) ([]store.LoadSample, error) {
 	db.sync(ctx)
 	where, args := whereClause(f)
-	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+where+` ORDER BY time, app, dyno`+limit(f), args...)
-	if err != nil {
-		return nil, fmt.Errorf("query load: %w", err)
-	}
-	defer rows.Close()
-	out := []store.LoadSample{}
-	for rows.Next() {
-		var s store.LoadSample
-		var t int64
-		if err := rows.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.Avg1m, &s.Avg5m, &s.Avg15m); err != nil {
-			return nil, fmt.Errorf("query load: %w", err)
-		}
-		s.Time = time.UnixMicro(t).UTC()
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return collect(ctx, db.ro, "query load", `SELECT time, app, dyno, boot, avg1m, avg5m, avg15m FROM load`+newest("load", where, "time, app, dyno", f.Limit), args,
+		func(r *sql.Rows) (s store.LoadSample, err error) {
+			var t int64
+			err = r.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.Avg1m, &s.Avg5m, &s.Avg15m)
+			s.Time = micros(t)
+			return s, err
+		})
 }
 
 // Apps lists the apps with memory samples, by name.
 func (db *DB) Apps(ctx context.Context) ([]store.AppSummary, error) {
 	db.sync(ctx)
-	rows, err := db.ro.QueryContext(ctx, `SELECT app, MAX(time) FROM memory GROUP BY app ORDER BY app`)
-	if err != nil {
-		return nil, fmt.Errorf("query apps: %w", err)
-	}
-	defer rows.Close()
-	var out []store.AppSummary
-	for rows.Next() {
-		var a store.AppSummary
-		var last int64
-		if err := rows.Scan(&a.App, &last); err != nil {
-			return nil, fmt.Errorf("query apps: %w", err)
-		}
-		a.Last = time.UnixMicro(last).UTC()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collect(ctx, db.ro, "query apps", `SELECT app, MAX(time) FROM memory GROUP BY app ORDER BY app`, nil,
+		func(r *sql.Rows) (a store.AppSummary, err error) {
+			var last int64
+			err = r.Scan(&a.App, &last)
+			a.Last = micros(last)
+			return a, err
+		})
 }
 
-// EachMemory calls fn with each memory sample matching f, oldest first,
-// without holding them all.
+// EachMemory calls fn with each memory sample matching f, oldest first
+// (with f.Limit, the newest f.Limit), without holding them all.
 func (db *DB) EachMemory(ctx context.Context, f store.Filter, fn func(*store.MemorySample) error) error {
 	db.sync(ctx)
 	where, args := whereClause(f)
-	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb
-		FROM memory`+where+` ORDER BY time, app, dyno`+limit(f), args...)
-	if err != nil {
-		return fmt.Errorf("query memory: %w", err)
-	}
-	defer rows.Close()
 	var s store.MemorySample
-	for rows.Next() {
-		var t int64
-		s = store.MemorySample{}
-		if err := rows.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.TotalMB, &s.RSSMB, &s.CacheMB, &s.SwapMB, &s.PgpgIn, &s.PgpgOut, &s.QuotaMB); err != nil {
-			return fmt.Errorf("query memory: %w", err)
-		}
-		s.Time = time.UnixMicro(t).UTC()
-		if err := fn(&s); err != nil {
+	return eachRow(ctx, db.ro, "query memory", memoryQuery+newest("memory", where, "time, app, dyno", f.Limit), args, func(r *sql.Rows) error {
+		if err := scanMemory(r, &s); err != nil {
 			return err
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("query memory: %w", err)
-	}
-	return nil
+		return fn(&s)
+	})
 }
 
 // Dynos summarises each dyno with memory samples matching f (Dyno, App,
-// Since, Until), ordered by app and dyno. With f.Limit, only the f.Limit
+// Since, Until), and each with error lines but no memory sample (marked
+// NoMemorySamples), ordered by app and dyno. With f.Limit, only the f.Limit
 // dynos with the highest memory are summarised (chosen in SQL), and each
-// app with more gets an store.OtherDynos row after its dynos.
+// app with more gets an store.OtherDynos row after its dynos; of those
+// without memory samples, the f.Limit with the most R14/R15.
 func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error) {
 	db.sync(ctx)
-	where, args := whereClause(f)
-	var chosen [][2]string // app, dyno
-	if f.Limit > 0 {
-		rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno FROM memory`+where+
-			` GROUP BY app, dyno ORDER BY MAX(total_mb) DESC, app, dyno LIMIT ?`, append(args, f.Limit)...)
-		if err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
-		}
-		for rows.Next() {
-			var c [2]string
-			if err := rows.Scan(&c[0], &c[1]); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("query dynos: %w", err)
-			}
-			chosen = append(chosen, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
-		}
-		sort.Slice(chosen, func(i, j int) bool {
-			if chosen[i][0] != chosen[j][0] {
-				return chosen[i][0] < chosen[j][0]
-			}
-			return chosen[i][1] < chosen[j][1]
-		})
-	}
 	var out []store.DynoSummary
-	boots := func(where string, args []any) error {
-		rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, boot, MIN(time), MAX(time), COUNT(*), MAX(total_mb) FROM memory`+where+
-			` GROUP BY app, dyno, boot ORDER BY app, dyno, MIN(time)`, args...)
-		if err != nil {
-			return fmt.Errorf("query dynos: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var app, dyno string
-			var b store.BootSummary
-			var first, last int64
-			var peak *float64
-			if err := rows.Scan(&app, &dyno, &b.Boot, &first, &last, &b.Samples, &peak); err != nil {
-				return fmt.Errorf("query dynos: %w", err)
-			}
-			b.First, b.Last = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
-			if peak != nil {
-				b.PeakMB = *peak
-			}
-			if n := len(out); n == 0 || out[n-1].App != app || out[n-1].Dyno != dyno {
-				out = append(out, store.DynoSummary{App: app, Dyno: dyno, First: b.First})
-			}
-			d := &out[len(out)-1]
-			d.Boots = append(d.Boots, b)
-			if b.Last.After(d.Last) {
-				d.Last = b.Last
-			}
-			if peak != nil && (d.PeakMB == nil || *peak > *d.PeakMB) {
-				d.PeakMB = peak
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("query dynos: %w", err)
-		}
-		return nil
-	}
+	var chosen [][2]string // app, dyno
 	if f.Limit <= 0 {
-		if err := boots(where, args); err != nil {
+		where, args := whereClause(f)
+		if err := db.boots(ctx, where, args, &out); err != nil {
 			return nil, err
 		}
-	}
-	for _, c := range chosen {
-		w, a := whereClause(store.Filter{App: c[0], Dyno: c[1], Since: f.Since, Until: f.Until})
-		if err := boots(w, a); err != nil {
+	} else {
+		var err error
+		if chosen, err = db.highestDynos(ctx, f); err != nil {
 			return nil, err
+		}
+		for _, c := range chosen {
+			bc := new(conds).match(c[0], c[1], "time", f.Since, f.Until)
+			if err := db.boots(ctx, bc.where(), bc.args, &out); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for i := range out {
-		d := &out[i]
-		d.Restarts = len(d.Boots) - 1
-		sort.Slice(d.Boots, func(a, b int) bool { return d.Boots[a].First.Before(d.Boots[b].First) })
-		err := db.ro.QueryRowContext(ctx, `SELECT total_mb, quota_mb FROM memory WHERE app = ? AND dyno = ? AND time = ?`,
-			d.App, d.Dyno, d.Last.UnixMicro()).Scan(&d.LastMB, &d.LastQuotaMB)
-		if err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
+		if err := db.lastAndErrors(ctx, &out[i], f); err != nil {
+			return nil, err
 		}
-		ef := store.Filter{App: d.App, Dyno: d.Dyno, Since: f.Since, Until: f.Until}
-		ew, eargs := whereClause(ef)
-		if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(*) FROM errors`+ew+` AND code IN ('R14', 'R15')`, eargs...).Scan(&d.Errors); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
-		}
+	}
+	silent, err := db.dynosWithoutMemory(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if len(silent) > 0 {
+		out = append(out, silent...)
+		sort.SliceStable(out, func(i, j int) bool {
+			if out[i].App != out[j].App {
+				return out[i].App < out[j].App
+			}
+			return out[i].Dyno < out[j].Dyno
+		})
 	}
 	if f.Limit > 0 && len(chosen) == f.Limit {
 		others, err := db.otherDynos(ctx, f, chosen)
 		if err != nil {
 			return nil, err
 		}
-		// Each app's row after its dynos.
-		var merged []store.DynoSummary
-		for i := 0; i < len(out); i++ {
-			merged = append(merged, out[i])
-			if i+1 == len(out) || out[i+1].App != out[i].App {
-				if o, ok := others[out[i].App]; ok {
-					merged = append(merged, o)
-					delete(others, out[i].App)
-				}
-			}
-		}
-		// Apps none of whose dynos made the list.
-		var apps []string
-		for app := range others {
-			apps = append(apps, app)
-		}
-		sort.Strings(apps)
-		for _, app := range apps {
-			merged = append(merged, others[app])
-		}
-		out = merged
+		out = withOthers(out, others)
 	}
 	if out == nil {
 		out = []store.DynoSummary{}
 	}
 	return out, nil
+}
+
+// highestDynos are the f.Limit dynos with the highest memory in f's range,
+// by app and dyno.
+func (db *DB) highestDynos(ctx context.Context, f store.Filter) ([][2]string, error) {
+	where, args := whereClause(f)
+	chosen, err := collect(ctx, db.ro, "query dynos", `SELECT app, dyno FROM memory`+where+
+		` GROUP BY app, dyno ORDER BY MAX(total_mb) DESC, app, dyno LIMIT ?`, append(args, f.Limit),
+		func(r *sql.Rows) (c [2]string, err error) { return c, r.Scan(&c[0], &c[1]) })
+	sort.Slice(chosen, func(i, j int) bool {
+		if chosen[i][0] != chosen[j][0] {
+			return chosen[i][0] < chosen[j][0]
+		}
+		return chosen[i][1] < chosen[j][1]
+	})
+	return chosen, err
+}
+
+// boots appends to out a summary of each dyno with memory samples the
+// WHERE clause selects, with its boots: first and last seen, samples, peak.
+func (db *DB) boots(ctx context.Context, where string, args []any, out *[]store.DynoSummary) error {
+	return eachRow(ctx, db.ro, "query dynos", `SELECT app, dyno, boot, MIN(time), MAX(time), COUNT(*), MAX(total_mb) FROM memory`+where+
+		` GROUP BY app, dyno, boot ORDER BY app, dyno, MIN(time)`, args, func(r *sql.Rows) error {
+		var app, dyno string
+		var b store.BootSummary
+		var first, last int64
+		var peak *float64
+		if err := r.Scan(&app, &dyno, &b.Boot, &first, &last, &b.Samples, &peak); err != nil {
+			return err
+		}
+		b.First, b.Last = micros(first), micros(last)
+		if peak != nil {
+			b.PeakMB = *peak
+		}
+		if n := len(*out); n == 0 || (*out)[n-1].App != app || (*out)[n-1].Dyno != dyno {
+			*out = append(*out, store.DynoSummary{App: app, Dyno: dyno, First: b.First})
+		}
+		d := &(*out)[len(*out)-1]
+		d.Boots = append(d.Boots, b)
+		if b.Last.After(d.Last) {
+			d.Last = b.Last
+		}
+		if peak != nil && (d.PeakMB == nil || *peak > *d.PeakMB) {
+			d.PeakMB = peak
+		}
+		return nil
+	})
+}
+
+// lastAndErrors completes d: its restarts, its last sample against the
+// quota, and its R14/R15 in f's range.
+func (db *DB) lastAndErrors(ctx context.Context, d *store.DynoSummary, f store.Filter) error {
+	d.Restarts = len(d.Boots) - 1
+	sort.Slice(d.Boots, func(a, b int) bool { return d.Boots[a].First.Before(d.Boots[b].First) })
+	err := db.ro.QueryRowContext(ctx, `SELECT total_mb, quota_mb FROM memory WHERE app = ? AND dyno = ? AND time = ?`,
+		d.App, d.Dyno, d.Last.UnixMicro()).Scan(&d.LastMB, &d.LastQuotaMB)
+	if err != nil {
+		return fmt.Errorf("query dynos: %w", err)
+	}
+	ec := new(conds).match(d.App, d.Dyno, "time", f.Since, f.Until).add("code IN ('R14', 'R15')")
+	if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(*) FROM errors`+ec.where(), ec.args...).Scan(&d.Errors); err != nil {
+		return fmt.Errorf("query dynos: %w", err)
+	}
+	return nil
+}
+
+// withOthers puts each app's (other) row after its dynos, and those of apps
+// none of whose dynos made the list at the end, by app.
+func withOthers(out []store.DynoSummary, others map[string]store.DynoSummary) []store.DynoSummary {
+	var merged []store.DynoSummary
+	for i := 0; i < len(out); i++ {
+		merged = append(merged, out[i])
+		if i+1 == len(out) || out[i+1].App != out[i].App {
+			if o, ok := others[out[i].App]; ok {
+				merged = append(merged, o)
+				delete(others, out[i].App)
+			}
+		}
+	}
+	var apps []string
+	for app := range others {
+		apps = append(apps, app)
+	}
+	sort.Strings(apps)
+	for _, app := range apps {
+		merged = append(merged, others[app])
+	}
+	return merged
+}
+
+// dynosWithoutMemory summarises the dynos matching f that have error lines
+// (R14, H-codes, crashes…) but no memory sample in f's range: those whose
+// runtime metrics are off. With f.Limit, the f.Limit with the most R14/R15,
+// then the most errors.
+func (db *DB) dynosWithoutMemory(ctx context.Context, f store.Filter) ([]store.DynoSummary, error) {
+	sampled := new(conds).add("m.app = errors.app").add("m.dyno = errors.dyno").match("", "", "m.time", f.Since, f.Until)
+	c := new(conds).filter(f).add("dyno != ''").add("NOT EXISTS (SELECT 1 FROM memory m"+sampled.where()+")", sampled.args...)
+	return collect(ctx, db.ro, "query dynos without memory samples", `SELECT app, dyno, MIN(time), MAX(time), SUM(code IN ('R14', 'R15')), COUNT(*)
+		FROM errors`+c.where()+` GROUP BY app, dyno ORDER BY 5 DESC, 6 DESC, app, dyno`+limit(f), c.args,
+		func(r *sql.Rows) (store.DynoSummary, error) {
+			d := store.DynoSummary{Boots: []store.BootSummary{}, NoMemorySamples: true}
+			var first, last, all int64
+			err := r.Scan(&d.App, &d.Dyno, &first, &last, &d.Errors, &all)
+			d.First, d.Last = micros(first), micros(last)
+			return d, err
+		})
 }
 
 // otherDynos sums, per app, the dynos matching f that are not in chosen,
@@ -220,61 +224,52 @@ func (db *DB) otherDynos(ctx context.Context, f store.Filter, chosen [][2]string
 	}
 	where, args := whereClause(f)
 	out := map[string]store.DynoSummary{}
-	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, MIN(time), MAX(time), MAX(total_mb) FROM memory`+where+` GROUP BY app, dyno`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query dynos: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	summed := map[[2]string]bool{} // the dynos counted, whose R14/R15 count too
+	err := eachRow(ctx, db.ro, "query dynos", `SELECT app, dyno, MIN(time), MAX(time), MAX(total_mb) FROM memory`+where+` GROUP BY app, dyno`, args, func(r *sql.Rows) error {
 		var app, dyno string
 		var first, last int64
 		var peak *float64
-		if err := rows.Scan(&app, &dyno, &first, &last, &peak); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
+		if err := r.Scan(&app, &dyno, &first, &last, &peak); err != nil {
+			return err
 		}
 		if skip[[2]string{app, dyno}] {
-			continue
+			return nil
 		}
+		summed[[2]string{app, dyno}] = true
 		d, ok := out[app]
 		if !ok {
-			d = store.DynoSummary{App: app, Dyno: store.OtherDynos, First: time.UnixMicro(first).UTC(), Boots: []store.BootSummary{}}
+			d = store.DynoSummary{App: app, Dyno: store.OtherDynos, First: micros(first), Boots: []store.BootSummary{}}
 		}
 		d.Dynos++
-		if t := time.UnixMicro(first).UTC(); t.Before(d.First) {
+		if t := micros(first); t.Before(d.First) {
 			d.First = t
 		}
-		if t := time.UnixMicro(last).UTC(); t.After(d.Last) {
+		if t := micros(last); t.After(d.Last) {
 			d.Last = t
 		}
 		if peak != nil && (d.PeakMB == nil || *peak > *d.PeakMB) {
 			d.PeakMB = peak
 		}
 		out[app] = d
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query dynos: %w", err)
-	}
-	rows.Close()
-	if where == "" {
-		where = " WHERE 1"
-	}
-	erows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, COUNT(*) FROM errors`+where+` AND code IN ('R14', 'R15') GROUP BY app, dyno`, args...)
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("query dynos: %w", err)
+		return nil, err
 	}
-	defer erows.Close()
-	for erows.Next() {
+	ec := new(conds).filter(f).add("code IN ('R14', 'R15')")
+	err = eachRow(ctx, db.ro, "query dynos", `SELECT app, dyno, COUNT(*) FROM errors`+ec.where()+` GROUP BY app, dyno`, ec.args, func(r *sql.Rows) error {
 		var app, dyno string
 		var n int64
-		if err := erows.Scan(&app, &dyno, &n); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
+		if err := r.Scan(&app, &dyno, &n); err != nil {
+			return err
 		}
-		if d, ok := out[app]; ok && !skip[[2]string{app, dyno}] {
+		if d, ok := out[app]; ok && summed[[2]string{app, dyno}] {
 			d.Errors += n
 			out[app] = d
 		}
-	}
-	return out, erows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // MemoryBuckets returns memory samples for a chart of buckets of step: all
@@ -289,12 +284,8 @@ func (db *DB) MemoryBuckets(ctx context.Context, f store.Filter, step time.Durat
 		// Up to about two days: every sample (a few thousand a dyno).
 		return db.Memory(ctx, f)
 	}
-	where, args := whereClause(f)
-	if where == "" {
-		where = " WHERE 1"
-	}
 	// Runtime metrics come every ~20 s: the samples within the first 20 s of
 	// each bucket are about one a bucket.
-	where += fmt.Sprintf(" AND time %% %d < %d", step.Microseconds(), (20 * time.Second).Microseconds())
-	return db.memory(ctx, where, "", args)
+	c := new(conds).filter(f).add("time % ? < ?", step.Microseconds(), (20 * time.Second).Microseconds())
+	return db.memory(ctx, c.where(), 0, c.args)
 }

@@ -230,7 +230,7 @@ func BenchmarkRollIn(b *testing.B) {
 }
 
 // BenchmarkRollerFlush: one flush of 100 pending bodies (~42 k lines, a
-// tenth of a second of drainwatch bench's load) whose minute rows exist
+// tenth of a second of drainwatch-bench's load) whose minute rows exist
 // already, so every rollup write merges into a stored row.
 func BenchmarkRollerFlush(b *testing.B) {
 	ctx := context.Background()

@@ -2,39 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/drainwatch/drainwatch/store"
 )
-
-// whereClause builds the WHERE clause for f over a table with app, dyno and time
-// columns.
-func whereClause(f store.Filter) (string, []any) {
-	var conds []string
-	var args []any
-	if f.App != "" {
-		conds = append(conds, "app = ?")
-		args = append(args, f.App)
-	}
-	if f.Dyno != "" {
-		conds = append(conds, "dyno = ?")
-		args = append(args, f.Dyno)
-	}
-	if !f.Since.IsZero() {
-		conds = append(conds, "time >= ?")
-		args = append(args, f.Since.UnixMicro())
-	}
-	if !f.Until.IsZero() {
-		conds = append(conds, "time < ?")
-		args = append(args, f.Until.UnixMicro())
-	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
-}
 
 func limit(f store.Filter) string {
 	if f.Limit > 0 {
@@ -43,74 +16,64 @@ func limit(f store.Filter) string {
 	return ""
 }
 
-// Memory returns memory samples matching f, oldest first.
+// newest is the rest of a query after "SELECT … FROM from": the rows where
+// selects, oldest first by order (ascending columns, "time, rowid"); with
+// limit > 0 only the newest limit of them, still oldest first.
+func newest(from, where, order string, limit int) string {
+	if limit <= 0 {
+		return where + " ORDER BY " + order
+	}
+	desc := strings.ReplaceAll(order, ",", " DESC,") + " DESC"
+	return fmt.Sprintf(" WHERE rowid IN (SELECT rowid FROM %s%s ORDER BY %s LIMIT %d) ORDER BY %s", from, where, desc, limit, order)
+}
+
+// Memory returns memory samples matching f, oldest first (with f.Limit,
+// the newest f.Limit).
 func (db *DB) Memory(ctx context.Context, f store.Filter) ([]store.MemorySample, error) {
 	db.sync(ctx)
 	where, args := whereClause(f)
-	return db.memory(ctx, where, limit(f), args)
+	return db.memory(ctx, where, f.Limit, args)
 }
 
-// memory reads memory samples with a WHERE clause, oldest first.
-func (db *DB) memory(ctx context.Context, where, limit string, args []any) ([]store.MemorySample, error) {
-	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb
-		FROM memory`+where+` ORDER BY time, app, dyno`+limit, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query memory: %w", err)
-	}
-	defer rows.Close()
-	out := []store.MemorySample{}
-	for rows.Next() {
-		var s store.MemorySample
-		var t int64
-		if err := rows.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.TotalMB, &s.RSSMB, &s.CacheMB, &s.SwapMB, &s.PgpgIn, &s.PgpgOut, &s.QuotaMB); err != nil {
-			return nil, fmt.Errorf("query memory: %w", err)
-		}
-		s.Time = time.UnixMicro(t).UTC()
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query memory: %w", err)
-	}
-	return out, nil
+// memory reads memory samples with a WHERE clause, oldest first (with
+// limit > 0, the newest limit).
+func (db *DB) memory(ctx context.Context, where string, limit int, args []any) ([]store.MemorySample, error) {
+	return collect(ctx, db.ro, "query memory", memoryQuery+newest("memory", where, "time, app, dyno", limit), args,
+		func(r *sql.Rows) (s store.MemorySample, err error) { return s, scanMemory(r, &s) })
 }
 
-// Errors returns error events matching f, oldest first. codes, when given,
+// memoryQuery selects the columns scanMemory reads.
+const memoryQuery = `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb, swap_mb, pgpgin, pgpgout, quota_mb FROM memory`
+
+func scanMemory(r *sql.Rows, s *store.MemorySample) error {
+	var t int64
+	*s = store.MemorySample{}
+	err := r.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.TotalMB, &s.RSSMB, &s.CacheMB, &s.SwapMB, &s.PgpgIn, &s.PgpgOut, &s.QuotaMB)
+	s.Time = micros(t)
+	return err
+}
+
+// Errors returns error events matching f, oldest first (with f.Limit, the
+// newest f.Limit). codes, when given,
 // keeps only those codes (e.g. "R14", "H12", "mem", "crash").
 func (db *DB) Errors(ctx context.Context, f store.Filter, codes ...string) ([]store.ErrorEvent, error) {
 	db.sync(ctx)
-	where, args := whereClause(f)
+	c := new(conds).filter(f)
 	if len(codes) > 0 {
-		ph := strings.TrimSuffix(strings.Repeat("?, ", len(codes)), ", ")
-		if where == "" {
-			where = " WHERE "
-		} else {
-			where += " AND "
+		args := make([]any, len(codes))
+		for i, code := range codes {
+			args[i] = code
 		}
-		where += "code IN (" + ph + ")"
-		for _, c := range codes {
-			args = append(args, c)
-		}
+		c.add("code IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(codes)), ", ")+")", args...)
 	}
-	rows, err := db.ro.QueryContext(ctx, `SELECT time, app, dyno, code, message, mem_mb, percent, dropped
-		FROM errors`+where+` ORDER BY time, rowid`+limit(f), args...)
-	if err != nil {
-		return nil, fmt.Errorf("query errors: %w", err)
-	}
-	defer rows.Close()
-	out := []store.ErrorEvent{}
-	for rows.Next() {
-		var e store.ErrorEvent
-		var t int64
-		if err := rows.Scan(&t, &e.App, &e.Dyno, &e.Code, &e.Message, &e.MemMB, &e.Percent, &e.Dropped); err != nil {
-			return nil, fmt.Errorf("query errors: %w", err)
-		}
-		e.Time = time.UnixMicro(t).UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query errors: %w", err)
-	}
-	return out, nil
+	return collect(ctx, db.ro, "query errors", `SELECT time, app, dyno, code, message, mem_mb, percent, dropped
+		FROM errors`+newest("errors", c.where(), "time, rowid", f.Limit), c.args,
+		func(r *sql.Rows) (e store.ErrorEvent, err error) {
+			var t int64
+			err = r.Scan(&t, &e.App, &e.Dyno, &e.Code, &e.Message, &e.MemMB, &e.Percent, &e.Dropped)
+			e.Time = micros(t)
+			return e, err
+		})
 }
 
 // Counts returns how many rows each table holds, how many router lines the
@@ -144,23 +107,14 @@ func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 func (db *DB) RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.MinuteCount, error) {
 	db.sync(ctx)
 	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
-	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, start, SUM(count) FROM request_rollups`+where+
-		` GROUP BY app, dyno, start ORDER BY start, app, dyno`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query requests per minute: %w", err)
-	}
-	defer rows.Close()
-	var out []store.MinuteCount
-	for rows.Next() {
-		var c store.MinuteCount
-		var start int64
-		if err := rows.Scan(&c.App, &c.Dyno, &start, &c.N); err != nil {
-			return nil, fmt.Errorf("query requests per minute: %w", err)
-		}
-		c.T = time.UnixMicro(start).UTC()
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(ctx, db.ro, "query requests per minute", `SELECT app, dyno, start, SUM(count) FROM request_rollups`+where+
+		` GROUP BY app, dyno, start ORDER BY start, app, dyno`, args,
+		func(r *sql.Rows) (c store.MinuteCount, err error) {
+			var start int64
+			err = r.Scan(&c.App, &c.Dyno, &start, &c.N)
+			c.T = micros(start)
+			return c, err
+		})
 }
 
 // RequestsPerMinuteByPath counts router requests per (app, dyno, path
@@ -168,23 +122,15 @@ func (db *DB) RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.Mi
 func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f store.Filter) ([]store.PathMinuteCount, error) {
 	db.sync(ctx)
 	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
-	rows, err := db.ro.QueryContext(ctx, `SELECT app, dyno, path, start, SUM(count) FROM request_rollups`+where+
-		` GROUP BY app, dyno, path, start ORDER BY start`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query requests per path: %w", err)
-	}
-	defer rows.Close()
-	var out []store.PathMinuteCount
-	for rows.Next() {
-		var c store.PathMinuteCount
-		var start int64
-		if err := rows.Scan(&c.App, &c.Dyno, &c.Path, &start, &c.N); err != nil {
-			return nil, fmt.Errorf("query requests per path: %w", err)
-		}
-		c.T = time.UnixMicro(start).UTC()
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(ctx, db.ro, "query requests per path", `SELECT app, dyno, path, start, SUM(count) FROM request_rollups`+where+
+		` GROUP BY app, dyno, path, start ORDER BY start`, args, scanPathMinute)
+}
+
+func scanPathMinute(r *sql.Rows) (c store.PathMinuteCount, err error) {
+	var start int64
+	err = r.Scan(&c.App, &c.Dyno, &c.Path, &start, &c.N)
+	c.T = micros(start)
+	return c, err
 }
 
 // RequestsPerMinuteTopPaths is RequestsPerMinuteByPath for the top paths
@@ -202,20 +148,6 @@ func (db *DB) RequestsPerMinuteTopPaths(ctx context.Context, f store.Filter, top
 		SELECT app, dyno, CASE WHEN path IN (SELECT path FROM top) THEN path ELSE ? END AS p, start, SUM(count)
 		FROM request_rollups` + where + ` GROUP BY app, dyno, p, start ORDER BY start`
 	all := append(append(append([]any{}, args...), top, store.OtherGroups), args...)
-	rows, err := db.ro.QueryContext(ctx, q, all...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("query requests per path: %w", err)
-	}
-	defer rows.Close()
-	var out []store.PathMinuteCount
-	for rows.Next() {
-		var c store.PathMinuteCount
-		var start int64
-		if err := rows.Scan(&c.App, &c.Dyno, &c.Path, &start, &c.N); err != nil {
-			return nil, 0, fmt.Errorf("query requests per path: %w", err)
-		}
-		c.T = time.UnixMicro(start).UTC()
-		out = append(out, c)
-	}
-	return out, paths, rows.Err()
+	out, err := collect(ctx, db.ro, "query requests per path", q, all, scanPathMinute)
+	return out, paths, err
 }

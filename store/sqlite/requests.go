@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"sort"
@@ -17,28 +18,19 @@ import (
 // [from, to) (zero: unbounded), for f's app and dyno; unfoldedOnly keeps the
 // minute rows not yet folded into their hour.
 func rollupWhere(f store.Filter, res int64, from, to time.Time, unfoldedOnly bool) (string, []any) {
-	conds := []string{"res = ?"}
-	args := []any{res}
+	c := rollupConds(res, from, to, unfoldedOnly).match(f.App, f.Dyno, "start", time.Time{}, time.Time{})
+	return c.where(), c.args
+}
+
+// rollupConds are the conditions of rollup rows of resolution res with
+// bucket starts in [from, to), the minute rows not yet folded with
+// unfoldedOnly.
+func rollupConds(res int64, from, to time.Time, unfoldedOnly bool) *conds {
+	c := new(conds).add("res = ?", res)
 	if unfoldedOnly {
-		conds = append(conds, "folded = 0")
+		c.add("folded = 0")
 	}
-	if f.App != "" {
-		conds = append(conds, "app = ?")
-		args = append(args, f.App)
-	}
-	if f.Dyno != "" {
-		conds = append(conds, "dyno = ?")
-		args = append(args, f.Dyno)
-	}
-	if !from.IsZero() {
-		conds = append(conds, "start >= ?")
-		args = append(args, from.UnixMicro())
-	}
-	if !to.IsZero() {
-		conds = append(conds, "start < ?")
-		args = append(args, to.UnixMicro())
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	return c.match("", "", "start", from, to)
 }
 
 // rollupRanges splits [f.Since, f.Until) into whole hours — read from hour
@@ -70,10 +62,10 @@ func rollupRanges(f store.Filter) (hours bool, hourFrom, hourTo time.Time, minut
 	return true, hourFrom, hourTo, minutes
 }
 
-// rollupUnion is the WHERE clause of the rollup rows that cover f's range
+// rollupUnion is the conditions of the rollup rows that cover f's range
 // (rollupRanges): hour rows and the minute rows not folded into them yet
 // for the whole hours, minute rows at the edges.
-func rollupUnion(f store.Filter) (string, []any) {
+func rollupUnion(f store.Filter) *conds {
 	type part struct {
 		res      int64
 		from, to time.Time
@@ -90,20 +82,11 @@ func rollupUnion(f store.Filter) (string, []any) {
 	var ors []string
 	var args []any
 	for _, p := range parts {
-		w, a := rollupWhere(store.Filter{}, p.res, p.from, p.to, p.unfolded)
-		ors = append(ors, "("+strings.TrimPrefix(w, " WHERE ")+")")
-		args = append(args, a...)
+		c := rollupConds(p.res, p.from, p.to, p.unfolded)
+		ors = append(ors, "("+strings.Join(c.list, " AND ")+")")
+		args = append(args, c.args...)
 	}
-	where := " WHERE (" + strings.Join(ors, " OR ") + ")"
-	if f.App != "" {
-		where += " AND app = ?"
-		args = append(args, f.App)
-	}
-	if f.Dyno != "" {
-		where += " AND dyno = ?"
-		args = append(args, f.Dyno)
-	}
-	return where, args
+	return new(conds).add("("+strings.Join(ors, " OR ")+")", args...).match(f.App, f.Dyno, "start", time.Time{}, time.Time{})
 }
 
 // RequestStats groups the router lines matching f by "path" (template),
@@ -126,72 +109,87 @@ func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top i
 	default:
 		return nil, fmt.Errorf("group by %q: want path, status or dyno", by)
 	}
-	where, args := rollupUnion(f)
-	var keys []any // the top groups' keys, when top > 0
-	var other store.RequestGroup
-	exact := map[string]store.RequestGroup{} // the top groups' counts, from SQL
-	var sampleEvery int64                    // > 0: merge the sketches of every sampleEvery-th minute
+	c := rollupUnion(f)
+	var t topGroups
 	if top > 0 {
-		rows, err := db.ro.QueryContext(ctx, `SELECT k, n, e, b, f, l, r, COUNT(*) OVER (), SUM(n) OVER (), SUM(e) OVER (), SUM(b) OVER (), MIN(f) OVER (), MAX(l) OVER ()
-			FROM (SELECT `+keyCol+` AS k, SUM(count) AS n, SUM(errors) AS e, SUM(bytes) AS b, MIN(start) AS f, MAX(start + res * 1000000) AS l, COUNT(*) AS r
-				FROM request_rollups`+where+` GROUP BY k)
-			ORDER BY n DESC, k LIMIT ?`, append(args, top)...)
-		if err != nil {
-			return nil, fmt.Errorf("query requests: %w", err)
+		var err error
+		if t, err = db.topGroups(ctx, keyCol, c, top); err != nil {
+			return nil, err
 		}
-		var topCount, topRows int64
-		for rows.Next() {
-			var k string
-			var n, e, b, f, l, r, first, last int64
-			if err := rows.Scan(&k, &n, &e, &b, &f, &l, &r, &other.Groups, &other.Count, &other.Errors, &other.Bytes, &first, &last); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("query requests: %w", err)
-			}
-			keys = append(keys, k)
-			exact[k] = store.RequestGroup{Count: n, Errors: e, Bytes: b, First: time.UnixMicro(f).UTC(), Last: time.UnixMicro(l).UTC()}
-			topCount += n
-			topRows += r
-			other.First, other.Last = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
-		}
-		if topRows > sketchRows {
-			// Too many rows to merge every sketch in time: the sketches of
-			// every Kth minute, counts and codes from all rows.
-			sampleEvery = (topRows + sketchRows - 1) / sketchRows
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("query requests: %w", err)
-		}
-		if len(keys) == 0 {
+		if len(t.keys) == 0 {
 			return []store.RequestGroup{}, nil
 		}
-		other.Groups -= int64(len(keys))
-		other.Count -= topCount
-		where += " AND " + keyCol + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ") + ")"
-		args = append(args, keys...)
+		c.add(keyCol+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(t.keys)), ", ")+")", t.keys...)
 	}
+	groups, err := db.mergeGroups(ctx, keyCol, c, t.sampleEvery)
+	if err != nil {
+		return nil, err
+	}
+	return t.finish(groups, top), nil
+}
+
+// topGroups are the top groups of a RequestStats, chosen in SQL.
+type topGroups struct {
+	keys        []any                         // the top groups' keys
+	exact       map[string]store.RequestGroup // their counts, from SQL
+	other       store.RequestGroup            // the other groups, summed
+	sampleEvery int64                         // > 0: merge the sketches of every sampleEvery-th minute
+}
+
+// topGroups chooses the top groups by count of the rollup rows c selects,
+// and sums the rest into other.
+func (db *DB) topGroups(ctx context.Context, keyCol string, c *conds, top int) (topGroups, error) {
+	t := topGroups{exact: map[string]store.RequestGroup{}}
+	var topCount, topRows int64
+	err := eachRow(ctx, db.ro, "query requests", `SELECT k, n, e, b, f, l, r, COUNT(*) OVER (), SUM(n) OVER (), SUM(e) OVER (), SUM(b) OVER (), MIN(f) OVER (), MAX(l) OVER ()
+		FROM (SELECT `+keyCol+` AS k, SUM(count) AS n, SUM(errors) AS e, SUM(bytes) AS b, MIN(start) AS f, MAX(start + res * 1000000) AS l, COUNT(*) AS r
+			FROM request_rollups`+c.where()+` GROUP BY k)
+		ORDER BY n DESC, k LIMIT ?`, append(append([]any{}, c.args...), top), func(r *sql.Rows) error {
+		var k string
+		var n, e, b, f, l, rows, first, last int64
+		if err := r.Scan(&k, &n, &e, &b, &f, &l, &rows, &t.other.Groups, &t.other.Count, &t.other.Errors, &t.other.Bytes, &first, &last); err != nil {
+			return err
+		}
+		t.keys = append(t.keys, k)
+		t.exact[k] = store.RequestGroup{Count: n, Errors: e, Bytes: b, First: micros(f), Last: micros(l)}
+		topCount += n
+		topRows += rows
+		t.other.First, t.other.Last = micros(first), micros(last)
+		return nil
+	})
+	if topRows > sketchRows {
+		// Too many rows to merge every sketch in time: the sketches of
+		// every Kth minute, counts and codes from all rows.
+		t.sampleEvery = (topRows + sketchRows - 1) / sketchRows
+	}
+	t.other.Groups -= int64(len(t.keys))
+	t.other.Count -= topCount
+	return t, err
+}
+
+// groupAcc is a RequestStats group being summed.
+type groupAcc struct {
+	g    store.RequestGroup
+	roll *rollAcc
+}
+
+// mergeGroups sums the rollup rows c selects by keyCol: counts, codes and
+// sketches (with sampleEvery > 0, the sketches of every sampleEvery-th
+// minute only).
+func (db *DB) mergeGroups(ctx context.Context, keyCol string, c *conds, sampleEvery int64) (map[string]*groupAcc, error) {
 	sampled := "1"
 	if sampleEvery > 0 {
 		sampled = fmt.Sprintf("(start / 60000000) %% %d = 0", sampleEvery)
-		where += " AND (" + sampled + " OR codes != '')"
+		c.add("(" + sampled + " OR codes != '')")
 	}
-	type acc struct {
-		g    store.RequestGroup
-		roll *rollAcc
-	}
-	groups := map[string]*acc{}
-	rows, err := db.ro.QueryContext(ctx, `SELECT `+keyCol+`, res, start, count, errors, bytes, codes, `+sampled+`, service, connect FROM request_rollups`+where, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query requests: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	groups := map[string]*groupAcc{}
+	err := eachRow(ctx, db.ro, "query requests", `SELECT `+keyCol+`, res, start, count, errors, bytes, codes, `+sampled+`, service, connect FROM request_rollups`+c.where(), c.args, func(r *sql.Rows) error {
 		var key, codes string
 		var res, start, count, errs, nbytes int64
 		var inSample bool
 		var service, connect []byte
-		if err := rows.Scan(&key, &res, &start, &count, &errs, &nbytes, &codes, &inSample, &service, &connect); err != nil {
-			return nil, fmt.Errorf("query requests: %w", err)
+		if err := r.Scan(&key, &res, &start, &count, &errs, &nbytes, &codes, &inSample, &service, &connect); err != nil {
+			return err
 		}
 		if !inSample {
 			service, connect = nil, nil
@@ -201,10 +199,10 @@ func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top i
 		}
 		a := groups[key]
 		if a == nil {
-			a = &acc{g: store.RequestGroup{Key: key}, roll: newRollAcc()}
+			a = &groupAcc{g: store.RequestGroup{Key: key}, roll: newRollAcc()}
 			groups[key] = a
 		}
-		first := time.UnixMicro(start).UTC()
+		first := micros(start)
 		last := first.Add(time.Duration(res) * time.Second)
 		if a.g.First.IsZero() || first.Before(a.g.First) {
 			a.g.First = first
@@ -218,37 +216,42 @@ func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top i
 		a.g.Codes = decodeCodes(codes, a.g.Codes)
 		if len(service) > 0 {
 			if err := a.roll.service.DecodeAndMergeWith(service); err != nil {
-				return nil, fmt.Errorf("query requests: sketch: %w", err)
+				return fmt.Errorf("sketch: %w", err)
 			}
 		}
 		if len(connect) > 0 {
 			if err := a.roll.connect.DecodeAndMergeWith(connect); err != nil {
-				return nil, fmt.Errorf("query requests: sketch: %w", err)
+				return fmt.Errorf("sketch: %w", err)
 			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query requests: %w", err)
-	}
-	for k := range exact {
+		return nil
+	})
+	return groups, err
+}
+
+// finish turns the summed groups into RequestStats' answer: percentiles,
+// the exact counts of sampled groups, the top ones by count, then the
+// (other) row.
+func (t topGroups) finish(groups map[string]*groupAcc, top int) []store.RequestGroup {
+	for k := range t.exact {
 		key := k
 		if key == "" {
 			key = "-"
 		}
 		if groups[key] == nil { // no row in the sample: counts only
-			groups[key] = &acc{g: store.RequestGroup{Key: key}, roll: newRollAcc()}
+			groups[key] = &groupAcc{g: store.RequestGroup{Key: key}, roll: newRollAcc()}
 		}
 	}
 	out := make([]store.RequestGroup, 0, len(groups)+1)
 	for k, a := range groups {
 		g := a.g
-		if sampleEvery > 0 {
+		if t.sampleEvery > 0 {
 			if k == "-" {
 				k = ""
 			}
-			e := exact[k]
+			e := t.exact[k]
 			g.Count, g.Errors, g.Bytes, g.First, g.Last = e.Count, e.Errors, e.Bytes, e.First, e.Last
-			g.PercentilesSampled = 1 / float64(sampleEvery)
+			g.PercentilesSampled = 1 / float64(t.sampleEvery)
 		}
 		if g.Count == 0 {
 			continue
@@ -267,7 +270,7 @@ func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top i
 	if top > 0 && len(out) > top {
 		out = out[:top]
 	}
-	if other.Groups > 0 {
+	if other := t.other; other.Groups > 0 {
 		for _, g := range out {
 			other.Errors -= g.Errors
 			other.Bytes -= g.Bytes
@@ -278,7 +281,7 @@ func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top i
 		}
 		out = append(out, other)
 	}
-	return out, nil
+	return out
 }
 
 // quantiles returns p50, p95 and p99 of a sketch, rounded to 0.1 ms.
@@ -314,56 +317,45 @@ func (db *DB) RequestSeries(ctx context.Context, f store.Filter, step time.Durat
 	buckets := map[key]*acc{}
 	// Counts summed in SQL; the p95 from the sketches of every row, or of
 	// every Nth minute's past sketchRows rows.
+	bucket := func(start int64) int64 { return micros(start).Sub(f.Since).Nanoseconds() / int64(step) }
 	read := func(res int64, unfoldedOnly bool) error {
-		where, args := rollupWhere(f, res, f.Since.Truncate(time.Duration(res)*time.Second), f.Until, unfoldedOnly)
-		rows, err := db.ro.QueryContext(ctx, `SELECT dyno, start, SUM(count), COUNT(*) FROM request_rollups`+where+` GROUP BY dyno, start`, args...)
-		if err != nil {
-			return fmt.Errorf("request series: %w", err)
-		}
+		c := rollupConds(res, f.Since.Truncate(time.Duration(res)*time.Second), f.Until, unfoldedOnly).match(f.App, f.Dyno, "start", time.Time{}, time.Time{})
 		var n int64
-		for rows.Next() {
+		err := eachRow(ctx, db.ro, "request series", `SELECT dyno, start, SUM(count), COUNT(*) FROM request_rollups`+c.where()+` GROUP BY dyno, start`, c.args, func(r *sql.Rows) error {
 			var dyno string
-			var start, count, r int64
-			if err := rows.Scan(&dyno, &start, &count, &r); err != nil {
-				rows.Close()
-				return fmt.Errorf("request series: %w", err)
+			var start, count, rows int64
+			if err := r.Scan(&dyno, &start, &count, &rows); err != nil {
+				return err
 			}
-			k := key{dyno, time.UnixMicro(start).Sub(f.Since).Nanoseconds() / int64(step)}
+			k := key{dyno, bucket(start)}
 			a := buckets[k]
 			if a == nil {
 				a = &acc{s: newSketch()}
 				buckets[k] = a
 			}
 			a.count += count
-			n += r
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("request series: %w", err)
+			n += rows
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if n > sketchRows {
-			where += fmt.Sprintf(" AND (start / 60000000) %% %d = 0", (n+sketchRows-1)/sketchRows)
+			c.add(fmt.Sprintf("(start / 60000000) %% %d = 0", (n+sketchRows-1)/sketchRows))
 		}
-		rows, err = db.ro.QueryContext(ctx, `SELECT dyno, start, service FROM request_rollups`+where+` AND service IS NOT NULL`, args...)
-		if err != nil {
-			return fmt.Errorf("request series: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
+		c.add("service IS NOT NULL")
+		return eachRow(ctx, db.ro, "request series", `SELECT dyno, start, service FROM request_rollups`+c.where(), c.args, func(r *sql.Rows) error {
 			var dyno string
 			var start int64
 			var service []byte
-			if err := rows.Scan(&dyno, &start, &service); err != nil {
-				return fmt.Errorf("request series: %w", err)
+			if err := r.Scan(&dyno, &start, &service); err != nil {
+				return err
 			}
-			a := buckets[key{dyno, time.UnixMicro(start).Sub(f.Since).Nanoseconds() / int64(step)}]
-			if a != nil && len(service) > 0 {
-				if err := a.s.DecodeAndMergeWith(service); err != nil {
-					return fmt.Errorf("request series: %w", err)
-				}
+			if a := buckets[key{dyno, bucket(start)}]; a != nil && len(service) > 0 {
+				return a.s.DecodeAndMergeWith(service)
 			}
-		}
-		return rows.Err()
+			return nil
+		})
 	}
 	// Minute rows live 2 days: use them when they reach back far enough.
 	var err error

@@ -142,31 +142,26 @@ var errPendingTaken = errors.New("store: pending rows taken by another writer")
 // transaction, from a read snapshot, so that the transaction — which holds
 // the database's one write lock — does only the writes.
 func (r *roller) flushChunk() (int, error) {
-	rows, err := r.db.ro.Query(`SELECT id, app, router FROM pending_batches ORDER BY id LIMIT ?`, pendingChunk)
-	if err != nil {
-		return 0, fmt.Errorf("store: pending rows: %w", err)
-	}
 	if r.deltas == nil {
 		r.deltas = map[rollKey]*rollAcc{}
 	}
 	clear(r.deltas)
 	var n int
 	var maxID int64
-	for rows.Next() {
+	err := eachRow(context.Background(), r.db.ro, "store: pending rows", `SELECT id, app, router FROM pending_batches ORDER BY id LIMIT ?`, []any{pendingChunk}, func(rows *sql.Rows) error {
 		var app string
 		var router []byte
 		if err := rows.Scan(&maxID, &app, &router); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("store: pending rows: %w", err)
+			return err
 		}
 		n++
 		if err := r.rollIn(app, router); err != nil {
 			r.logError("rollup", fmt.Errorf("pending row %d: router lines skipped: %w", maxID, err))
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("store: pending rows: %w", err)
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	if n == 0 {
 		return 0, nil
@@ -284,23 +279,16 @@ func (r *roller) storeRest(tx *sql.Tx, maxID int64) error {
 	}
 	var chunk []batch
 	for from := int64(0); ; {
-		rows, err := tx.Query(`SELECT id, app, rest FROM pending_batches WHERE id > ? AND id <= ? AND rest IS NOT NULL
-			ORDER BY id LIMIT 64`, from, maxID)
-		if err != nil {
-			return fmt.Errorf("store: pending batches: %w", err)
-		}
 		chunk = chunk[:0]
-		for rows.Next() {
+		err := eachRow(context.Background(), tx, "store: pending batches", `SELECT id, app, rest FROM pending_batches WHERE id > ? AND id <= ? AND rest IS NOT NULL
+			ORDER BY id LIMIT 64`, []any{from, maxID}, func(rows *sql.Rows) error {
 			var b batch
-			if err := rows.Scan(&b.id, &b.app, &b.rest); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: pending batches: %w", err)
-			}
+			err := rows.Scan(&b.id, &b.app, &b.rest)
 			chunk = append(chunk, b)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store: pending batches: %w", err)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		if len(chunk) == 0 {
 			return nil

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"sort"
@@ -205,25 +206,19 @@ func (db *DB) foldMinutes(now time.Time, settle time.Duration, limit int) (int, 
 	}
 	defer tx.Rollback()
 	cutoff := now.Add(-settle).Add(-time.Minute).UnixMicro()
-	rows, err := tx.Query(`SELECT app, start, dyno, path, class, count, errors, bytes, codes, service, connect
-		FROM request_rollups WHERE res = 60 AND folded = 0 AND start < ? ORDER BY start LIMIT ?`, cutoff, limit)
-	if err != nil {
-		return 0, err
-	}
 	hours := map[rollKey]*rollAcc{}
 	var minutes []rollKey
-	for rows.Next() {
+	err = eachRow(context.Background(), tx, "fold minutes", `SELECT app, start, dyno, path, class, count, errors, bytes, codes, service, connect
+		FROM request_rollups WHERE res = 60 AND folded = 0 AND start < ? ORDER BY start LIMIT ?`, []any{cutoff, limit}, func(rows *sql.Rows) error {
 		k := rollKey{res: resMinute}
 		m := newRollAcc()
 		var codes string
 		var service, connect []byte
 		if err := rows.Scan(&k.app, &k.start, &k.dyno, &k.path, &k.class, &m.count, &m.errors, &m.bytes, &codes, &service, &connect); err != nil {
-			rows.Close()
-			return 0, err
+			return err
 		}
 		if err := m.decode(codes, service, connect); err != nil {
-			rows.Close()
-			return 0, err
+			return err
 		}
 		minutes = append(minutes, k)
 		hk := k
@@ -234,13 +229,9 @@ func (db *DB) foldMinutes(now time.Time, settle time.Duration, limit int) (int, 
 			h = newRollAcc()
 			hours[hk] = h
 		}
-		if err := h.merge(m); err != nil {
-			rows.Close()
-			return 0, err
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return h.merge(m)
+	})
+	if err != nil {
 		return 0, err
 	}
 	if len(minutes) == 0 {

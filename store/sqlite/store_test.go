@@ -233,21 +233,27 @@ func TestQueueFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	results := make(chan error, 2)
-	for i := 0; i < 2; i++ {
+	write := func() {
 		go func() {
 			_, err := w.Write(ctx, fixtureBatch(t, "app", ""))
 			results <- err
 		}()
-		time.Sleep(50 * time.Millisecond) // the first is taken before the second comes
 	}
-	// One batch is taken by the (blocked) writer, one waits in the queue…
-	for deadline := time.Now().Add(5 * time.Second); len(w.queue) < 1; {
-		if time.Now().After(deadline) {
-			conn.Close()
-			t.Fatal("the queue never filled")
+	until := func(what string, cond func() bool) {
+		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				conn.Close()
+				t.Fatal(what)
+			}
 		}
-		time.Sleep(time.Millisecond)
 	}
+	// One batch is taken by the writer, which then waits for the connection…
+	waited := db.rw.Stats().WaitCount
+	write()
+	until("the writer never took the first batch", func() bool { return db.rw.Stats().WaitCount > waited })
+	// …one waits in the queue…
+	write()
+	until("the queue never filled", func() bool { return len(w.queue) == 1 })
 	// …and a third waits for a place until its deadline, then is refused.
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()

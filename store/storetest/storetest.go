@@ -46,6 +46,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("RollupsMerge", func(t *testing.T) { testRollupsMerge(t, b) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrentWriters(t, b) })
 	t.Run("Alerts", func(t *testing.T) { testAlerts(t, b) })
+	t.Run("DynosWithoutMemory", func(t *testing.T) { testDynosWithoutMemory(t, b) })
 	if b.Crash != nil {
 		t.Run("CrashRecovery", func(t *testing.T) { testCrashRecovery(t, b) })
 	}
@@ -178,12 +179,13 @@ func testEveryKind(t *testing.T, b Backend) {
 	if r14, _ := db.Errors(ctx, store.Filter{App: "k"}, "R14"); len(r14) != 1 || r14[0].Dyno != "worker.1" {
 		t.Errorf("R14: %+v", r14)
 	}
-	if lim, _ := db.Errors(ctx, store.Filter{App: "k", Limit: 2}); len(lim) != 2 {
-		t.Errorf("limit 2: %d rows", len(lim))
+	if lim, _ := db.Errors(ctx, store.Filter{App: "k", Limit: 2}); len(lim) != 2 || lim[0].Code != "R14" || lim[1].Code != "crash" {
+		t.Errorf("limit 2: %+v, want the newest two (R14, crash), oldest first", lim)
 	}
 	dynos, err := db.Dynos(ctx, store.Filter{App: "k"})
-	if err != nil || len(dynos) != 1 || dynos[0].Dyno != "web.1" || *dynos[0].LastMB != 180.43 || len(dynos[0].Boots) != 1 {
-		t.Errorf("dynos %+v %v", dynos, err)
+	if err != nil || len(dynos) != 3 || dynos[0].Dyno != "web.1" || *dynos[0].LastMB != 180.43 || len(dynos[0].Boots) != 1 || dynos[0].NoMemorySamples ||
+		dynos[1].Dyno != "web.2" || !dynos[1].NoMemorySamples || dynos[2].Dyno != "worker.1" || !dynos[2].NoMemorySamples || dynos[2].Errors != 1 {
+		t.Errorf("dynos (web.1 with memory; web.2 with an H12 and worker.1 with an R14, without) %+v %v", dynos, err)
 	}
 	groups, err := db.RequestStats(ctx, store.Filter{App: "k"}, "path", 0)
 	if err != nil || len(groups) != 2 {
@@ -196,6 +198,61 @@ func testEveryKind(t *testing.T, b Backend) {
 	perPath, err := db.RequestsPerMinuteByPath(ctx, store.Filter{App: "k"})
 	if err != nil || len(perPath) != 2 {
 		t.Errorf("per path and minute %+v %v", perPath, err)
+	}
+}
+
+// Dynos lists the dynos with error lines but no memory sample in range
+// (runtime metrics off), their R14/R15 counted, and counts their errors in
+// no app's (other) row.
+func testDynosWithoutMemory(t *testing.T, b Backend) {
+	ctx := context.Background()
+	db, w := b.Open(t, "silent", Options{})
+	var body strings.Builder
+	for i := range 3 {
+		frame(&body, 45, T0.Add(time.Duration(i)*20*time.Second), "heroku", fmt.Sprintf("web.%d", i+1),
+			fmt.Sprintf("source=web.%d dyno=heroku.1.a%d sample#memory_total=%d.00MB sample#memory_quota=512.00MB", i+1, i, 100*(i+1)))
+	}
+	for i := range 5 { // worker.1: five R14s and a crash, no metrics
+		frame(&body, 45, T0.Add(time.Hour+time.Duration(i)*20*time.Second), "heroku", "worker.1", "Error R14 (Memory quota exceeded)")
+	}
+	frame(&body, 45, T0.Add(2*time.Hour), "heroku", "worker.1", "State changed from up to crashed")
+	// web.1 again: an R14 an hour after its sample.
+	frame(&body, 45, T0.Add(time.Hour), "heroku", "web.1", "Error R14 (Memory quota exceeded)")
+	write(t, w, Batch(t, "s", "", []byte(body.String())))
+	flush(t, w)
+
+	dynos, err := db.Dynos(ctx, store.Filter{App: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range dynos {
+		got = append(got, fmt.Sprintf("%s:%v:%d", d.Dyno, d.NoMemorySamples, d.Errors))
+	}
+	if strings.Join(got, " ") != "web.1:false:1 web.2:false:0 web.3:false:0 worker.1:true:5" {
+		t.Fatalf("dynos: %v", got)
+	}
+	if w1 := dynos[3]; !w1.First.Equal(T0.Add(time.Hour)) || !w1.Last.Equal(T0.Add(2*time.Hour)) || w1.LastMB != nil || w1.Boots == nil || len(w1.Boots) != 0 {
+		t.Errorf("worker.1: first %s last %s, want its first and last error; %+v", w1.First, w1.Last, w1)
+	}
+	// In the range of web.1's R14 only, web.1 has no memory sample either.
+	dynos, err = db.Dynos(ctx, store.Filter{App: "s", Since: T0.Add(30 * time.Minute), Until: T0.Add(time.Hour + time.Minute)})
+	got = got[:0]
+	for _, d := range dynos {
+		got = append(got, fmt.Sprintf("%s:%v:%d", d.Dyno, d.NoMemorySamples, d.Errors))
+	}
+	if err != nil || strings.Join(got, " ") != "web.1:true:1 worker.1:true:3" {
+		t.Errorf("dynos from 10:30 to 11:01: %v %v", got, err)
+	}
+	// With a limit: the dyno with the highest memory, an (other) row for the
+	// two others (with no R14 of worker.1 in it), and worker.1.
+	dynos, err = db.Dynos(ctx, store.Filter{App: "s", Limit: 1})
+	got = got[:0]
+	for _, d := range dynos {
+		got = append(got, fmt.Sprintf("%s:%v:%d", d.Dyno, d.NoMemorySamples, d.Errors))
+	}
+	if err != nil || strings.Join(got, " ") != "web.3:false:0 worker.1:true:5 "+store.OtherDynos+":false:1" {
+		t.Errorf("dynos, limit 1: %v %v", got, err)
 	}
 }
 

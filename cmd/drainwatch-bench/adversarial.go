@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,11 +21,14 @@ import (
 	"time"
 )
 
-// advOptions size `drainwatch bench --adversarial`.
+// advOptions size `drainwatch-bench --adversarial`.
 type advOptions struct {
 	paths, dynos, bodies int
 	phases, keep         string
 }
+
+// advPhases are the adversarial loads, in the order they run by default.
+var advPhases = []string{"conns", "bodies", "dynos", "paths", "queries"}
 
 // advRun is one adversarial run: a fresh daemon as a child process on
 // 127.0.0.1, with its RSS sampled every 50 ms.
@@ -42,13 +46,13 @@ type advRun struct {
 // runAdversarial replays the attacks of issue 16 through the real HTTP
 // server, one phase after another on one daemon, and prints each phase's
 // latencies and peak RSS.
-func runAdversarial(ctx context.Context, e *env, bin string, o advOptions) error {
+func runAdversarial(ctx context.Context, out io.Writer, bin string, o advOptions) error {
 	dir, err := os.MkdirTemp("", "drainwatch-adversarial-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	r := &advRun{out: e.stdout, secret: randomHex(16), token: randomHex(16), dbPath: filepath.Join(dir, "adv.db")}
+	r := &advRun{out: out, secret: crand.Text(), token: crand.Text(), dbPath: filepath.Join(dir, "adv.db")}
 	if o.keep != "" {
 		r.dbPath = o.keep
 	}
@@ -96,7 +100,7 @@ func runAdversarial(ctx context.Context, e *env, bin string, o advOptions) error
 		case "queries":
 			err = r.queries(ctx)
 		default:
-			return usageErr("--phases: unknown phase %q", phase)
+			return fmt.Errorf("--phases: unknown phase %q", phase)
 		}
 		r.sample()
 		if err != nil {
@@ -424,7 +428,7 @@ func (r *advRun) queries(ctx context.Context) error {
 		n, _ := io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		took := time.Since(start)
-		fmt.Fprintf(r.out, "  %-48s %d, %8s in %s\n", q, resp.StatusCode, fmtBytes(n), took.Round(time.Millisecond))
+		fmt.Fprintf(r.out, "  %-48s %d, %8.1f KiB in %s\n", q, resp.StatusCode, float64(n)/1024, took.Round(time.Millisecond))
 		if resp.StatusCode != 200 || took > 2*time.Second {
 			errs = append(errs, fmt.Sprintf("%s: %d in %s", q, resp.StatusCode, took))
 		}

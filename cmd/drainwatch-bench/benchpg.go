@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,11 +17,11 @@ import (
 	"github.com/drainwatch/drainwatch/store/postgres"
 )
 
-// benchBackends is `drainwatch bench --db postgres://…`: the same load
+// benchBackends is `drainwatch-bench --db postgres://…`: the same load
 // against a daemon on SQLite and one on PostgreSQL, alternated rounds
 // times, each on a fresh database (a file; a database created on the
 // server of pgURL and dropped after), and the ratio of their rates.
-func benchBackends(ctx context.Context, e *env, serveBin, pgURL string, bodies [][]byte, lines, routerLines, conns, rounds int, d time.Duration) error {
+func benchBackends(ctx context.Context, out io.Writer, serveBin, pgURL string, bodies [][]byte, lines, routerLines, conns, rounds int, d time.Duration) error {
 	dir, err := os.MkdirTemp("", "drainwatch-bench-")
 	if err != nil {
 		return err
@@ -60,7 +62,7 @@ func benchBackends(ctx context.Context, e *env, serveBin, pgURL string, bodies [
 				return n
 			}
 		}
-		secret := randomHex(16)
+		secret := rand.Text()
 		daemon, err := startBin(ctx, serveBin, []string{"DRAIN_PASSWORD=" + secret}, "serve", "--addr", "127.0.0.1:0", "--db", db)
 		if err != nil {
 			return run{}, err
@@ -81,7 +83,7 @@ func benchBackends(ctx context.Context, e *env, serveBin, pgURL string, bodies [
 			}
 			rates[i] = x.r.rate()
 			router := float64(x.r.lines) * float64(routerLines) / float64(lines)
-			fmt.Fprintf(e.stdout, "round %d, %s:\n  %s\n  stopped (storing what was pending) in %s; database grew %.1f MiB, %.1f MiB per million router lines\n",
+			fmt.Fprintf(out, "round %d, %s:\n  %s\n  stopped (storing what was pending) in %s; database grew %.1f MiB, %.1f MiB per million router lines\n",
 				round+1, backend, x.r, x.stopped.Round(time.Millisecond), float64(x.bytes)/(1<<20), float64(x.bytes)/(1<<20)/(router/1e6))
 			if x.r.failed > 0 {
 				return fmt.Errorf("%s: %d requests failed", backend, x.r.failed)
@@ -97,7 +99,7 @@ func benchBackends(ctx context.Context, e *env, serveBin, pgURL string, bodies [
 		parts = append(parts, fmt.Sprintf("%.2f", r))
 	}
 	if len(ratios) > 0 {
-		fmt.Fprintf(e.stdout, "\npostgres/sqlite lines/s: %s (median %.2f)\n", strings.Join(parts, ", "), ratios[len(ratios)/2])
+		fmt.Fprintf(out, "\npostgres/sqlite lines/s: %s (median %.2f)\n", strings.Join(parts, ", "), ratios[len(ratios)/2])
 	}
 	return nil
 }
@@ -107,12 +109,12 @@ func benchBackends(ctx context.Context, e *env, serveBin, pgURL string, bodies [
 func scratchDatabase(ctx context.Context, u string) (string, func(), error) {
 	conn, err := pgx.Connect(ctx, u)
 	if err != nil {
-		return "", nil, fmt.Errorf("bench --db: %w", err)
+		return "", nil, fmt.Errorf("--db: %w", err)
 	}
 	defer conn.Close(ctx)
-	name := "drainwatch_bench_" + randomHex(4)
+	name := "drainwatch_bench_" + strings.ToLower(rand.Text()[:8])
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("bench --db: a fresh database for each run is created on that server, and this failed: %w", err)
+		return "", nil, fmt.Errorf("--db: a fresh database for each run is created on that server, and this failed: %w", err)
 	}
 	pu, err := url.Parse(u)
 	if err != nil {

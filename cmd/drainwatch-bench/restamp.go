@@ -9,12 +9,11 @@ import (
 // that: each batch carries lines of the seconds before it was sent, so the
 // rows a daemon stores land at the end of its time indexes. Posting the same
 // times again and again instead scatters them over the indexes, a cost no
-// drain has (with the times fixed, the daemon's once-a-second store of
-// memory and load rows took 70 ms and grew to 190 ms within 15 s). So
-// each post gets the times of the moment it is sent: the body's last line
-// one second before, the others as far before it as they were in the body.
-// The ceiling's server never reads the times; its loads are posted as they
-// are, so that this work is charged to drainwatch's run only.
+// drain has and one that grows as the run goes on. So each post gets the
+// times of the moment it is sent: the body's last line one second before,
+// the others as far before it as they were in the body. The ceiling's server
+// never reads the times; its loads are posted as they are, so that this work
+// is charged to drainwatch's run only.
 
 // stampLayout is the time format of the bench's lines: fixed width, so a
 // new time is written over the old one in place.
@@ -71,9 +70,9 @@ func (s *bodyStamps) restamp(body []byte, now time.Time, c *stampCache) []byte {
 }
 
 // stampCache formats times in stampLayout, the date and minute once a
-// minute: the load generator shares the machine with the daemon, and
-// time.AppendFormat for every line costs it nine times as much
-// (BenchmarkRestamp: 120 µs against 13 µs for a 100 KiB body).
+// minute: the load generator shares the machine with the daemon, so its own
+// cost per line must stay small beside time.AppendFormat's
+// (BenchmarkRestamp compares the two).
 type stampCache struct {
 	minute int64  // Unix minute of prefix
 	prefix []byte // "2006-01-02T15:04:"
