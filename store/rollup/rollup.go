@@ -118,15 +118,18 @@ func (a *Acc) Decode(codes string, service, connect []byte) error {
 	return nil
 }
 
-// EncodeSketches returns a's sketches in sketches-go's encoding, appended
-// to buf: a concatenation of two encodings decodes as their merge, which
-// is how a backend can merge sketches in SQL.
-func (a *Acc) EncodeSketches(buf []byte) (service, connect []byte) {
-	buf = buf[:0]
-	a.Service.Encode(&buf, false)
-	n := len(buf)
-	a.Connect.Encode(&buf, false)
-	return buf[:n:n], buf[n:]
+// EncodeSketches returns a's sketches in sketches-go's encoding, in *buf
+// (reused; nil: a new buffer): a concatenation of two encodings decodes as
+// their merge, which is how a backend can merge sketches in SQL.
+func (a *Acc) EncodeSketches(buf *[]byte) (service, connect []byte) {
+	if buf == nil {
+		buf = new([]byte)
+	}
+	*buf = (*buf)[:0]
+	a.Service.Encode(buf, false)
+	n := len(*buf)
+	a.Connect.Encode(buf, false)
+	return (*buf)[:n:n], (*buf)[n:]
 }
 
 // EncodeCodes stores H-codes as "H12=3,H13=1", sorted.

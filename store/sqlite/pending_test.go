@@ -12,6 +12,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/parser"
 	"github.com/drainwatch/drainwatch/store/pending"
+	"github.com/drainwatch/drainwatch/store/rollup"
 
 	"github.com/drainwatch/drainwatch/store"
 )
@@ -220,7 +221,7 @@ func BenchmarkRollIn(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.close()
-	r.deltas = map[rollKey]*rollAcc{}
+	r.deltas = map[rollup.Key]*rollup.Acc{}
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := r.rollIn("bench", pb.Router); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/rollup"
 )
 
 func limit(f store.Filter) string {
@@ -106,7 +107,7 @@ func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 // f, oldest first, from the minute rollups.
 func (db *DB) RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.MinuteCount, error) {
 	db.sync(ctx)
-	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
+	where, args := rollupWhere(f, rollup.Minute, f.Since, f.Until, false)
 	return collect(ctx, db.ro, "query requests per minute", `SELECT app, dyno, start, SUM(count) FROM request_rollups`+where+
 		` GROUP BY app, dyno, start ORDER BY start, app, dyno`, args,
 		func(r *sql.Rows) (c store.MinuteCount, err error) {
@@ -121,7 +122,7 @@ func (db *DB) RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.Mi
 // template, minute) matching f, from the minute rollups (kept 2 days).
 func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f store.Filter) ([]store.PathMinuteCount, error) {
 	db.sync(ctx)
-	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
+	where, args := rollupWhere(f, rollup.Minute, f.Since, f.Until, false)
 	return collect(ctx, db.ro, "query requests per path", `SELECT app, dyno, path, start, SUM(count) FROM request_rollups`+where+
 		` GROUP BY app, dyno, path, start ORDER BY start`, args, scanPathMinute)
 }
@@ -139,7 +140,7 @@ func scanPathMinute(r *sql.Rows) (c store.PathMinuteCount, err error) {
 // It also returns how many path templates there were in all.
 func (db *DB) RequestsPerMinuteTopPaths(ctx context.Context, f store.Filter, top int) ([]store.PathMinuteCount, int, error) {
 	db.sync(ctx)
-	where, args := rollupWhere(f, resMinute, f.Since, f.Until, false)
+	where, args := rollupWhere(f, rollup.Minute, f.Since, f.Until, false)
 	var paths int
 	if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(DISTINCT path) FROM request_rollups`+where, args...).Scan(&paths); err != nil {
 		return nil, 0, fmt.Errorf("query requests per path: %w", err)

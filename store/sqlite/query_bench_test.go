@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/rollup"
 )
 
 // BenchmarkQueries30Days builds a month of history for 10 dynos at 100
@@ -45,13 +46,13 @@ func benchQueries30Days(b *testing.B, minutesOnly bool) {
 	// Sketches of realistic service and connect times, encoded once.
 	var sketches [8][]byte
 	for i := range sketches {
-		s := newSketch()
+		s := rollup.NewSketch()
 		for j := 0; j < perMinute*60; j++ {
 			s.Add(float64(5 + rng.IntN(200) + rng.IntN(20)*rng.IntN(50)))
 		}
 		s.Encode(&sketches[i], false)
 	}
-	conn := newSketch()
+	conn := rollup.NewSketch()
 	for j := 0; j < 100; j++ {
 		conn.Add(float64(rng.IntN(3)))
 	}
@@ -60,7 +61,7 @@ func benchQueries30Days(b *testing.B, minutesOnly bool) {
 	// A minute's sketches, for the minute rows of the month without hours.
 	var minuteSketches [8][]byte
 	for i := range minuteSketches {
-		s := newSketch()
+		s := rollup.NewSketch()
 		for j := 0; j < perMinute; j++ {
 			s.Add(float64(5 + rng.IntN(200) + rng.IntN(20)*rng.IntN(50)))
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/rollup"
 )
 
 // rollupWhere selects rollup rows of resolution res with bucket starts in
@@ -74,10 +75,10 @@ func rollupUnion(f store.Filter) *conds {
 	var parts []part
 	hours, hourFrom, hourTo, minutes := rollupRanges(f)
 	if hours {
-		parts = append(parts, part{resHour, hourFrom, hourTo, false}, part{resMinute, hourFrom, hourTo, true})
+		parts = append(parts, part{rollup.Hour, hourFrom, hourTo, false}, part{rollup.Minute, hourFrom, hourTo, true})
 	}
 	for _, m := range minutes {
-		parts = append(parts, part{resMinute, m[0], m[1], false})
+		parts = append(parts, part{rollup.Minute, m[0], m[1], false})
 	}
 	var ors []string
 	var args []any
@@ -170,7 +171,7 @@ func (db *DB) topGroups(ctx context.Context, keyCol string, c *conds, top int) (
 // groupAcc is a RequestStats group being summed.
 type groupAcc struct {
 	g    store.RequestGroup
-	roll *rollAcc
+	roll *rollup.Acc
 }
 
 // mergeGroups sums the rollup rows c selects by keyCol: counts, codes and
@@ -199,7 +200,7 @@ func (db *DB) mergeGroups(ctx context.Context, keyCol string, c *conds, sampleEv
 		}
 		a := groups[key]
 		if a == nil {
-			a = &groupAcc{g: store.RequestGroup{Key: key}, roll: newRollAcc()}
+			a = &groupAcc{g: store.RequestGroup{Key: key}, roll: rollup.NewAcc()}
 			groups[key] = a
 		}
 		first := micros(start)
@@ -213,14 +214,14 @@ func (db *DB) mergeGroups(ctx context.Context, keyCol string, c *conds, sampleEv
 		a.g.Count += count
 		a.g.Errors += errs
 		a.g.Bytes += nbytes
-		a.g.Codes = decodeCodes(codes, a.g.Codes)
+		a.g.Codes = rollup.DecodeCodes(codes, a.g.Codes)
 		if len(service) > 0 {
-			if err := a.roll.service.DecodeAndMergeWith(service); err != nil {
+			if err := a.roll.Service.DecodeAndMergeWith(service); err != nil {
 				return fmt.Errorf("sketch: %w", err)
 			}
 		}
 		if len(connect) > 0 {
-			if err := a.roll.connect.DecodeAndMergeWith(connect); err != nil {
+			if err := a.roll.Connect.DecodeAndMergeWith(connect); err != nil {
 				return fmt.Errorf("sketch: %w", err)
 			}
 		}
@@ -239,7 +240,7 @@ func (t topGroups) finish(groups map[string]*groupAcc, top int) []store.RequestG
 			key = "-"
 		}
 		if groups[key] == nil { // no row in the sample: counts only
-			groups[key] = &groupAcc{g: store.RequestGroup{Key: key}, roll: newRollAcc()}
+			groups[key] = &groupAcc{g: store.RequestGroup{Key: key}, roll: rollup.NewAcc()}
 		}
 	}
 	out := make([]store.RequestGroup, 0, len(groups)+1)
@@ -257,8 +258,8 @@ func (t topGroups) finish(groups map[string]*groupAcc, top int) []store.RequestG
 			continue
 		}
 		g.ErrorRate = float64(g.Errors) / float64(g.Count)
-		g.ServiceP50, g.ServiceP95, g.ServiceP99 = quantiles(a.roll.service)
-		g.ConnectP50, g.ConnectP95, g.ConnectP99 = quantiles(a.roll.connect)
+		g.ServiceP50, g.ServiceP95, g.ServiceP99 = quantiles(a.roll.Service)
+		g.ConnectP50, g.ConnectP95, g.ConnectP99 = quantiles(a.roll.Connect)
 		out = append(out, g)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -330,7 +331,7 @@ func (db *DB) RequestSeries(ctx context.Context, f store.Filter, step time.Durat
 			k := key{dyno, bucket(start)}
 			a := buckets[k]
 			if a == nil {
-				a = &acc{s: newSketch()}
+				a = &acc{s: rollup.NewSketch()}
 				buckets[k] = a
 			}
 			a.count += count
@@ -360,10 +361,10 @@ func (db *DB) RequestSeries(ctx context.Context, f store.Filter, step time.Durat
 	// Minute rows live 2 days: use them when they reach back far enough.
 	var err error
 	if time.Since(f.Since) < 47*time.Hour || f.Until.Sub(f.Since) <= 2*time.Hour {
-		err = read(resMinute, false)
+		err = read(rollup.Minute, false)
 	} else {
-		if err = read(resHour, false); err == nil {
-			err = read(resMinute, true)
+		if err = read(rollup.Hour, false); err == nil {
+			err = read(rollup.Minute, true)
 		}
 	}
 	if err != nil {

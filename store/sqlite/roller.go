@@ -13,6 +13,7 @@ import (
 
 	"github.com/drainwatch/drainwatch/parser"
 	"github.com/drainwatch/drainwatch/store/pending"
+	"github.com/drainwatch/drainwatch/store/rollup"
 )
 
 // roller stores committed batches as rows. Every FlushEvery, and when a
@@ -42,8 +43,8 @@ type roller struct {
 	lastErr   error
 	newest    int64 // newest minute start seen, Unix microseconds: folding's clock
 	evs       []parser.Event
-	deltas    map[rollKey]*rollAcc
-	batchRows map[batchRowKey]*rollAcc
+	deltas    map[rollup.Key]*rollup.Acc
+	batchRows map[batchRowKey]*rollup.Acc
 	buf       []byte
 }
 
@@ -143,7 +144,7 @@ var errPendingTaken = errors.New("store: pending rows taken by another writer")
 // the database's one write lock — does only the writes.
 func (r *roller) flushChunk() (int, error) {
 	if r.deltas == nil {
-		r.deltas = map[rollKey]*rollAcc{}
+		r.deltas = map[rollup.Key]*rollup.Acc{}
 	}
 	clear(r.deltas)
 	var n int
@@ -244,25 +245,25 @@ func (r *roller) rollIn(app string, router []byte) error {
 	// The batch's rows by string indexes first: hashing four strings a line
 	// into the deltas' map took most of the roller's time.
 	if r.batchRows == nil {
-		r.batchRows = map[batchRowKey]*rollAcc{}
+		r.batchRows = map[batchRowKey]*rollup.Acc{}
 	}
 	rows := r.batchRows
 	clear(rows)
 	return pending.DecodeRouter(router, func(l *pending.RouterLine) error {
-		k := batchRowKey{uint64(l.Unix - l.Unix%60), l.DynoIdx, l.PathIdx, int64(statusClassIndex(int(l.Status)))}
+		k := batchRowKey{uint64(l.Unix - l.Unix%60), l.DynoIdx, l.PathIdx, int64(rollup.StatusClassIndex(int(l.Status)))}
 		a := rows[k]
 		if a == nil {
-			rk := keyOf(app, l)
+			rk := rollup.KeyOf(app, l)
 			if a = r.deltas[rk]; a == nil {
-				a = newRollAcc()
+				a = rollup.NewAcc()
 				r.deltas[rk] = a
 			}
-			if rk.start > r.newest {
-				r.newest = rk.start
+			if rk.Start > r.newest {
+				r.newest = rk.Start
 			}
 			rows[k] = a
 		}
-		a.add(l)
+		a.Add(l)
 		return nil
 	})
 }
