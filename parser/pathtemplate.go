@@ -48,8 +48,39 @@ func segmentTemplate(s []byte) string {
 		return ":hash"
 	case len(s) >= 20 && hasDigit(s) && !bytes.ContainsAny(s, ".-_"):
 		return ":token"
+	case isRandomToken(s):
+		return ":token"
 	}
 	return ""
+}
+
+// isRandomToken reports whether a segment without digits is still clearly
+// an identifier rather than a word or a slug: a base64 or base64url token
+// (16 or more characters of A-Z a-z 0-9 - _ =, mixed case with at least a
+// quarter of each, so camelCase names stay), or a run of 24 or more
+// letters without a separator (no route or slug glues that many letters
+// into one word).
+func isRandomToken(s []byte) bool {
+	if len(s) < 16 {
+		return false
+	}
+	var upper, lower, other int
+	for _, c := range s {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			upper++
+		case c >= 'a' && c <= 'z':
+			lower++
+		case c >= '0' && c <= '9' || c == '-' || c == '_' || c == '=':
+			other++
+		default:
+			return false
+		}
+	}
+	if 4*upper >= len(s) && 4*lower >= len(s) {
+		return true
+	}
+	return len(s) >= 24 && upper+lower == len(s)
 }
 
 func isDigits(s []byte) bool {

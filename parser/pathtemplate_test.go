@@ -14,6 +14,18 @@ func TestPathTemplate(t *testing.T) {
 		"/reset/Ab3dEf9hIjKlMn0pQrStUv":                      "/reset/:token",
 		"/search#frag":                                       "/search",
 		"/v2/users/7":                                        "/v2/users/:id",
+		// Identifiers without digits: base64url, mixed case, long letter runs.
+		"/s/QmFzZVNpeHR5Rm91cg":                     "/s/:token",
+		"/invite/xKpQzRtWvBnMaLcE_fGhJ-kYs":         "/invite/:token",
+		"/confirm/ZmFrZXRva2VuZm9yZHJhaW53YXRjaA==": "/confirm/:token",
+		"/dl/qzwxkvbnmtrplkjhgfdsazxcvb":            "/dl/:token",
+		// Words, slugs and camelCase names stay.
+		"/blog/how-we-cut-our-memory-in-half": "/blog/how-we-cut-our-memory-in-half",
+		"/api/getUserProfileSettings":         "/api/getUserProfileSettings",
+		"/internationalization":               "/internationalization",
+		"/CONSTANT_NAME_THAT_IS_LONG":         "/CONSTANT_NAME_THAT_IS_LONG",
+		"/assets/application.css":             "/assets/application.css",
+		"/wp-admin/admin-ajax":                "/wp-admin/admin-ajax",
 	} {
 		if got := PathTemplate(in); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)

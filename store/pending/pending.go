@@ -69,10 +69,14 @@ type Batch struct {
 	LogsLines           int
 }
 
-// Encode encodes events, router lines with their path templates. It
-// runs in Write, on the caller's goroutine, so that this per-line work is
-// spread over the request goroutines rather than done by the one writer.
-func Encode(events []parser.Event) Batch {
+// Encode encodes the events of a batch of app, router lines with their
+// path templates and the dyno they are rolled up under (RollupDyno). With
+// a Folder, the templates beyond its limit fold into OtherPaths; every
+// backend encodes with the one Folder it is given, so all get the same
+// bound. It runs in Write, on the caller's goroutine, so that this
+// per-line work is spread over the request goroutines rather than done by
+// the one writer.
+func Encode(app string, events []parser.Event, f *Folder) Batch {
 	// Each buffer is made at its final size, once: grown by appends, they
 	// would be most of what encoding a batch allocates.
 	sz := sizeOf(events)
@@ -81,6 +85,10 @@ func Encode(events []parser.Event) Batch {
 		pb.Logs = make([]byte, 0, sz.logs)
 	}
 	tab := strTable{index: make(map[string]uint64, 16)}
+	var paths []uint64 // with a Folder, each router line's template, folded or not
+	if f != nil && sz.router > 0 {
+		paths = tab.foldPaths(app, events, sz.router, f)
+	}
 	lines := make([]byte, 0, sz.router*routerLineBytes)
 	var rest []byte
 	if sz.rest > 0 {
@@ -99,7 +107,11 @@ func Encode(events []parser.Event) Batch {
 		}
 		if ev.Kind == parser.KindRouter {
 			pb.Lines++
-			lines = tab.appendRouterLine(lines, ev, &prev)
+			path := noPath
+			if paths != nil {
+				path = paths[pb.Lines-1]
+			}
+			lines = tab.appendRouterLine(lines, ev, &prev, path)
 		}
 	}
 	pb.Rest = rest
@@ -166,16 +178,29 @@ func (t *strTable) intern(b []byte) uint64 {
 	return uint64(len(t.strs) - 1)
 }
 
+// template numbers the path template of path.
+func (t *strTable) template(path []byte) uint64 {
+	t.scratch = parser.AppendPathTemplate(t.scratch[:0], path)
+	return t.intern(t.scratch)
+}
+
+// noPath, as appendRouterLine's path, means "template the line's path".
+const noPath = ^uint64(0)
+
 // appendRouterLine appends a router line's fields, its time as seconds
-// since the line before (prev), its strings as numbers in t.
-func (t *strTable) appendRouterLine(lines []byte, ev *parser.Event, prev *int64) []byte {
+// since the line before (prev), its strings as numbers in t: its dyno as
+// rolled up (RollupDyno), and path, or its path's template when path is
+// noPath.
+func (t *strTable) appendRouterLine(lines []byte, ev *parser.Event, prev *int64, path uint64) []byte {
 	r := &ev.Router
 	sec := ev.Time.Unix()
 	lines = binary.AppendVarint(lines, sec-*prev)
 	*prev = sec
-	lines = binary.AppendUvarint(lines, t.intern(ev.Dyno))
-	t.scratch = parser.AppendPathTemplate(t.scratch[:0], r.Path)
-	lines = binary.AppendUvarint(lines, t.intern(t.scratch))
+	lines = binary.AppendUvarint(lines, t.intern(RollupDyno(ev.Dyno)))
+	if path == noPath {
+		path = t.template(r.Path)
+	}
+	lines = binary.AppendUvarint(lines, path)
 	code := uint64(0)
 	if len(r.Code) > 0 {
 		code = t.intern(r.Code) + 1
@@ -185,6 +210,72 @@ func (t *strTable) appendRouterLine(lines []byte, ev *parser.Event, prev *int64)
 	lines = binary.AppendVarint(lines, r.ServiceMS)
 	lines = binary.AppendVarint(lines, r.ConnectMS)
 	return binary.AppendVarint(lines, r.Bytes)
+}
+
+// foldPaths numbers the templates of the n router lines of a batch of app,
+// in order, those the Folder folds as OtherPaths: it decides once a batch,
+// for each template and hour.
+func (t *strTable) foldPaths(app string, events []parser.Event, n int, f *Folder) []uint64 {
+	paths := make([]uint64, 0, n)
+	which := make([]int32, 0, n) // the key of each router line
+	var keys []foldKey
+	// A batch's lines are nearly always of one hour: the keys of that hour
+	// by template number, of any other in a map.
+	var hour0 int64
+	var inHour0 []int32 // key + 1 by template number
+	type th struct {
+		path uint64
+		hour int64
+	}
+	var later map[th]int32
+	for i := range events {
+		ev := &events[i]
+		if ev.Kind != parser.KindRouter {
+			continue
+		}
+		p := t.template(ev.Router.Path)
+		sec := ev.Time.Unix()
+		h := sec - sec%3600
+		if len(paths) == 0 {
+			hour0 = h
+		}
+		var j int32
+		if h == hour0 {
+			for uint64(len(inHour0)) <= p {
+				inHour0 = append(inHour0, 0)
+			}
+			if j = inHour0[p] - 1; j < 0 {
+				j = int32(len(keys))
+				inHour0[p] = j + 1
+				keys = append(keys, foldKey{path: p, hour: h})
+			}
+		} else {
+			if later == nil {
+				later = map[th]int32{}
+			}
+			var ok bool
+			if j, ok = later[th{p, h}]; !ok {
+				j = int32(len(keys))
+				later[th{p, h}] = j
+				keys = append(keys, foldKey{path: p, hour: h})
+			}
+		}
+		keys[j].lines++
+		paths = append(paths, p)
+		which = append(which, j)
+	}
+	folded := make([]bool, len(keys))
+	f.fold(app, keys, t.strs, folded)
+	other := noPath
+	for i, j := range which {
+		if folded[j] {
+			if other == noPath {
+				other = t.intern([]byte(OtherPaths))
+			}
+			paths[i] = other
+		}
+	}
+	return paths
 }
 
 // routerBody is the router column: the version, the strings, then n lines.

@@ -45,7 +45,7 @@ func fixtureEvents(t testing.TB, d time.Duration) []parser.Event {
 // events.
 func TestEncodeDecode(t *testing.T) {
 	events := fixtureEvents(t, 5*time.Minute)
-	p := Encode(events)
+	p := Encode("app", events, nil)
 	var want []RouterLine
 	var wantRest []parser.Event
 	var wantLogs []string
@@ -105,7 +105,7 @@ func TestEncodeDecode(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	p := Encode(fixtureEvents(f, time.Minute))
+	p := Encode("app", fixtureEvents(f, time.Minute), nil)
 	f.Add(p.Router)
 	f.Add(p.Rest)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -136,6 +136,6 @@ func BenchmarkEncode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		Encode(events)
+		Encode("app", events, nil)
 	}
 }

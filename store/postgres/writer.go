@@ -36,6 +36,9 @@ type WriterOptions struct {
 	// NoAlerts keeps this writer's batches from the alert evaluator (an
 	// import of old history, unless asked).
 	NoAlerts bool
+	// Folder, if set, bounds the path templates of the rollups per app
+	// and hour (pending.Folder); nil gives every template its rows.
+	Folder *pending.Folder
 
 	// crash, in tests, makes Close leave the pending rows as a crash would.
 	crash bool
@@ -103,7 +106,7 @@ func (w *Writer) Write(ctx context.Context, b *store.Batch) (store.Result, error
 		return store.Result{}, store.ErrQueueFull
 	}
 	defer func() { <-w.slots; w.mu.RUnlock() }()
-	p := pending.Encode(b.Events)
+	p := pending.Encode(b.App, b.Events, w.opts.Folder)
 	now := w.opts.Now()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()

@@ -210,7 +210,7 @@ func BenchmarkRollIn(b *testing.B) {
 	if st.Parsed != n {
 		b.Fatal("parse")
 	}
-	pb := pending.Encode(events)
+	pb := pending.Encode("bench", events, nil)
 	db, err := Open(context.Background(), filepath.Join(b.TempDir(), "roll.db"), Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)

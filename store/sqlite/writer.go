@@ -43,6 +43,9 @@ type WriterOptions struct {
 	FlushEvery time.Duration
 	// Logger gets a line when retention deletes rows or fails.
 	Logger *slog.Logger
+	// Folder, if set, bounds the path templates of the rollups per app
+	// and hour (pending.Folder); nil gives every template its rows.
+	Folder *pending.Folder
 
 	// crash, in tests, makes Close leave the pending rows as a crash would.
 	crash bool
@@ -127,7 +130,7 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 // ends while the batch is queued, Write returns ctx.Err(); the batch may
 // still be committed (a retry with the same FrameID is then recognised).
 func (w *Writer) Write(ctx context.Context, b *store.Batch) (store.Result, error) {
-	r := &request{b: b, done: make(chan struct{}), pend: pending.Encode(b.Events)}
+	r := &request{b: b, done: make(chan struct{}), pend: pending.Encode(b.App, b.Events, w.opts.Folder)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
