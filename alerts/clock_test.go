@@ -181,6 +181,44 @@ func TestDynosPerAppAreCapped(t *testing.T) {
 	}
 }
 
+// TestEngineStateBoundedInBytes: dynos with long series on two apps keep
+// the engine's estimated memory under MaxBytes; the app with the most
+// dynos loses its quietest first, the other app keeps its own, and the
+// estimate goes back to zero when every dyno is forgotten.
+func TestEngineStateBoundedInBytes(t *testing.T) {
+	e := NewEngine(Config{MaxBytes: 1 << 20})
+	wall := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	e.Tick(wall)
+	for i := 0; i < 5; i++ {
+		for s := 0; s < 300; s++ {
+			o := mem(fmt.Sprintf("web.%d", i), "b", t0.Add(time.Duration(s)*20*time.Second), 200, 512)
+			o.App = "quiet"
+			e.Observe(o)
+		}
+	}
+	quiet := e.Bytes()
+	for s := 0; s < 30; s++ { // 2,000 dynos reporting every 20 s
+		for i := 0; i < 2000; i++ {
+			e.Observe(mem(fmt.Sprintf("run.%d", i), "b", t0.Add(time.Duration(s)*20*time.Second+time.Duration(i)*time.Millisecond), 100, 512))
+			if e.Bytes() > 1<<20 {
+				t.Fatalf("round %d, dyno %d: %d bytes", s, i, e.Bytes())
+			}
+		}
+	}
+	// Fewer than MaxDynos (1000): the bytes bound it.
+	if n := len(e.apps["app"].dynos); n < 100 || n >= 1000 || len(e.apps["quiet"].dynos) != 5 ||
+		e.apps["app"].dynos["run.1999"] == nil || e.apps["app"].dynos["run.0"] != nil {
+		t.Errorf("%d evicted, quiet has %d dynos, app %d", e.Evicted, len(e.apps["quiet"].dynos), len(e.apps["app"].dynos))
+	}
+	if quiet <= 0 || e.Bytes() < quiet {
+		t.Errorf("estimate: %d bytes for 5 dynos, %d now", quiet, e.Bytes())
+	}
+	e.Tick(wall.Add(time.Hour)) // both apps silent: every dyno forgotten
+	if len(e.apps) != 0 || e.Bytes() != 0 {
+		t.Errorf("after every app went silent: %d apps, %d bytes", len(e.apps), e.Bytes())
+	}
+}
+
 func TestPercent(t *testing.T) {
 	for p, want := range map[float64]string{100.02: "100.1%", 100.4: "100.4%", 100: "100.0%", 99.97: "99.9%", 93.2: "93%", 2000: "2000%"} {
 		if got := Percent(p); got != want {

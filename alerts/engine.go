@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/drainwatch/drainwatch/analyze"
 )
@@ -81,6 +82,10 @@ type Config struct {
 	// dyno heard from longest ago with no open episode is forgotten.
 	// Default 1000.
 	MaxDynos int
+	// MaxBytes bounds the memory of every app's dynos' series together
+	// (by their capacity, estimated): past it, the quietest dyno of the app
+	// with the most dynos is forgotten, as at MaxDynos. Default 64 MiB.
+	MaxBytes int64
 	Analysis analyze.BootOptions
 }
 
@@ -103,6 +108,9 @@ func (c Config) withDefaults() Config {
 	def(&c.EvalLag, 2*time.Minute)
 	if c.MaxDynos <= 0 {
 		c.MaxDynos = 1000
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 64 << 20
 	}
 	return c
 }
@@ -150,6 +158,27 @@ type dynoState struct {
 	leakStreak  int
 	calmSince   time.Time // evaluations have said stable or bloat since; zero: not calm
 	lastReport  *analyze.Report
+	accounted   int64 // this state's size as last counted in Engine.bytes
+}
+
+// Sizes for the estimate of a dyno's state (dynoState.size).
+const (
+	dynoOverhead = int64(unsafe.Sizeof(dynoState{})) + 128 // the state, its map entry and name
+	pointBytes   = int64(unsafe.Sizeof(analyze.Point{}))
+	countBytes   = int64(unsafe.Sizeof(analyze.Count{}))
+	reportBytes  = 2048 // a leak analysis kept for the alert
+)
+
+// size estimates the memory the state of the dyno named name holds.
+func (d *dynoState) size(name string) int64 {
+	n := dynoOverhead + int64(len(name)+len(d.boot)) + int64(cap(d.points))*pointBytes + int64(cap(d.requests))*countBytes
+	for _, b := range d.ended {
+		n += 16 + int64(len(b))
+	}
+	if d.lastReport != nil {
+		n += reportBytes
+	}
+	return n
 }
 
 // appState is one app's clock and dynos. Each app's time advances with its
@@ -172,8 +201,47 @@ type Engine struct {
 	open         map[episodeKey]*Alert
 	lastResolved map[episodeKey]time.Time
 	wall         time.Time // the wall clock, as last told by Tick
-	// Evicted counts dynos forgotten because their app had MaxDynos.
+	// Evicted counts dynos forgotten because their app had MaxDynos or
+	// the engine MaxBytes.
 	Evicted int64
+	bytes   int64 // the dynos' states' sizes, as last counted
+}
+
+// Bytes is the estimated memory of the dynos' states.
+func (e *Engine) Bytes() int64 { return e.bytes }
+
+// account counts the dyno's state at its current size.
+func (e *Engine) account(d *dynoState, name string) {
+	n := d.size(name)
+	e.bytes += n - d.accounted
+	d.accounted = n
+}
+
+// forget drops a dyno's state.
+func (e *Engine) forget(app *appState, dyno string) {
+	if d := app.dynos[dyno]; d != nil {
+		e.bytes -= d.accounted
+		delete(app.dynos, dyno)
+	}
+}
+
+// shrink forgets dynos while the states take more than MaxBytes: the
+// quietest of the app with the most dynos each time, so that one app's
+// flood of dynos never pushes another app's out first.
+func (e *Engine) shrink() {
+	for e.bytes > e.cfg.MaxBytes {
+		var name string
+		var most *appState
+		for n, a := range e.apps {
+			if most == nil || len(a.dynos) > len(most.dynos) || (len(a.dynos) == len(most.dynos) && n < name) {
+				name, most = n, a
+			}
+		}
+		if most == nil || len(most.dynos) == 0 {
+			return
+		}
+		e.evict(name, most)
+	}
 }
 
 // NewEngine returns an engine with no history.
@@ -281,6 +349,8 @@ func (e *Engine) Observe(o Observation) []Alert {
 	case ObsRestart:
 		out = e.restart(k, d, o.Time, "dyno restarted ("+o.Code+")", out)
 	}
+	e.account(d, o.Dyno)
+	e.shrink()
 	if app.now.Sub(app.lastSweep) >= time.Minute {
 		app.lastSweep = app.now
 		out = e.sweep(o.App, app, out)
@@ -688,7 +758,7 @@ func (e *Engine) evict(name string, app *appState) {
 	if victim == "" {
 		victim = anyVictim
 	}
-	delete(app.dynos, victim)
+	e.forget(app, victim)
 	e.Evicted++
 }
 
@@ -724,7 +794,7 @@ func (e *Engine) resolveApp(name string, app *appState, t time.Time, why string,
 				out = e.resolve(key, t, why, d, out)
 			}
 		}
-		delete(app.dynos, dyno)
+		e.forget(app, dyno)
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/parser"
@@ -42,6 +43,7 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 type ServiceConfig struct {
 	Rules      Config
 	QueueLen   int           // batches of observations waiting for the engine; default 4096
+	QueueBytes int64         // their memory (estimated) at most; default 16 MiB
 	MaxAge     time.Duration // give up delivering an alert this old; default 6h
 	MinBackoff time.Duration // first retry after; default 2s
 	MaxBackoff time.Duration // longest wait between retries; default 5m
@@ -78,8 +80,23 @@ type Service struct {
 	Dropped atomic.Int64
 	// Fired counts alerts recorded (fired or resolved).
 	Fired atomic.Int64
-	// Evicted counts dynos the engine forgot at its per-app limit.
+	// Evicted counts dynos the engine forgot at its per-app limit or its
+	// memory limit.
 	Evicted atomic.Int64
+	queued  atomic.Int64 // bytes of the observations in s.in
+}
+
+// QueuedBytes is the estimated memory of the observations waiting for the
+// engine.
+func (s *Service) QueuedBytes() int64 { return s.queued.Load() }
+
+// obsBytes estimates the memory of a batch of observations.
+func obsBytes(obs []Observation) int64 {
+	n := int64(cap(obs)) * int64(unsafe.Sizeof(Observation{}))
+	for i := range obs {
+		n += int64(len(obs[i].Dyno) + len(obs[i].Boot)) // the app's name is shared
+	}
+	return n
 }
 
 // NewService restores the episodes open at the last stop and starts the
@@ -88,6 +105,9 @@ type Service struct {
 func NewService(ctx context.Context, cfg ServiceConfig, st Store, notifier Notifier) (*Service, error) {
 	if cfg.QueueLen <= 0 {
 		cfg.QueueLen = 4096
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = 16 << 20
 	}
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 6 * time.Hour
@@ -149,20 +169,26 @@ func (s *Service) Observe(app string, events []parser.Event) {
 	if s.closed {
 		return
 	}
-	select {
-	case s.in <- work{obs: obs}:
-	default:
-		if s.Dropped.Add(1)%100 == 1 {
-			s.log.Warn("alert engine behind: observations dropped", "dropped_batches", s.Dropped.Load())
+	size := obsBytes(obs)
+	if s.queued.Add(size) <= s.cfg.QueueBytes {
+		select {
+		case s.in <- work{obs: obs, bytes: size}:
+			return
+		default:
 		}
+	}
+	s.queued.Add(-size)
+	if s.Dropped.Add(1)%100 == 1 {
+		s.log.Warn("alert engine behind: observations dropped", "dropped_batches", s.Dropped.Load(), "queued_bytes", s.queued.Load())
 	}
 }
 
 // work is one item of the engine's queue: a batch of observations, or a
 // marker whose channel is closed when everything before it is judged.
 type work struct {
-	obs  []Observation
-	done chan struct{}
+	obs   []Observation
+	bytes int64 // obsBytes(obs)
+	done  chan struct{}
 }
 
 // Flush waits until the engine has judged every batch handed to Observe
@@ -231,10 +257,12 @@ func (s *Service) runEngine() {
 					s.record(a)
 				}
 			}
+			s.queued.Add(-w.bytes)
 			if s.engine.Evicted != evicted {
 				s.Evicted.Store(s.engine.Evicted)
 				if evicted == 0 || s.engine.Evicted/1000 != evicted/1000 {
-					s.log.Warn("alert engine at its dynos-per-app limit: the quietest dynos are forgotten", "evicted", s.engine.Evicted)
+					s.log.Warn("alert engine at its limit of dynos per app (1000) or of memory (ALERT_STATE_MB): the quietest dynos are forgotten",
+						"evicted", s.engine.Evicted, "state_bytes", s.engine.Bytes())
 				}
 			}
 		case <-tick.C:

@@ -90,6 +90,9 @@ type Config struct {
 	MaxFuture time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Apps, if set, bounds the apps whose lines are taken: a request for a
+	// new app beyond it is answered 200 with nothing stored.
+	Apps *AppLimit
 }
 
 // eventBytes is what one parsed line takes in memory.
@@ -259,6 +262,14 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 	app, gz, ok := h.admit(w, r)
 	if !ok {
 		return
+	}
+	if h.cfg.Apps != nil {
+		n, _ := strconv.Atoi(r.Header.Get("Logplex-Msg-Count"))
+		if !h.cfg.Apps.Allow(app, n) {
+			// 2xx: logplex would drop a 4xx batch silently, and retry a 5xx.
+			h.answer(w, fmt.Sprintf("ok stored=0 dropped: this drainwatch takes lines for %d apps at most (MAX_APPS)\n", h.cfg.Apps.Max()))
+			return
+		}
 	}
 	need := h.reservation(r.ContentLength, gz)
 	wait, cancelWait := context.WithTimeout(r.Context(), h.cfg.MemoryWait)

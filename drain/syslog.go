@@ -50,6 +50,9 @@ type SyslogConfig struct {
 	MaxBatch int
 	Logger   *slog.Logger
 	Observer Observer
+	// Apps, if set, bounds the apps whose lines are taken: a new app's
+	// lines beyond it are dropped (the connection stays open).
+	Apps *AppLimit
 }
 
 // SyslogServer is a running syslog+tls listener.
@@ -305,6 +308,10 @@ func (s *SyslogServer) flush(b *connBatch) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.events) == 0 {
+		return
+	}
+	if s.cfg.Apps != nil && !s.cfg.Apps.Allow(b.app, len(b.events)) {
+		b.events = b.events[:0]
 		return
 	}
 	// A random frame id: a retry after a time-out that did commit is then

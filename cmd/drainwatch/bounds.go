@@ -24,6 +24,10 @@ var boundEnv = []struct{ name, def, help string }{
 	{"QUERY_MAX_GROUPS", "1000", "request groups (--top) and dynos (--limit) a query may be asked for at most"},
 	{"DASHBOARD_MAX_CHARTS", "20", "dynos charted on the page, those with the highest memory; the others are summed up"},
 	{"DRAIN_MEMORY_WAIT", "1s", "a drain request that finds that memory taken waits this long, then gets 503 (logplex retries)"},
+	{"ROLLUP_MAX_PATHS", "1000", "distinct path templates per app and hour with request statistics of their own; the others are summed as (other paths)"},
+	{"MAX_APPS", "100", "apps one daemon takes lines for; a new app beyond it is answered 200 with nothing stored"},
+	{"ALERT_QUEUE_MB", "16", "memory the batches waiting for the alert engine may take; beyond it they are dropped (counted)"},
+	{"ALERT_STATE_MB", "64", "memory the alert engine's series may take; beyond it the quietest dynos of the app with the most are forgotten"},
 }
 
 // boundSettings reads the bounds into cfg; a malformed value is an error
@@ -64,6 +68,10 @@ func boundSettings(getenv func(string) string, cfg *serveConfig) error {
 	cfg.DrainMemoryWait = dur("DRAIN_MEMORY_WAIT")
 	cfg.Limits = api.Limits{Rows: count("QUERY_ROWS"), MaxRows: count("QUERY_MAX_ROWS"), MaxGroups: count("QUERY_MAX_GROUPS")}
 	cfg.MaxCharts = count("DASHBOARD_MAX_CHARTS")
+	cfg.MaxPaths = count("ROLLUP_MAX_PATHS")
+	cfg.MaxApps = count("MAX_APPS")
+	cfg.Alerts.QueueBytes = int64(count("ALERT_QUEUE_MB")) << 20
+	cfg.Alerts.Rules.MaxBytes = int64(count("ALERT_STATE_MB")) << 20
 	if len(errs) == 0 && cfg.Limits.Rows > cfg.Limits.MaxRows {
 		errs = append(errs, fmt.Sprintf("QUERY_ROWS=%d is more than QUERY_MAX_ROWS=%d", cfg.Limits.Rows, cfg.Limits.MaxRows))
 	}

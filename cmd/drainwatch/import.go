@@ -16,6 +16,7 @@ import (
 	"github.com/drainwatch/drainwatch/importer"
 	"github.com/drainwatch/drainwatch/internal/lockfile"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/pending"
 	"github.com/drainwatch/drainwatch/store/postgres"
 	"github.com/drainwatch/drainwatch/store/sqlite"
 )
@@ -89,7 +90,11 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 	defer sdb.Close()
 	// An import may be of old history: it deletes nothing (the daemon's
 	// retention still applies when it runs on this file).
-	w, err := sqlite.NewWriter(sdb, sqlite.WriterOptions{Retention: store.Retention{Off: true}})
+	folder, err := importFolder(e)
+	if err != nil {
+		return err
+	}
+	w, err := sqlite.NewWriter(sdb, sqlite.WriterOptions{Retention: store.Retention{Off: true}, Folder: folder})
 	if err != nil {
 		return err
 	}
@@ -102,7 +107,7 @@ func (c *importCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 		// Every observation must reach the engine: a queue as large as need be.
-		settings.QueueLen = 1 << 20
+		settings.QueueLen, settings.QueueBytes = 1<<20, 1<<40
 		settings.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		if svc, err = alerts.NewService(ctx, settings, sdb, nil); err != nil {
 			w.Close()
@@ -238,6 +243,16 @@ func (p *progressBar) done() {
 	}
 }
 
+// importFolder bounds an import's path templates as the daemon does
+// (ROLLUP_MAX_PATHS).
+func importFolder(e *env) (*pending.Folder, error) {
+	var cfg serveConfig
+	if err := boundSettings(e.getenv, &cfg); err != nil {
+		return nil, err
+	}
+	return pending.NewFolder(cfg.MaxPaths), nil
+}
+
 // importPostgres imports into a PostgreSQL database, which any number of
 // writers share: directly, whether daemons run on it or not. With
 // --alerts the batches go to the alert feed, and the daemons' elected
@@ -248,7 +263,11 @@ func importPostgres(ctx context.Context, e *env, url, name, app string, in io.Re
 		return err
 	}
 	defer db.Close()
-	w, err := postgres.NewWriter(db, postgres.WriterOptions{NoAlerts: !withAlerts})
+	folder, err := importFolder(e)
+	if err != nil {
+		return err
+	}
+	w, err := postgres.NewWriter(db, postgres.WriterOptions{NoAlerts: !withAlerts, Folder: folder})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/drainwatch/drainwatch/alerts"
 	slacknotify "github.com/drainwatch/drainwatch/alerts/slack"
 	"github.com/drainwatch/drainwatch/drain"
+	"github.com/drainwatch/drainwatch/store/pending"
 	"github.com/drainwatch/drainwatch/store/postgres"
 )
 
@@ -42,7 +43,9 @@ func (s *server) openPostgresStore(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	writer, err := postgres.NewWriter(db, postgres.WriterOptions{Logger: s.log, RawRequests: s.cfg.RawRequests})
+	// Each process folds on its own (docs/bounds.md).
+	folder := pending.NewFolder(s.cfg.MaxPaths)
+	writer, err := postgres.NewWriter(db, postgres.WriterOptions{Logger: s.log, RawRequests: s.cfg.RawRequests, Folder: folder})
 	if err != nil {
 		db.Close()
 		return err
@@ -51,6 +54,10 @@ func (s *server) openPostgresStore(ctx context.Context) (err error) {
 		writer.Close()
 		db.Close()
 		return err
+	}
+	apps, err := appLimit(ctx, db, s)
+	if err != nil {
+		return fail(err)
 	}
 	var notifier alerts.Notifier
 	if s.cfg.Slack != nil {
@@ -72,6 +79,7 @@ func (s *server) openPostgresStore(ctx context.Context) (err error) {
 	dr, err := drain.New(drain.Config{
 		User: s.cfg.User, Password: s.cfg.Password, AllowNoAuth: s.cfg.NoAuth, MaxBody: s.cfg.MaxBody, Logger: s.log,
 		Tokens: s.cfg.Tokens, RequireHTTPS: s.cfg.RequireTLS, Memory: s.cfg.DrainMemory, MemoryWait: s.cfg.DrainMemoryWait,
+		Apps: apps,
 	}, writer)
 	if err != nil {
 		if err == drain.ErrNoPassword {
@@ -82,7 +90,7 @@ func (s *server) openPostgresStore(ctx context.Context) (err error) {
 	var sl *drain.SyslogServer
 	if s.cfg.SyslogAddr != "" {
 		sc := drain.SyslogConfig{Addr: s.cfg.SyslogAddr, Tokens: s.cfg.Tokens, AllowAnyApp: s.cfg.SyslogAllowAny, Logger: s.log,
-			MaxConns: s.cfg.SyslogMaxConns, FirstByteTimeout: s.cfg.SyslogFirstByte}
+			MaxConns: s.cfg.SyslogMaxConns, FirstByteTimeout: s.cfg.SyslogFirstByte, Apps: apps}
 		if !s.cfg.SyslogPlain {
 			sc.TLS = s.tls
 		}
@@ -116,6 +124,7 @@ func (s *server) openPostgresStore(ctx context.Context) (err error) {
 	pg.done.Go(func() { pg.elector.Run(bg) })
 	pg.done.Go(func() { pg.watchSize(bg, s) })
 	s.db, s.writer, s.drain, s.syslog, s.pg = db, writer, dr, sl, pg
+	s.folder, s.apps = folder, apps
 	s.serveMux(db, acfg)
 	return nil
 }

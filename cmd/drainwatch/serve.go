@@ -30,6 +30,7 @@ import (
 	"github.com/drainwatch/drainwatch/drain"
 	"github.com/drainwatch/drainwatch/internal/lockfile"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/pending"
 	"github.com/drainwatch/drainwatch/store/postgres"
 	"github.com/drainwatch/drainwatch/store/sqlite"
 	"github.com/drainwatch/drainwatch/web"
@@ -74,6 +75,8 @@ type serveConfig struct {
 	DrainMemoryWait time.Duration
 	Limits          api.Limits        // of the read API and the page (zero: api.DefaultLimits)
 	MaxCharts       int               // dynos charted on the page (0: web's default)
+	MaxPaths        int               // path templates per app and hour with rollup rows of their own (0: pending's default)
+	MaxApps         int               // apps whose lines are taken (0: no limit)
 	Tokens          map[string]string // drain token allowlist
 	RequireTLS      bool              // refuse X-Forwarded-Proto: http
 	MetricsURL      string            // HEROKU_METRICS_URL: report Go runtime metrics
@@ -417,8 +420,10 @@ type server struct {
 	openMu sync.Mutex
 	closed bool
 
-	lock    *lockfile.Lock // one daemon per database
-	imports *importServer  // local `drainwatch import` into this daemon
+	folder  *pending.Folder // the rollups' path templates, bounded
+	apps    *drain.AppLimit // nil: no limit
+	lock    *lockfile.Lock  // one daemon per database
+	imports *importServer   // local `drainwatch import` into this daemon
 }
 
 var errNoPassword = errors.New("no DRAIN_PASSWORD set: a drain must not be open to anyone. Set DRAIN_PASSWORD (and put it in the drain URL: https://user:PASSWORD@host/logs/APP), or pass --no-auth for local testing")
@@ -603,7 +608,13 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	if db, err = sqlite.Open(ctx, s.cfg.DBPath, sqlite.Options{NoSync: s.cfg.NoSync, MaxPages: s.cfg.MaxPages}); err != nil {
 		return err
 	}
-	if writer, err = sqlite.NewWriter(db, sqlite.WriterOptions{Retention: s.cfg.Retention, Logger: s.log, RawRequests: s.cfg.RawRequests}); err != nil {
+	folder := pending.NewFolder(s.cfg.MaxPaths)
+	if writer, err = sqlite.NewWriter(db, sqlite.WriterOptions{Retention: s.cfg.Retention, Logger: s.log, RawRequests: s.cfg.RawRequests,
+		Folder: folder}); err != nil {
+		return err
+	}
+	apps, err := appLimit(ctx, db, s)
+	if err != nil {
 		return err
 	}
 	var notifier alerts.Notifier
@@ -627,6 +638,7 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	dr, err := drain.New(drain.Config{
 		User: s.cfg.User, Password: s.cfg.Password, AllowNoAuth: s.cfg.NoAuth, MaxBody: s.cfg.MaxBody, Logger: s.log,
 		Observer: svc, Tokens: s.cfg.Tokens, RequireHTTPS: s.cfg.RequireTLS, Memory: s.cfg.DrainMemory, MemoryWait: s.cfg.DrainMemoryWait,
+		Apps: apps,
 	}, writer)
 	if err != nil {
 		if errors.Is(err, drain.ErrNoPassword) {
@@ -637,7 +649,7 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	var sl *drain.SyslogServer
 	if s.cfg.SyslogAddr != "" {
 		sc := drain.SyslogConfig{Addr: s.cfg.SyslogAddr, Tokens: s.cfg.Tokens, AllowAnyApp: s.cfg.SyslogAllowAny, Logger: s.log, Observer: svc,
-			MaxConns: s.cfg.SyslogMaxConns, FirstByteTimeout: s.cfg.SyslogFirstByte}
+			MaxConns: s.cfg.SyslogMaxConns, FirstByteTimeout: s.cfg.SyslogFirstByte, Apps: apps}
 		if !s.cfg.SyslogPlain {
 			sc.TLS = s.tls
 		}
@@ -653,6 +665,7 @@ func (s *server) openStore(ctx context.Context) (err error) {
 		return fmt.Errorf("database file: %w", err)
 	}
 	s.db, s.writer, s.alerts, s.drain, s.syslog, s.dbFile = db, writer, svc, dr, sl, fi
+	s.folder, s.apps = folder, apps
 	s.serveMux(db, acfg)
 	return nil
 }
@@ -677,6 +690,25 @@ func (s *server) serveMux(db store.DB, acfg alerts.ServiceConfig) {
 		}))
 	s.openErr.Store(nil)
 	s.mux.Store(mux)
+}
+
+// appLimit is the MAX_APPS limit (nil when off), the apps with memory
+// samples in db counting from the start.
+func appLimit(ctx context.Context, db interface {
+	Apps(context.Context) ([]store.AppSummary, error)
+}, s *server) (*drain.AppLimit, error) {
+	if s.cfg.MaxApps <= 0 {
+		return nil, nil
+	}
+	known, err := db.Apps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(known))
+	for i, a := range known {
+		names[i] = a.App
+	}
+	return drain.NewAppLimit(s.cfg.MaxApps, names, s.log), nil
 }
 
 // misdirectedDrain answers a drain pointed at the wrong path (POST / or
@@ -920,6 +952,7 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	if svc := s.alertService(); svc != nil {
 		m["alerts_recorded"], m["alert_batches_dropped"], m["alert_dynos_evicted"] = svc.Fired.Load(), svc.Dropped.Load(), svc.Evicted.Load()
+		m["alert_queue_bytes"] = svc.QueuedBytes()
 	}
 	if s.pg != nil {
 		m["leader"] = s.pg.elector.Leading()
@@ -930,6 +963,10 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	m["http_conns_open"], m["http_conns_busy"] = open, busy
 	m["http_idle_conns_closed"], m["http_conns_waited"] = s.conns.Evicted.Load(), s.conns.Waited.Load()
 	m["drain_memory_busy_503s"], m["bodies_stored_in_chunks"] = st.Busy.Load(), st.Chunked.Load()
+	m["paths_folded"] = s.folder.Folded.Load()
+	if s.apps != nil {
+		m["apps_dropped"], m["app_batches_dropped"], m["app_lines_dropped"] = s.apps.DroppedApps.Load(), s.apps.DroppedBatches.Load(), s.apps.DroppedLines.Load()
+	}
 	if s.syslog != nil {
 		c := s.syslog.Conns()
 		open, _ := c.Counts()
