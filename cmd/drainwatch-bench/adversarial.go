@@ -28,7 +28,16 @@ type advOptions struct {
 }
 
 // advPhases are the adversarial loads, in the order they run by default.
-var advPhases = []string{"conns", "bodies", "dynos", "paths", "queries"}
+var advPhases = []string{"conns", "bodies", "dynos", "paths", "apps", "queries"}
+
+// The targets of issue 16 the adversarial run checks: a phase whose peak
+// RSS passes advMaxRSSMB fails, and so does the random-paths phase if the
+// database grows more than advMaxMBPerMillion per million lines.
+const (
+	advMaxRSSMB        = 128
+	advMaxMBPerMillion = 60
+	advApps            = 150 // new apps posted by the apps phase (MAX_APPS is 100)
+)
 
 // advRun is one adversarial run: a fresh daemon as a child process on
 // 127.0.0.1, with its RSS sampled every 50 ms.
@@ -56,8 +65,12 @@ func runAdversarial(ctx context.Context, out io.Writer, bin string, o advOptions
 	if o.keep != "" {
 		r.dbPath = o.keep
 	}
+	tokens := "d.adversarial=adv-syslog,d.adv-conns=adv-conns,d.adv-bodies=adv-bodies,d.adv-dynos=adv-dynos,d.adv-paths=adv-paths"
+	for i := 0; i < advApps; i++ {
+		tokens += fmt.Sprintf(",d.adv-app-%d=adv-app-%d", i, i)
+	}
 	r.d, err = startBin(ctx, bin, []string{"DRAIN_PASSWORD=" + r.secret, "API_TOKEN=" + r.token, "SYSLOG_ADDR=127.0.0.1:0", "SYSLOG_PLAIN=1",
-		"DRAIN_TOKENS=d.adversarial=adv-syslog,d.adv-conns=adv-conns,d.adv-bodies=adv-bodies,d.adv-dynos=adv-dynos,d.adv-paths=adv-paths"}, "serve", "--addr", "127.0.0.1:0", "--db", r.dbPath)
+		"DRAIN_TOKENS=" + tokens}, "serve", "--addr", "127.0.0.1:0", "--db", r.dbPath)
 	if err != nil {
 		return err
 	}
@@ -97,17 +110,23 @@ func runAdversarial(ctx context.Context, out io.Writer, bin string, o advOptions
 			err = r.oneOffDynos(ctx, o.dynos)
 		case "paths":
 			err = r.randomPaths(ctx, o.paths)
+		case "apps":
+			err = r.manyApps(ctx, advApps)
 		case "queries":
 			err = r.queries(ctx)
 		default:
 			return fmt.Errorf("--phases: unknown phase %q", phase)
 		}
 		r.sample()
+		peak := float64(r.peakMB.Load()) / 1024
+		if err == nil && peak > advMaxRSSMB {
+			err = fmt.Errorf("peak RSS %.1f MB, the target is %d MB at most", peak, advMaxRSSMB)
+		}
 		if err != nil {
 			r.failure = append(r.failure, phase+": "+err.Error())
 			fmt.Fprintf(r.out, "  FAILED: %v\n", err)
 		}
-		fmt.Fprintf(r.out, "  peak RSS %.1f MB (phase took %s)\n\n", float64(r.peakMB.Load())/1024, time.Since(start).Round(100*time.Millisecond))
+		fmt.Fprintf(r.out, "  peak RSS %.1f MB (phase took %s)\n\n", peak, time.Since(start).Round(100*time.Millisecond))
 	}
 	if hwm, ok := procRSS(r.d.cmd.Process.Pid, "VmHWM"); ok {
 		fmt.Fprintf(r.out, "daemon peak RSS over the whole run (VmHWM): %.1f MB\n", hwm)
@@ -260,6 +279,17 @@ func (r *advRun) api(what string, v any) error {
 	return decodeJSON(resp.Body, v)
 }
 
+// health reads /healthz's counters.
+func (r *advRun) health() (map[string]any, error) {
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Get("http://" + r.addr + "/healthz")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	return m, decodeJSON(resp.Body, &m)
+}
+
 // tinyFrames: n concurrent 1 MiB bodies of 50-byte frames (20,971 each),
 // four rounds.
 func (r *advRun) tinyFrames(ctx context.Context, n int) error {
@@ -325,11 +355,70 @@ func (r *advRun) randomPaths(ctx context.Context, n int) error {
 		return advFrame(fmt.Sprintf(`<158>1 %s host heroku router - at=info method=GET path="/%s/%s-%s" host=example.herokuapp.com request_id=%x fwd="203.0.113.9" dyno=web.%d connect=1ms service=%dms status=%d bytes=512 protocol=https`,
 			ts, word(), word(), word(), i, 1+i%4, 5+i%300, []int{200, 200, 200, 404, 500}[i%5]))
 	}
+	r.stored() // what the phases before left pending
 	before := dbSize(r.dbPath)
 	err := r.ingest("adv-paths", n, line)
+	wait := r.stored()
 	grown := float64(dbSize(r.dbPath)-before) / (1 << 20)
-	fmt.Fprintf(r.out, "  database grew %.1f MB: %.1f MB per million lines\n", grown, grown/(float64(n)/1e6))
+	perMillion := grown / (float64(n) / 1e6)
+	h, _ := r.health()
+	fmt.Fprintf(r.out, "  stored as rows %s after the load; database grew %.1f MB: %.1f MB per million lines; %v lines' paths folded (paths_folded)\n",
+		wait.Round(100*time.Millisecond), grown, perMillion, h["paths_folded"])
+	if err == nil && perMillion > advMaxMBPerMillion {
+		err = fmt.Errorf("database grew %.1f MB per million lines, the target is %d MB at most", perMillion, advMaxMBPerMillion)
+	}
 	return err
+}
+
+// stored waits until every acknowledged batch is stored as rows (a 200
+// from /healthz flushes the writer) and says how long that took.
+func (r *advRun) stored() time.Duration {
+	start := time.Now()
+	for time.Since(start) < 10*time.Minute {
+		resp, err := (&http.Client{Timeout: 60 * time.Second}).Get("http://" + r.addr + "/healthz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+	}
+	return time.Since(start)
+}
+
+// manyApps: a body for each of n new apps, more than MAX_APPS: every one is
+// answered 200, those beyond the limit with nothing stored.
+func (r *advRun) manyApps(ctx context.Context, n int) error {
+	fmt.Fprintf(r.out, "new apps: a body each for %d apps (MAX_APPS: 100 by default)\n", n)
+	before, err := r.health()
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 60 * time.Second}
+	codes := map[int]int{}
+	var lats []time.Duration
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		app := fmt.Sprintf("adv-app-%d", i)
+		ts := stamp(time.Now().Add(-time.Minute))
+		body := advFrame(fmt.Sprintf("<45>1 %s host heroku web.1 - source=web.1 dyno=heroku.1.%08x sample#memory_total=100.00MB sample#memory_rss=90.00MB sample#memory_quota=512.00MB", ts, i))
+		code, took, _ := r.post(client, app, []byte(body), app)
+		codes[code]++
+		lats = append(lats, took)
+	}
+	after, err := r.health()
+	if err != nil {
+		return err
+	}
+	num := func(m map[string]any, k string) float64 { f, _ := m[k].(float64); return f }
+	dropped := num(after, "apps_dropped") - num(before, "apps_dropped")
+	p50, p99 := percentiles(lats)
+	fmt.Fprintf(r.out, "  answers %v; %.0f apps dropped (apps_dropped), %.0f batches (app_batches_dropped); latency p50 %s, p99 %s\n",
+		codes, dropped, num(after, "app_batches_dropped")-num(before, "app_batches_dropped"), p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+	if codes[200] != n || dropped == 0 {
+		return fmt.Errorf("answers %v and %.0f apps dropped: want all 200, and some dropped", codes, dropped)
+	}
+	return nil
 }
 
 func dbSize(path string) int64 {
@@ -391,18 +480,7 @@ func (r *advRun) ingest(app string, n int, line func(int) string) error {
 func (r *advRun) queries(ctx context.Context) error {
 	// Queries store what was acknowledged first: wait until the rows of
 	// every batch are in, and say how long that took.
-	start := time.Now()
-	for time.Since(start) < 10*time.Minute {
-		resp, err := (&http.Client{Timeout: 60 * time.Second}).Get("http://" + r.addr + "/healthz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-	}
-	fmt.Fprintf(r.out, "every acknowledged batch stored as rows %s after the loads ended\n", time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(r.out, "every acknowledged batch stored as rows %s after the loads ended\n", r.stored().Round(100*time.Millisecond))
 	r.peakMB.Store(0)
 	fmt.Fprintln(r.out, "queries on that database (each through the API or the page, as the CLI with --url and a browser ask):")
 	var errs []string

@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	fs.StringVar(&o.target, "target", "", "load this running daemon (host:port) instead of starting one; its RSS is not measured")
 	fs.StringVar(&o.password, "password", getenv("DRAIN_PASSWORD"), "with --target: the drain password (env DRAIN_PASSWORD)")
 	fs.StringVar(&o.serveBin, "serve-bin", "", "the drainwatch binary to run as the daemon (A/B against another build; default: see above)")
-	fs.BoolVar(&o.adversarial, "adversarial", false, "run hostile loads instead: idle connections, bodies of tiny frames, one-off dynos, random paths, then every query")
+	fs.BoolVar(&o.adversarial, "adversarial", false, "run hostile loads instead: idle connections, bodies of tiny frames, one-off dynos, random paths, more apps than MAX_APPS, then every query")
 	fs.IntVar(&o.adv.paths, "paths", 1000000, "with --adversarial: router lines with random paths")
 	fs.IntVar(&o.adv.dynos, "dynos", 100000, "with --adversarial: distinct one-off dynos")
 	fs.IntVar(&o.adv.bodies, "bodies", 16, "with --adversarial: concurrent 1 MiB bodies of minimal frames")
