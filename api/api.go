@@ -214,6 +214,16 @@ func (l *Local) Memory(ctx context.Context, q Query) ([]store.MemorySample, erro
 	return l.DB.Memory(ctx, f)
 }
 
+// EachMemory is Memory one sample at a time, none held: the API streams
+// its answer from it.
+func (l *Local) EachMemory(ctx context.Context, q Query, fn func(*store.MemorySample) error) error {
+	f, err := l.rows(q)
+	if err != nil {
+		return err
+	}
+	return l.DB.EachMemory(ctx, f, fn)
+}
+
 // Load returns load samples, oldest first: the newest up to the row limit.
 func (l *Local) Load(ctx context.Context, q Query) ([]store.LoadSample, error) {
 	f, err := l.rows(q)

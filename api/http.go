@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -52,11 +53,19 @@ func Handler(q Querier, token string, log *slog.Logger) http.Handler {
 				writeError(w, http.StatusInternalServerError, "query failed: "+err.Error())
 				return
 			}
+			if st, ok := v.(streamMemory); ok {
+				st.write(ctx, w, log)
+				return
+			}
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(v)
 		})
 	}
-	route("memory", func(ctx context.Context, qq Query) (any, error) { return q.Memory(ctx, qq) })
+	if st, ok := q.(memoryStreamer); ok {
+		route("memory", func(ctx context.Context, qq Query) (any, error) { return streamMemory{st, qq}, nil })
+	} else {
+		route("memory", func(ctx context.Context, qq Query) (any, error) { return q.Memory(ctx, qq) })
+	}
 	route("load", func(ctx context.Context, qq Query) (any, error) { return q.Load(ctx, qq) })
 	route("errors", func(ctx context.Context, qq Query) (any, error) { return q.Errors(ctx, qq) })
 	route("requests", func(ctx context.Context, qq Query) (any, error) { return q.Requests(ctx, qq) })
@@ -81,6 +90,63 @@ func Handler(q Querier, token string, log *slog.Logger) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// memoryStreamer reads memory samples one at a time (Local does).
+type memoryStreamer interface {
+	EachMemory(ctx context.Context, q Query, fn func(*store.MemorySample) error) error
+}
+
+// streamMemory answers /api/memory as it reads the samples: the same JSON
+// array as encoding them all at once, without holding them (100,000
+// samples took ~100 MB that way).
+type streamMemory struct {
+	st memoryStreamer
+	q  Query
+}
+
+func (s streamMemory) write(ctx context.Context, w http.ResponseWriter, log *slog.Logger) {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	n := 0
+	var buf []byte
+	err := s.st.EachMemory(ctx, s.q, func(m *store.MemorySample) error {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			buf = append(buf[:0], '[')
+		} else {
+			buf = append(buf[:0], ',')
+		}
+		n++
+		buf = append(buf, b...)
+		_, err = bw.Write(buf)
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrBadQuery) && n == 0:
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	case err != nil && n == 0:
+		log.Error("api query failed", "endpoint", "memory", "error", err.Error())
+		writeError(w, http.StatusInternalServerError, "query failed: "+err.Error())
+		return
+	case err != nil:
+		// The status is sent: cut the array short, so the client's JSON
+		// decoder fails rather than taking a part for the whole.
+		log.Error("api query failed while answering", "endpoint", "memory", "error", err.Error(), "rows_sent", n)
+		bw.Flush()
+		return
+	}
+	if n == 0 {
+		w.Header().Set("Content-Type", "application/json")
+		bw.WriteString("[]\n")
+	} else {
+		bw.WriteString("]\n")
+	}
+	bw.Flush()
 }
 
 type apiError struct {

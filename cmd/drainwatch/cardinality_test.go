@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/drainwatch/drainwatch/api"
 	"github.com/drainwatch/drainwatch/store"
 	"github.com/drainwatch/drainwatch/store/pending"
 )
@@ -192,5 +194,48 @@ func TestAppLimitThroughServer(t *testing.T) {
 	}
 	if code, ans := postBody(t, s, "two", body(31), "two-again"); code != 200 || ans != "ok stored=2 skipped=0\n" {
 		t.Errorf("after a restart, two: %d %q", code, ans)
+	}
+}
+
+// /api/memory is streamed as it is read: the same bytes as the samples
+// encoded at once, the row limit applies, a limit past the maximum is
+// still a 400, and no samples is [].
+func TestMemoryAnswerStreamed(t *testing.T) {
+	s, _ := startLoggedServer(t, serveConfig{APIToken: "tok"})
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var b bytes.Buffer
+	for i := 0; i < 50; i++ {
+		frame(&b, memoryLine(t0.Add(time.Duration(i)*20*time.Second), fmt.Sprintf("run.%d", 100+i%7)))
+	}
+	if code, ans := postBody(t, s, "shop", b.Bytes(), "m"); code != 200 {
+		t.Fatalf("%d %s", code, ans)
+	}
+	raw := func(q string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+s.Addr()+"/api/memory?"+q, nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	local := &api.Local{DB: s.db}
+	for _, q := range []string{"app=shop", "app=shop&limit=3", "app=none"} {
+		v, _ := url.ParseQuery(q)
+		query, _ := api.ParseQuery(v)
+		rows, err := local.Memory(context.Background(), query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		json.NewEncoder(&want).Encode(rows)
+		if code, got := raw(q); code != 200 || got != want.String() {
+			t.Errorf("%s: %d\n got %.200s\nwant %.200s", q, code, got, want.String())
+		}
+	}
+	if code, got := raw("app=shop&limit=100001"); code != 400 || !strings.Contains(got, "limit") {
+		t.Errorf("past the maximum: %d %s", code, got)
 	}
 }
