@@ -176,3 +176,16 @@ func TestRollupDynoOneOffs(t *testing.T) {
 		t.Fatalf("memory sample: %v %+v", err, rest)
 	}
 }
+
+// One batch across an hour's end: each hour has its own limit.
+func TestFolderBatchAcrossHours(t *testing.T) {
+	f := NewFolder(1)
+	t0 := time.Date(2026, 11, 20, 10, 59, 59, 0, time.UTC)
+	ok := func(p string) [3]string { return [3]string{p, "web.1", "200"} }
+	got := map[[3]string]int{}
+	rows(t, Encode("shop", parseBody(t, routerBody(t0, ok("/a"), ok("/b"), ok("/a"), ok("/c"))), f), got)
+	// 10:59:59 /a has the hour's row; at 11:00 /b takes the new hour's.
+	if want := map[[3]string]int{{"/a", "web.1", "2xx"}: 1, {"/b", "web.1", "2xx"}: 1, {OtherPaths, "web.1", "2xx"}: 2}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+}

@@ -133,9 +133,16 @@ func BenchmarkEncode(b *testing.B) {
 	if st.Parsed != n {
 		b.Fatal("parse")
 	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		Encode("app", events, nil)
+	for _, c := range []struct {
+		name string
+		f    *Folder
+	}{{"plain", nil}, {"folder", NewFolder(0)}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				Encode("app", events, c.f)
+			}
+		})
 	}
 }
