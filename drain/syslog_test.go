@@ -10,6 +10,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,3 +202,54 @@ func TestSyslogNeedsTokens(t *testing.T) {
 		t.Fatalf("started without tokens: %v", err)
 	}
 }
+
+// Beyond the app limit, a syslog drain of a new app stays connected and its
+// lines are dropped, counted, logged once; the app taken before goes on.
+func TestSyslogAppLimit(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	apps := NewAppLimit(1, nil, log)
+	s, db := startSyslog(t, SyslogConfig{AllowAnyApp: true, Apps: apps, Logger: log})
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	send := func(app string, n int) {
+		conn, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var frames strings.Builder
+		for i := 0; i < n; i++ {
+			frames.WriteString(rfc5424Frame(app, "web.1", fmt.Sprintf("source=web.1 dyno=heroku.1.boot-a sample#memory_total=%d.00MB sample#memory_quota=512.00MB", 200+i), t0.Add(time.Duration(i)*20*time.Second)))
+		}
+		if _, err := io.WriteString(conn, frames.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("one", 5)
+	waitUntil(t, "app one's lines stored", func() bool { return s.Lines.Load() == 5 })
+	send("two", 7)
+	waitUntil(t, "app two's lines dropped", func() bool { return apps.DroppedLines.Load() == 7 })
+	send("two", 3)
+	send("one", 2)
+	waitUntil(t, "the rest", func() bool { return apps.DroppedLines.Load() == 10 && s.Lines.Load() == 7 })
+	for app, want := range map[string]int{"one": 7, "two": 0} {
+		mem, err := db.Memory(context.Background(), store.Filter{App: app})
+		if err != nil || len(mem) != want {
+			t.Errorf("%s: %d samples (%v), want %d", app, len(mem), err, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), "lines of a new app dropped"); n != 1 || apps.DroppedApps.Load() != 1 {
+		t.Errorf("logged %d times, %d apps dropped:\n%s", n, apps.DroppedApps.Load(), logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
