@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/drainwatch/drainwatch/alerts"
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/store"
@@ -158,6 +160,10 @@ type Local struct {
 	DB       Store
 	Analysis analyze.BootOptions
 	Limits   Limits // zero: DefaultLimits
+
+	// dynos shares one Dynos query between concurrent calls for the same
+	// top dynos (the page's verdicts and suspects ask at once).
+	dynos singleflight.Group
 }
 
 func (l *Local) limits() Limits {
@@ -434,10 +440,12 @@ func (l *Local) eachDynos(ctx context.Context, f store.Filter, n int, fn func(st
 	}
 	df := f
 	df.Limit = n
-	dynos, err := l.DB.Dynos(ctx, df)
+	key := fmt.Sprintf("%q %q %d %d %d", df.App, df.Dyno, df.Since.UnixNano(), df.Until.UnixNano(), n)
+	v, err, _ := l.dynos.Do(key, func() (any, error) { return l.DB.Dynos(ctx, df) })
 	if err != nil {
 		return err
 	}
+	dynos := v.([]store.DynoSummary)
 	more := false
 	for _, d := range dynos {
 		more = more || d.Dyno == store.OtherDynos

@@ -20,10 +20,10 @@ type AppLimit struct {
 	apps    map[string]struct{}
 	dropped map[string]struct{} // logged already (at most maxDroppedNames)
 
-	// DroppedApps counts the distinct apps whose lines were dropped (up to
-	// maxDroppedNames of them; past that, each app once more per name
-	// forgotten is possible); DroppedBatches counts the requests and syslog
-	// batches dropped, DroppedLines their lines.
+	// DroppedApps counts the apps whose lines were dropped, each once
+	// (exact up to maxDroppedNames names; past them an app may count
+	// again); DroppedBatches counts the requests and syslog batches
+	// dropped, DroppedLines their lines (a request's Logplex-Msg-Count).
 	DroppedApps, DroppedBatches, DroppedLines atomic.Int64
 }
 
