@@ -110,6 +110,14 @@ func (t httpTimeouts) withDefaults() httpTimeouts {
 
 type serveCommand struct{ env *env }
 
+// defaultMemoryLimit is Go's soft memory limit unless GOMEMLIMIT is set
+// (main): past it the collector runs sooner, so that bursts (bodies of
+// tiny frames, floods of dynos or paths) leave the heap they freed to be
+// collected rather than grow the daemon's RSS. SQLite's page caches are
+// outside it (docs/bounds.md). Set in main, not in Main, so that tests
+// running commands in-process keep Go's defaults.
+const defaultMemoryLimit = 96 << 20
+
 func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	cfg, pprofAddr, err := c.config(args)
 	if err != nil {
