@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/drainwatch/drainwatch/api"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -12,7 +11,7 @@ import (
 // boundEnv lists the settings that bound what hostile traffic can take
 // (docs/bounds.md), with defaults that fit a 512 MB dyno, for the README,
 // app.json and -h.
-var boundEnv = []struct{ name, def, help string }{
+var boundEnv = []setting{
 	{"HTTP_MAX_CONNS", "1024", "open HTTP connections at most; at the cap the one idle longest is closed"},
 	{"HTTP_HEADER_TIMEOUT", "3s", "a request's headers must arrive within this"},
 	{"HTTP_IDLE_TIMEOUT", "20s", "a keep-alive connection idle this long is closed"},
@@ -33,32 +32,9 @@ var boundEnv = []struct{ name, def, help string }{
 // boundSettings reads the bounds into cfg; a malformed value is an error
 // naming the variable.
 func boundSettings(getenv func(string) string, cfg *serveConfig) error {
-	var errs []string
-	get := func(name string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		for _, e := range boundEnv {
-			if e.name == name {
-				return e.def
-			}
-		}
-		return ""
-	}
-	dur := func(name string) time.Duration {
-		d, err := time.ParseDuration(get(name))
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Sprintf("%s=%q is not a positive duration (like 3s or 1m)", name, get(name)))
-		}
-		return d
-	}
-	count := func(name string) int {
-		n, err := strconv.Atoi(get(name))
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Sprintf("%s=%q is not a positive whole number", name, get(name)))
-		}
-		return n
-	}
+	e := &settings{getenv: getenv, defs: boundEnv}
+	dur := func(name string) time.Duration { return e.dur(name, "3s or 1m") }
+	count := e.count
 	cfg.MaxConns = count("HTTP_MAX_CONNS")
 	cfg.Timeouts.Header = dur("HTTP_HEADER_TIMEOUT")
 	cfg.Timeouts.Idle = dur("HTTP_IDLE_TIMEOUT")
@@ -72,11 +48,11 @@ func boundSettings(getenv func(string) string, cfg *serveConfig) error {
 	cfg.MaxApps = count("MAX_APPS")
 	cfg.Alerts.QueueBytes = int64(count("ALERT_QUEUE_MB")) << 20
 	cfg.Alerts.Rules.MaxBytes = int64(count("ALERT_STATE_MB")) << 20
-	if len(errs) == 0 && cfg.Limits.Rows > cfg.Limits.MaxRows {
-		errs = append(errs, fmt.Sprintf("QUERY_ROWS=%d is more than QUERY_MAX_ROWS=%d", cfg.Limits.Rows, cfg.Limits.MaxRows))
+	if len(e.errs) == 0 && cfg.Limits.Rows > cfg.Limits.MaxRows {
+		e.errs = append(e.errs, fmt.Sprintf("QUERY_ROWS=%d is more than QUERY_MAX_ROWS=%d", cfg.Limits.Rows, cfg.Limits.MaxRows))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("bad settings: %s", strings.Join(errs, "; "))
+	if len(e.errs) > 0 {
+		return fmt.Errorf("bad settings: %s", strings.Join(e.errs, "; "))
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 
 // alertEnv lists the alert settings read from the environment, with their
 // defaults, for the README, app.json and -h.
-var alertEnv = []struct{ name, def, help string }{
+var alertEnv = []setting{
 	{"ALERT_NEAR_QUOTA", "0.9", "near-quota warning line, a share of the quota (0.9 or 90%)"},
 	{"ALERT_NEAR_FOR", "10m", "how long above that line before the warning"},
 	{"ALERT_RESOLVE_AFTER", "10m", "how long back under the line before a quota alert resolves"},
@@ -29,45 +29,73 @@ var alertEnv = []struct{ name, def, help string }{
 	{"ALERT_MAX_DYNOS", "1000", "dynos followed per app by the alert engine; past it the quietest are forgotten"},
 }
 
+// setting is an environment variable drainwatch reads, its default and
+// what it does (the help and the README's table).
+type setting struct{ name, def, help string }
+
+// settings reads environment variables against their defaults, collecting
+// an error for each malformed value, named.
+type settings struct {
+	getenv func(string) string
+	defs   []setting
+	errs   []string
+}
+
+func (e *settings) get(name string) string {
+	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+		return v
+	}
+	for _, d := range e.defs {
+		if d.name == name {
+			return d.def
+		}
+	}
+	return ""
+}
+
+// dur reads a positive duration; like is an example for the error.
+func (e *settings) dur(name, like string) time.Duration {
+	d, err := time.ParseDuration(e.get(name))
+	if err != nil || d <= 0 {
+		e.errs = append(e.errs, fmt.Sprintf("%s=%q is not a positive duration (like %s)", name, e.get(name), like))
+	}
+	return d
+}
+
+// count reads a positive whole number.
+func (e *settings) count(name string) int {
+	n, err := strconv.Atoi(e.get(name))
+	if err != nil || n <= 0 {
+		e.errs = append(e.errs, fmt.Sprintf("%s=%q is not a positive whole number", name, e.get(name)))
+	}
+	return n
+}
+
+// num reads a positive number; with share, one up to 1 or a percentage.
+func (e *settings) num(name string, share bool) float64 {
+	v := e.get(name)
+	pct := strings.HasSuffix(v, "%")
+	f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+	if pct {
+		f /= 100
+	}
+	if err != nil || f <= 0 || (share && f > 1) {
+		want := "a positive number"
+		if share {
+			want = "a share between 0 and 1 (or a percentage)"
+		}
+		e.errs = append(e.errs, fmt.Sprintf("%s=%q is not %s", name, v, want))
+	}
+	return f
+}
+
 // alertSettings reads the alert settings; a malformed value is an error
 // naming the variable.
 func alertSettings(getenv func(string) string) (alerts.ServiceConfig, error) {
 	var cfg alerts.ServiceConfig
-	var errs []string
-	get := func(name string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		for _, e := range alertEnv {
-			if e.name == name {
-				return e.def
-			}
-		}
-		return ""
-	}
-	dur := func(name string) time.Duration {
-		d, err := time.ParseDuration(get(name))
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Sprintf("%s=%q is not a positive duration (like 10m or 3h)", name, get(name)))
-		}
-		return d
-	}
-	num := func(name string, share bool) float64 {
-		v := get(name)
-		pct := strings.HasSuffix(v, "%")
-		f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
-		if pct {
-			f /= 100
-		}
-		if err != nil || f <= 0 || (share && f > 1) {
-			want := "a positive number"
-			if share {
-				want = "a share between 0 and 1 (or a percentage)"
-			}
-			errs = append(errs, fmt.Sprintf("%s=%q is not %s", name, v, want))
-		}
-		return f
-	}
+	e := &settings{getenv: getenv, defs: alertEnv}
+	dur := func(name string) time.Duration { return e.dur(name, "10m or 3h") }
+	num := e.num
 	cfg.Rules = alerts.Config{
 		NearShare:      num("ALERT_NEAR_QUOTA", true),
 		NearFor:        dur("ALERT_NEAR_FOR"),
@@ -85,8 +113,8 @@ func alertSettings(getenv func(string) string) (alerts.ServiceConfig, error) {
 		},
 	}
 	cfg.MaxAge = dur("ALERT_GIVE_UP_AFTER")
-	if len(errs) > 0 {
-		return cfg, fmt.Errorf("bad alert settings: %s", strings.Join(errs, "; "))
+	if len(e.errs) > 0 {
+		return cfg, fmt.Errorf("bad alert settings: %s", strings.Join(e.errs, "; "))
 	}
 	return cfg, nil
 }
