@@ -252,6 +252,34 @@ func (r Retention) WithDefaults() Retention {
 	return r
 }
 
+// RetentionTarget is one kind of row retention deletes: the rows of Table
+// whose TimeCol (Unix microseconds) is older than Age and that match Where
+// (an SQL condition every backend takes, or "").
+type RetentionTarget struct {
+	Table, TimeCol, Where string
+	Age                   time.Duration
+}
+
+// Targets are what retention r deletes, in the order to delete it; r's
+// zero durations take their defaults.
+func (r Retention) Targets() []RetentionTarget {
+	r = r.WithDefaults()
+	return []RetentionTarget{
+		{"memory", "time", "", r.History},
+		{"load", "time", "", r.History},
+		{"errors", "time", "", r.History},
+		{"events", "time", "", r.History},
+		{"alerts", "time", "id NOT IN (SELECT alert_id FROM deliveries WHERE status = 'pending')", r.History},
+		{"request_rollups", "start", "res = 3600", r.History},
+		{"request_rollups", "start", "res = 60 AND folded = TRUE", r.Minutes},
+		{"request_rollups", "start", "res = 60", r.History}, // never folded: past all history anyway
+		{"logs", "time", "", r.Logs},
+		{"app_logs", "last", "", r.Logs},
+		{"samples", "time", "", r.Logs},
+		{"requests", "time", "", r.Raw},
+	}
+}
+
 // Writer stores batches. Write returns once the batch is durable (what an
 // acknowledgement promises); a batch whose (App, FrameID) was stored
 // before is acknowledged as a duplicate and stored once. The lines of a

@@ -22,37 +22,22 @@ const pruneChunk = 5000
 // DELETEs, and reports how many rows and whether it got to the end. Only
 // the elected process prunes.
 func (db *DB) prune(ctx context.Context, r store.Retention, now time.Time, maxChunks int) (int64, bool, error) {
-	r = r.WithDefaults()
-	type target struct {
-		table, timeCol, extra string
-		age                   time.Duration
-	}
-	targets := []target{
-		{"memory", "time", "", r.History},
-		{"load", "time", "", r.History},
-		{"errors", "time", "", r.History},
-		{"events", "time", "", r.History},
-		{"alerts", "time", " AND id NOT IN (SELECT alert_id FROM deliveries WHERE status = 'pending')", r.History},
-		{"request_rollups", "start", " AND res = 3600", r.History},
-		{"request_rollups", "start", " AND res = 60 AND folded", r.Minutes},
-		{"request_rollups", "start", " AND res = 60", r.History}, // never folded: past all history anyway
-		{"logs", "time", "", r.Logs},
-		{"app_logs", "last", "", r.Logs},
-		{"samples", "time", "", r.Logs},
-		{"requests", "time", "", r.Raw},
-	}
 	var total int64
 	chunks := 0
-	for _, t := range targets {
-		cutoff := now.Add(-t.age).UnixMicro()
+	for _, t := range r.Targets() {
+		cutoff := now.Add(-t.Age).UnixMicro()
+		extra := ""
+		if t.Where != "" {
+			extra = " AND " + t.Where
+		}
 		for {
 			if chunks >= maxChunks {
 				return total, false, nil
 			}
 			tag, err := db.pool.Exec(ctx, fmt.Sprintf(`DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s WHERE %s < $1%s LIMIT %d))`,
-				t.table, t.table, t.timeCol, t.extra, pruneChunk), cutoff)
+				t.Table, t.Table, t.TimeCol, extra, pruneChunk), cutoff)
 			if err != nil {
-				return total, false, fmt.Errorf("prune %s: %w", t.table, err)
+				return total, false, fmt.Errorf("prune %s: %w", t.Table, err)
 			}
 			n := tag.RowsAffected()
 			total += n

@@ -15,41 +15,26 @@ const pruneChunk = 2000
 // prune deletes history older than the retention, at most maxChunks chunks
 // of rows a call; it returns how many rows it deleted and whether it is done.
 func (db *DB) prune(ctx context.Context, r store.Retention, now time.Time, maxChunks int) (int64, bool, error) {
-	r = r.WithDefaults()
-	type target struct {
-		table, timeCol, extra string
-		age                   time.Duration
-	}
-	targets := []target{
-		{"memory", "time", "", r.History},
-		{"load", "time", "", r.History},
-		{"errors", "time", "", r.History},
-		{"events", "time", "", r.History},
-		{"alerts", "time", " AND id NOT IN (SELECT alert_id FROM deliveries WHERE status = 'pending')", r.History},
-		{"request_rollups", "start", " AND res = 3600", r.History},
-		{"request_rollups", "start", " AND res = 60 AND folded = 1", r.Minutes},
-		{"request_rollups", "start", " AND res = 60", r.History}, // never folded: past all history anyway
-		{"logs", "time", "", r.Logs},
-		{"app_logs", "last", "", r.Logs},
-		{"samples", "time", "", r.Logs},
-		{"requests", "time", "", r.Raw},
-	}
 	var total int64
 	chunks := 0
-	for _, t := range targets {
-		cutoff := now.Add(-t.age).UnixMicro()
+	for _, t := range r.Targets() {
+		cutoff := now.Add(-t.Age).UnixMicro()
+		extra := ""
+		if t.Where != "" {
+			extra = " AND " + t.Where
+		}
 		for {
 			if chunks >= maxChunks {
 				return total, false, nil
 			}
 			key := "rowid"
-			if t.table == "request_rollups" {
+			if t.Table == "request_rollups" {
 				// WITHOUT ROWID: delete by the time column in a bounded range.
 				res, err := db.rw.ExecContext(ctx, fmt.Sprintf(`DELETE FROM request_rollups WHERE %s < ?%s AND %s IN
-					(SELECT %s FROM request_rollups WHERE %s < ?%s LIMIT %d)`, t.timeCol, t.extra, t.timeCol, t.timeCol, t.timeCol, t.extra, pruneChunk),
+					(SELECT %s FROM request_rollups WHERE %s < ?%s LIMIT %d)`, t.TimeCol, extra, t.TimeCol, t.TimeCol, t.TimeCol, extra, pruneChunk),
 					cutoff, cutoff)
 				if err != nil {
-					return total, false, fmt.Errorf("prune %s: %w", t.table, err)
+					return total, false, fmt.Errorf("prune %s: %w", t.Table, err)
 				}
 				n, _ := res.RowsAffected()
 				if n == 0 {
@@ -60,9 +45,9 @@ func (db *DB) prune(ctx context.Context, r store.Retention, now time.Time, maxCh
 				continue
 			}
 			res, err := db.rw.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s < ?%s LIMIT %d)`,
-				t.table, key, key, t.table, t.timeCol, t.extra, pruneChunk), cutoff)
+				t.Table, key, key, t.Table, t.TimeCol, extra, pruneChunk), cutoff)
 			if err != nil {
-				return total, false, fmt.Errorf("prune %s: %w", t.table, err)
+				return total, false, fmt.Errorf("prune %s: %w", t.Table, err)
 			}
 			n, _ := res.RowsAffected()
 			total += n
