@@ -89,30 +89,12 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 	db.sync(ctx)
 	where, args := whereClause(f)
 	var chosen [][2]string // app, dyno
+	var others map[string]store.DynoSummary
 	if f.Limit > 0 {
-		rows, err := db.query(ctx, `SELECT app, dyno FROM memory`+where+
-			` GROUP BY app, dyno ORDER BY MAX(total_mb) DESC, app, dyno LIMIT ?`, append(args, f.Limit)...)
-		if err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
+		var err error
+		if chosen, others, err = db.topDynos(ctx, where, args, f.Limit); err != nil {
+			return nil, err
 		}
-		for rows.Next() {
-			var c [2]string
-			if err := rows.Scan(&c[0], &c[1]); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("query dynos: %w", err)
-			}
-			chosen = append(chosen, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
-		}
-		sort.Slice(chosen, func(i, j int) bool {
-			if chosen[i][0] != chosen[j][0] {
-				return chosen[i][0] < chosen[j][0]
-			}
-			return chosen[i][1] < chosen[j][1]
-		})
 	}
 	var out []store.DynoSummary
 	boots := func(where string, args []any) error {
@@ -190,9 +172,8 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 			return out[i].Dyno < out[j].Dyno
 		})
 	}
-	if f.Limit > 0 && len(chosen) == f.Limit {
-		others, err := db.otherDynos(ctx, f, chosen)
-		if err != nil {
+	if len(others) > 0 {
+		if err := db.otherErrors(ctx, f, chosen, others); err != nil {
 			return nil, err
 		}
 		// Each app's row after its dynos.
@@ -261,73 +242,98 @@ func (db *DB) dynosWithoutMemory(ctx context.Context, f store.Filter) ([]store.D
 	return out, rows.Err()
 }
 
-// otherDynos sums, per app, the dynos matching f that are not in chosen,
-// reading one row per dyno (aggregated in SQL) and skipping the chosen: a
-// NOT IN over them cost SQLite 27 s for 1,000 of 100,000 dynos.
-func (db *DB) otherDynos(ctx context.Context, f store.Filter, chosen [][2]string) (map[string]store.DynoSummary, error) {
+// topDynosQuery groups the memory samples of a WHERE clause by dyno once,
+// and answers from that both the dynos with the highest memory (a row each,
+// dyno set, up to LIMIT ?) and, per app, the others summed (dyno NULL): how
+// many, first and last seen, peak. As in store/sqlite.
+const topDynosQuery = `WITH d AS MATERIALIZED (
+		SELECT app, dyno, MIN(time) AS first, MAX(time) AS last, MAX(total_mb) AS peak FROM memory%s GROUP BY app, dyno),
+	top AS MATERIALIZED (SELECT app, dyno FROM d ORDER BY peak DESC NULLS LAST, app, dyno LIMIT ?)
+	SELECT app, dyno, 0::bigint, 0::bigint, NULL::double precision, 0::bigint FROM top
+	UNION ALL
+	SELECT app, NULL, MIN(first), MAX(last), MAX(peak), COUNT(*) FROM d
+	WHERE NOT EXISTS (SELECT 1 FROM top WHERE top.app = d.app AND top.dyno = d.dyno) GROUP BY app`
+
+// topDynos returns the n dynos with the highest memory the WHERE clause
+// selects, by app and dyno, and per app with more an store.OtherDynos row
+// summing the others (their R14/R15 not yet counted: otherErrors).
+func (db *DB) topDynos(ctx context.Context, where string, args []any, n int) ([][2]string, map[string]store.DynoSummary, error) {
+	rows, err := db.query(ctx, fmt.Sprintf(topDynosQuery, where), append(args, n)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("query dynos: %w", err)
+	}
+	defer rows.Close()
+	var chosen [][2]string
+	others := map[string]store.DynoSummary{}
+	for rows.Next() {
+		var app string
+		var dyno *string
+		var first, last, count int64
+		var peak *float64
+		if err := rows.Scan(&app, &dyno, &first, &last, &peak, &count); err != nil {
+			return nil, nil, fmt.Errorf("query dynos: %w", err)
+		}
+		if dyno != nil {
+			chosen = append(chosen, [2]string{app, *dyno})
+			continue
+		}
+		others[app] = store.DynoSummary{App: app, Dyno: store.OtherDynos, First: time.UnixMicro(first).UTC(), Last: time.UnixMicro(last).UTC(),
+			PeakMB: peak, Dynos: int(count), Boots: []store.BootSummary{}}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("query dynos: %w", err)
+	}
+	sort.Slice(chosen, func(i, j int) bool {
+		if chosen[i][0] != chosen[j][0] {
+			return chosen[i][0] < chosen[j][0]
+		}
+		return chosen[i][1] < chosen[j][1]
+	})
+	return chosen, others, nil
+}
+
+// otherErrors adds to each app's (other) row the R14/R15 in f's range of
+// the dynos it sums: those with memory samples in the range, but not in
+// chosen (dynos without memory samples are listed apart).
+func (db *DB) otherErrors(ctx context.Context, f store.Filter, chosen [][2]string, others map[string]store.DynoSummary) error {
 	skip := make(map[[2]string]bool, len(chosen))
 	for _, c := range chosen {
 		skip[c] = true
 	}
 	where, args := whereClause(f)
-	out := map[string]store.DynoSummary{}
-	summed := map[[2]string]bool{} // the dynos counted, whose R14/R15 count too
-	rows, err := db.query(ctx, `SELECT app, dyno, MIN(time), MAX(time), MAX(total_mb) FROM memory`+where+` GROUP BY app, dyno`, args...)
+	if where == "" {
+		where = " WHERE TRUE"
+	}
+	during := ""
+	if !f.Since.IsZero() {
+		during += " AND m.time >= ?"
+		args = append(args, f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		during += " AND m.time < ?"
+		args = append(args, f.Until.UnixMicro())
+	}
+	rows, err := db.query(ctx, `SELECT app, dyno, COUNT(*) FROM errors`+where+` AND code IN ('R14', 'R15')
+		AND EXISTS (SELECT 1 FROM memory m WHERE m.app = errors.app AND m.dyno = errors.dyno`+during+`) GROUP BY app, dyno`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query dynos: %w", err)
+		return fmt.Errorf("query dynos: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var app, dyno string
-		var first, last int64
-		var peak *float64
-		if err := rows.Scan(&app, &dyno, &first, &last, &peak); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
+		var n int64
+		if err := rows.Scan(&app, &dyno, &n); err != nil {
+			return fmt.Errorf("query dynos: %w", err)
 		}
-		if skip[[2]string{app, dyno}] {
-			continue
+		if d, ok := others[app]; ok && !skip[[2]string{app, dyno}] {
+			d.Errors += n
+			others[app] = d
 		}
-		summed[[2]string{app, dyno}] = true
-		d, ok := out[app]
-		if !ok {
-			d = store.DynoSummary{App: app, Dyno: store.OtherDynos, First: time.UnixMicro(first).UTC(), Boots: []store.BootSummary{}}
-		}
-		d.Dynos++
-		if t := time.UnixMicro(first).UTC(); t.Before(d.First) {
-			d.First = t
-		}
-		if t := time.UnixMicro(last).UTC(); t.After(d.Last) {
-			d.Last = t
-		}
-		if peak != nil && (d.PeakMB == nil || *peak > *d.PeakMB) {
-			d.PeakMB = peak
-		}
-		out[app] = d
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query dynos: %w", err)
+		return fmt.Errorf("query dynos: %w", err)
 	}
-	rows.Close()
-	if where == "" {
-		where = " WHERE TRUE"
-	}
-	erows, err := db.query(ctx, `SELECT app, dyno, COUNT(*) FROM errors`+where+` AND code IN ('R14', 'R15') GROUP BY app, dyno`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query dynos: %w", err)
-	}
-	defer erows.Close()
-	for erows.Next() {
-		var app, dyno string
-		var n int64
-		if err := erows.Scan(&app, &dyno, &n); err != nil {
-			return nil, fmt.Errorf("query dynos: %w", err)
-		}
-		if d, ok := out[app]; ok && summed[[2]string{app, dyno}] {
-			d.Errors += n
-			out[app] = d
-		}
-	}
-	return out, erows.Err()
+	return nil
 }
 
 // MemoryBuckets returns memory samples for a chart of buckets of step: all

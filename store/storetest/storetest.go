@@ -7,8 +7,10 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +49,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrentWriters(t, b) })
 	t.Run("Alerts", func(t *testing.T) { testAlerts(t, b) })
 	t.Run("DynosWithoutMemory", func(t *testing.T) { testDynosWithoutMemory(t, b) })
+	t.Run("DynosTopAndOther", func(t *testing.T) { testDynosTopAndOther(t, b) })
 	if b.Crash != nil {
 		t.Run("CrashRecovery", func(t *testing.T) { testCrashRecovery(t, b) })
 	}
@@ -254,6 +257,165 @@ func testDynosWithoutMemory(t *testing.T, b Backend) {
 	if err != nil || strings.Join(got, " ") != "web.3:false:0 worker.1:true:5 "+store.OtherDynos+":false:1" {
 		t.Errorf("dynos, limit 1: %v %v", got, err)
 	}
+}
+
+// Dynos with a limit lists the dynos with the highest memory in range
+// (ties by app, then dyno), each as without a limit, and per app one (other)
+// row summing the rest: how many, first and last seen, peak, and their
+// R14/R15 (not those of the dynos listed, nor of dynos without memory
+// samples).
+func testDynosTopAndOther(t *testing.T, b Backend) {
+	ctx := context.Background()
+	db, w := b.Open(t, "topdynos", Options{})
+	var body strings.Builder
+	sample := func(at time.Duration, app, dyno, boot string, mb int) {
+		frame(&body, 45, T0.Add(at), "heroku", dyno, fmt.Sprintf("source=%s dyno=heroku.1.%s sample#memory_total=%d.00MB sample#memory_quota=512.00MB", dyno, boot, mb))
+	}
+	// app "top": run.1…run.10 peak at 110…200 MB; run.11 ties run.9 (190)
+	// and run.12 ties run.10 (200). Two samples each, an hour apart, the
+	// second after a restart for the even ones.
+	peaks := map[int]int{11: 190, 12: 200}
+	for i := 1; i <= 12; i++ {
+		peak, ok := peaks[i]
+		if !ok {
+			peak = 100 + 10*i
+		}
+		d := time.Duration(i) * time.Second
+		sample(d, "top", fmt.Sprintf("run.%d", i), fmt.Sprintf("a%d", i), peak)
+		boot := fmt.Sprintf("a%d", i)
+		if i%2 == 0 {
+			boot = fmt.Sprintf("b%d", i)
+		}
+		sample(time.Hour+d, "top", fmt.Sprintf("run.%d", i), boot, peak-30)
+	}
+	for i := range 2 { // run.9's R14s count in (other) when it is not listed
+		frame(&body, 45, T0.Add(time.Minute+time.Duration(i)*time.Second), "heroku", "run.9", "Error R14 (Memory quota exceeded)")
+	}
+	frame(&body, 45, T0.Add(time.Minute), "heroku", "run.10", "Error R15 (Memory quota vastly exceeded)")
+	frame(&body, 45, T0.Add(2*time.Hour), "heroku", "run.3", "Error R14 (Memory quota exceeded)") // after run.3's samples, in range
+	for i := range 3 {                                                                            // no memory samples: listed apart, never in (other)
+		frame(&body, 45, T0.Add(time.Minute+time.Duration(i)*time.Second), "heroku", "worker.1", "Error R14 (Memory quota exceeded)")
+	}
+	write(t, w, Batch(t, "top", "", []byte(body.String())))
+	body.Reset()
+	sample(0, "small", "web.1", "c1", 50)
+	sample(time.Minute, "small", "web.2", "c2", 60)
+	write(t, w, Batch(t, "small", "", []byte(body.String())))
+	flush(t, w)
+
+	for _, c := range []struct {
+		limit        int
+		since, until time.Duration
+		want         string
+	}{
+		{limit: 3, want: "top/run.10 top/run.11 top/run.12 top/worker.1 top/(other):9:190:3 small/(other):2:60:0"},
+		{limit: 1, want: "top/run.10 top/worker.1 top/(other):11:200:3 small/(other):2:60:0"},
+		{limit: 13, want: "small/web.2 small/(other):1:50:0 top/run.1 top/run.10 top/run.11 top/run.12 top/run.2 top/run.3 top/run.4 top/run.5 top/run.6 top/run.7 top/run.8 top/run.9 top/worker.1"},
+		{limit: 14, want: "small/web.1 small/web.2 top/run.1 top/run.10 top/run.11 top/run.12 top/run.2 top/run.3 top/run.4 top/run.5 top/run.6 top/run.7 top/run.8 top/run.9 top/worker.1"},
+		// From the second samples on: every peak 30 MB lower; run.3's R14
+		// is in range, run.9's are not.
+		{limit: 3, since: 30 * time.Minute, until: 3 * time.Hour, want: "top/run.10 top/run.11 top/run.12 top/(other):9:160:1"},
+	} {
+		f := store.Filter{Limit: c.limit}
+		if c.since != 0 {
+			f.Since, f.Until = T0.Add(c.since), T0.Add(c.until)
+		}
+		top, err := db.Dynos(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Limit = 0
+		all, err := db.Dynos(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range top {
+			s := d.App + "/" + d.Dyno
+			if d.Dyno == store.OtherDynos {
+				s += fmt.Sprintf(":%d:%.0f:%d", d.Dynos, *d.PeakMB, d.Errors)
+			}
+			got = append(got, s)
+		}
+		name := fmt.Sprintf("limit %d, from +%s to +%s", c.limit, c.since, c.until)
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%s: got %s\nwant %s", name, strings.Join(got, " "), c.want)
+		}
+		if want := topAndOther(all, c.limit); jsonOf(top) != jsonOf(want) {
+			t.Errorf("%s:\n%s\nwant (from the dynos without a limit)\n%s", name, jsonOf(top), jsonOf(want))
+		}
+	}
+}
+
+// topAndOther is what Dynos answers with a limit of n, made from its answer
+// without one (all, by app and dyno): the n dynos with memory samples with
+// the highest peak as they are, those without with the most R14/R15 (here
+// fewer than n), and per app one (other) row summing the rest after its
+// dynos, or at the end for an app none of whose dynos are listed.
+func topAndOther(all []store.DynoSummary, n int) []store.DynoSummary {
+	var ranked []store.DynoSummary
+	for _, d := range all {
+		if !d.NoMemorySamples {
+			ranked = append(ranked, d)
+		}
+	}
+	sort.SliceStable(ranked, func(i, j int) bool {
+		pi, pj := *ranked[i].PeakMB, *ranked[j].PeakMB
+		if pi != pj {
+			return pi > pj
+		}
+		if ranked[i].App != ranked[j].App {
+			return ranked[i].App < ranked[j].App
+		}
+		return ranked[i].Dyno < ranked[j].Dyno
+	})
+	listed := map[[2]string]bool{}
+	for _, d := range ranked[:min(n, len(ranked))] {
+		listed[[2]string{d.App, d.Dyno}] = true
+	}
+	others := map[string]*store.DynoSummary{}
+	for _, d := range ranked[min(n, len(ranked)):] {
+		o := others[d.App]
+		if o == nil {
+			o = &store.DynoSummary{App: d.App, Dyno: store.OtherDynos, First: d.First, Boots: []store.BootSummary{}}
+			others[d.App] = o
+		}
+		o.Dynos++
+		o.Errors += d.Errors
+		if d.First.Before(o.First) {
+			o.First = d.First
+		}
+		if d.Last.After(o.Last) {
+			o.Last = d.Last
+		}
+		if o.PeakMB == nil || *d.PeakMB > *o.PeakMB {
+			o.PeakMB = d.PeakMB
+		}
+	}
+	var out []store.DynoSummary
+	for i, d := range all {
+		if d.NoMemorySamples || listed[[2]string{d.App, d.Dyno}] {
+			out = append(out, d)
+		}
+		if o := others[d.App]; o != nil && (i+1 == len(all) || all[i+1].App != d.App) && len(out) > 0 && out[len(out)-1].App == d.App {
+			out = append(out, *o)
+			delete(others, d.App)
+		}
+	}
+	var apps []string
+	for app := range others {
+		apps = append(apps, app)
+	}
+	sort.Strings(apps)
+	for _, app := range apps {
+		out = append(out, *others[app])
+	}
+	return out
+}
+
+func jsonOf(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 func testFrameIDDedup(t *testing.T, b Backend) {
