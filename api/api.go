@@ -162,7 +162,7 @@ type Local struct {
 	Limits   Limits // zero: DefaultLimits
 
 	// dynos shares one Dynos query between concurrent calls for the same
-	// top dynos (the page's verdicts and suspects ask at once).
+	// top dynos (the page's charts, verdicts and suspects ask at once).
 	dynos singleflight.Group
 }
 
@@ -438,14 +438,10 @@ func (l *Local) eachDynos(ctx context.Context, f store.Filter, n int, fn func(st
 	if f.Dyno != "" {
 		return fn(f)
 	}
-	df := f
-	df.Limit = n
-	key := fmt.Sprintf("%q %q %d %d %d", df.App, df.Dyno, df.Since.UnixNano(), df.Until.UnixNano(), n)
-	v, err, _ := l.dynos.Do(key, func() (any, error) { return l.DB.Dynos(ctx, df) })
+	dynos, err := l.topDynos(ctx, f, n)
 	if err != nil {
 		return err
 	}
-	dynos := v.([]store.DynoSummary)
 	more := false
 	for _, d := range dynos {
 		more = more || d.Dyno == store.OtherDynos
@@ -464,4 +460,33 @@ func (l *Local) eachDynos(ctx context.Context, f store.Filter, n int, fn func(st
 		}
 	}
 	return nil
+}
+
+// topDynos is the store's Dynos with a limit of n, shared by concurrent
+// callers asking for the same range and n.
+func (l *Local) topDynos(ctx context.Context, f store.Filter, n int) ([]store.DynoSummary, error) {
+	f.Limit = n
+	key := fmt.Sprintf("%q %q %d %d %d", f.App, f.Dyno, f.Since.UnixNano(), f.Until.UnixNano(), n)
+	v, err, _ := l.dynos.Do(key, func() (any, error) { return l.DB.Dynos(ctx, f) })
+	if err != nil {
+		return nil, err
+	}
+	return v.([]store.DynoSummary), nil
+}
+
+// SharedDynos is the store's Dynos for the dashboard's charts (f.Limit, up
+// to Limits.Dynos): folded (store.FoldDynos) from the Limits.Dynos dynos with
+// the highest memory that the page's verdicts and suspects read at the same
+// time, so that the page groups the samples by dyno once, not twice. Dynos
+// without memory samples are listed up to Limits.Dynos, not f.Limit.
+func (l *Local) SharedDynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error) {
+	n := l.limits().Dynos
+	if f.Limit <= 0 || f.Limit > n {
+		return l.DB.Dynos(ctx, f)
+	}
+	ds, err := l.topDynos(ctx, f, n)
+	if err != nil {
+		return nil, err
+	}
+	return store.FoldDynos(ds, f.Limit), nil
 }

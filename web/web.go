@@ -47,7 +47,9 @@ var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 }).ParseFS(pageFS, "page.html"))
 
 // Source is what the page reads; store/sqlite's DB is one. The verdicts come from
-// the same analysis as `drainwatch analyze` (an Analyzer).
+// the same analysis as `drainwatch analyze` (an Analyzer). The daemon's
+// Source answers Dynos from the query its verdicts and suspects share
+// (api.Local.SharedDynos).
 type Source interface {
 	MemoryBuckets(ctx context.Context, f store.Filter, step time.Duration) ([]store.MemorySample, error)
 	Errors(ctx context.Context, f store.Filter, codes ...string) ([]store.ErrorEvent, error)
@@ -452,7 +454,8 @@ func (h *Handler) charts(ctx context.Context, f store.Filter) (_ []chart, others
 			}
 		}
 		for _, d := range dynos {
-			if others == nil || d.Dyno == store.OtherDynos {
+			// Dynos without memory samples in range get no chart.
+			if others == nil || d.Dyno == store.OtherDynos || d.NoMemorySamples {
 				continue
 			}
 			one := f

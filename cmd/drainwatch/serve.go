@@ -692,12 +692,23 @@ func (s *server) serveMux(db store.DB, acfg alerts.ServiceConfig) {
 	suspects := func(ctx context.Context, app string, since, until time.Time) (analyze.SuspectReport, error) {
 		return local.Suspects(ctx, api.Query{App: app, Since: since, Until: until})
 	}
-	mux.Handle("/", web.New(web.Config{Token: s.cfg.APIToken, RestRPM: acfg.Rules.Analysis.RestRPM, Suspects: suspects, Logger: s.log, MaxCharts: s.cfg.MaxCharts}, db,
+	mux.Handle("/", web.New(web.Config{Token: s.cfg.APIToken, RestRPM: acfg.Rules.Analysis.RestRPM, Suspects: suspects, Logger: s.log, MaxCharts: s.cfg.MaxCharts}, pageSource{db, local},
 		func(ctx context.Context, app string, since, until time.Time) ([]analyze.Report, error) {
 			return local.Analyze(ctx, api.Query{App: app, Since: since, Until: until})
 		}))
 	s.openErr.Store(nil)
 	s.mux.Store(mux)
+}
+
+// pageSource is what the page reads: db, but for the charts' top dynos,
+// which come from the query the page's verdicts and suspects share.
+type pageSource struct {
+	store.DB
+	local *api.Local
+}
+
+func (p pageSource) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error) {
+	return p.local.SharedDynos(ctx, f)
 }
 
 // appLimit is the MAX_APPS limit (nil when off), the apps with memory

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -341,76 +340,20 @@ func testDynosTopAndOther(t *testing.T, b Backend) {
 		if strings.Join(got, " ") != c.want {
 			t.Errorf("%s: got %s\nwant %s", name, strings.Join(got, " "), c.want)
 		}
-		if want := topAndOther(all, c.limit); jsonOf(top) != jsonOf(want) {
-			t.Errorf("%s:\n%s\nwant (from the dynos without a limit)\n%s", name, jsonOf(top), jsonOf(want))
+		// What the dashboard's charts do: fold a longer list (here, the
+		// whole one and one of 13) to the limit.
+		if want := store.FoldDynos(all, c.limit); jsonOf(top) != jsonOf(want) {
+			t.Errorf("%s:\n%s\nwant (folded from the dynos without a limit)\n%s", name, jsonOf(top), jsonOf(want))
+		}
+		f.Limit = 13
+		longer, err := db.Dynos(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := store.FoldDynos(longer, c.limit); c.limit <= 13 && jsonOf(top) != jsonOf(want) {
+			t.Errorf("%s:\n%s\nwant (folded from the 13 with the highest memory)\n%s", name, jsonOf(top), jsonOf(want))
 		}
 	}
-}
-
-// topAndOther is what Dynos answers with a limit of n, made from its answer
-// without one (all, by app and dyno): the n dynos with memory samples with
-// the highest peak as they are, those without with the most R14/R15 (here
-// fewer than n), and per app one (other) row summing the rest after its
-// dynos, or at the end for an app none of whose dynos are listed.
-func topAndOther(all []store.DynoSummary, n int) []store.DynoSummary {
-	var ranked []store.DynoSummary
-	for _, d := range all {
-		if !d.NoMemorySamples {
-			ranked = append(ranked, d)
-		}
-	}
-	sort.SliceStable(ranked, func(i, j int) bool {
-		pi, pj := *ranked[i].PeakMB, *ranked[j].PeakMB
-		if pi != pj {
-			return pi > pj
-		}
-		if ranked[i].App != ranked[j].App {
-			return ranked[i].App < ranked[j].App
-		}
-		return ranked[i].Dyno < ranked[j].Dyno
-	})
-	listed := map[[2]string]bool{}
-	for _, d := range ranked[:min(n, len(ranked))] {
-		listed[[2]string{d.App, d.Dyno}] = true
-	}
-	others := map[string]*store.DynoSummary{}
-	for _, d := range ranked[min(n, len(ranked)):] {
-		o := others[d.App]
-		if o == nil {
-			o = &store.DynoSummary{App: d.App, Dyno: store.OtherDynos, First: d.First, Boots: []store.BootSummary{}}
-			others[d.App] = o
-		}
-		o.Dynos++
-		o.Errors += d.Errors
-		if d.First.Before(o.First) {
-			o.First = d.First
-		}
-		if d.Last.After(o.Last) {
-			o.Last = d.Last
-		}
-		if o.PeakMB == nil || *d.PeakMB > *o.PeakMB {
-			o.PeakMB = d.PeakMB
-		}
-	}
-	var out []store.DynoSummary
-	for i, d := range all {
-		if d.NoMemorySamples || listed[[2]string{d.App, d.Dyno}] {
-			out = append(out, d)
-		}
-		if o := others[d.App]; o != nil && (i+1 == len(all) || all[i+1].App != d.App) && len(out) > 0 && out[len(out)-1].App == d.App {
-			out = append(out, *o)
-			delete(others, d.App)
-		}
-	}
-	var apps []string
-	for app := range others {
-		apps = append(apps, app)
-	}
-	sort.Strings(apps)
-	for _, app := range apps {
-		out = append(out, *others[app])
-	}
-	return out
 }
 
 func jsonOf(v any) string {
