@@ -151,3 +151,39 @@ func benchQueries30Days(b *testing.B, minutesOnly bool) {
 		}
 	})
 }
+
+// BenchmarkDynosOneOff times Dynos with a limit (the 100 dynos with the
+// highest memory, and the others summed in one (other) row) on the
+// many-dyno load of drainwatch-bench --adversarial: 100,000 one-off dynos
+// (run.N) with two memory samples each, in a 6-hour range as the page asks.
+//
+//	go test ./store/sqlite -run XXX -bench DynosOneOff -benchtime 10x
+func BenchmarkDynosOneOff(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "oneoff.db"), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	end := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	const n = 100000
+	tx, _ := db.rw.Begin()
+	mem, _ := tx.Prepare(`INSERT INTO memory (app, time, dyno, boot, total_mb, rss_mb, quota_mb) VALUES ('app', ?, ?, ?, ?, ?, 512)`)
+	for i := range n {
+		for j := range 2 {
+			t := end.Add(-2*time.Minute + time.Duration(i*2+j)*600*time.Microsecond)
+			mb := float64(100 + (i*7919)%400 + j)
+			mem.Exec(t.UnixMicro(), fmt.Sprintf("run.%d", i), fmt.Sprintf("boot-%d", i), mb, mb-5)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	f := store.Filter{App: "app", Since: end.Add(-6 * time.Hour), Until: end, Limit: 100}
+	for b.Loop() {
+		dynos, err := db.Dynos(ctx, f)
+		if err != nil || len(dynos) != 101 || dynos[100].Dynos != n-100 {
+			b.Fatalf("%d dynos, %v", len(dynos), err)
+		}
+	}
+}
