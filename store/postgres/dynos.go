@@ -245,10 +245,11 @@ func (db *DB) dynosWithoutMemory(ctx context.Context, f store.Filter) ([]store.D
 // topDynosQuery groups the memory samples of a WHERE clause by dyno once,
 // and answers from that both the dynos with the highest memory (a row each,
 // dyno set, up to LIMIT ?) and, per app, the others summed (dyno NULL): how
-// many, first and last seen, peak. As in store/sqlite.
+// many, first and last seen, peak. As in store/sqlite: ties by app and dyno
+// bytewise (COLLATE "C"), as SQLite and store.FoldDynos order them.
 const topDynosQuery = `WITH d AS MATERIALIZED (
 		SELECT app, dyno, MIN(time) AS first, MAX(time) AS last, MAX(total_mb) AS peak FROM memory%s GROUP BY app, dyno),
-	top AS MATERIALIZED (SELECT app, dyno FROM d ORDER BY peak DESC NULLS LAST, app, dyno LIMIT ?)
+	top AS MATERIALIZED (SELECT app, dyno FROM d ORDER BY peak DESC NULLS LAST, app COLLATE "C", dyno COLLATE "C" LIMIT ?)
 	SELECT app, dyno, 0::bigint, 0::bigint, NULL::double precision, 0::bigint FROM top
 	UNION ALL
 	SELECT app, NULL, MIN(first), MAX(last), MAX(peak), COUNT(*) FROM d
