@@ -367,3 +367,35 @@ func TestR14DuringShutdownIsTheOldBoots(t *testing.T) {
 		t.Errorf("fired at %v", got[0].Time.Sub(t0))
 	}
 }
+
+// A leak verdict is told once it rests on LeakAlertRest of quiet time, or
+// has held leakHoldMax, or at once when the quota is within the hour.
+func TestLeakAlertWaitsForQuietTime(t *testing.T) {
+	firedAt := func(base float64, rest time.Duration) time.Duration {
+		t.Helper()
+		obs := merge(
+			memSeries("web.1", "b1", t0, 4*time.Hour, 3, func(h float64) float64 { return base + 20*h }),
+			traffic("web.1", t0, 15*time.Minute, 60),
+			traffic("web.1", t0.Add(15*time.Minute), 4*time.Hour-15*time.Minute, 1),
+		)
+		for _, a := range feed(Config{LeakAlertRest: rest}, obs) {
+			if a.Rule == RuleLeak && a.State == Firing {
+				return a.Time.Sub(t0)
+			}
+		}
+		t.Fatalf("base %.0f MB, LeakAlertRest %s: no leak alert", base, rest)
+		return 0
+	}
+	eager := firedAt(250, time.Minute) // at the second leak verdict
+	if got := firedAt(250, 0); got <= eager || got > eager+leakHoldMax {
+		t.Errorf("default: fired at %s, the second leak verdict at %s", got, eager)
+	}
+	if got := firedAt(250, 10*time.Hour); got != eager+leakHoldMax-5*time.Minute {
+		t.Errorf("waiting for more quiet time than there is: fired at %s, want %s (%s after the first verdict)", got, eager+leakHoldMax-5*time.Minute, leakHoldMax)
+	}
+	// 20 MB/h from 460 MB at the start: the quota is within the hour when the
+	// leak is first seen.
+	if got, eager := firedAt(460, 10*time.Hour), firedAt(460, time.Minute); got != eager {
+		t.Errorf("urgent leak fired at %s, not at its second leak verdict %s", got, eager)
+	}
+}

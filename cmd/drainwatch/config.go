@@ -25,6 +25,7 @@ var alertEnv = []setting{
 	{"LEAK_REST_RPM", "3", "a minute with fewer requests than this is at rest"},
 	{"LEAK_MIN_REST", "1h", "quiet time (past a boot's warm-up) a web dyno needs in the window for a leak verdict"},
 	{"LEAK_WARM_UP", "20m", "memory rising this soon after a boot is its warm-up, never a leak"},
+	{"LEAK_ALERT_REST", "95m", "quiet time a leak verdict rests on before it is alerted (at most 20m after the first verdict)"},
 	{"ALERT_APP_SILENT_AFTER", "30m", "an app with no lines for this long (wall clock) has its alerts resolved"},
 	{"ALERT_MAX_DYNOS", "1000", "dynos followed per app by the alert engine; past it the quietest are forgotten"},
 }
@@ -105,6 +106,7 @@ func alertSettings(getenv func(string) string) (alerts.ServiceConfig, error) {
 		AppSilentAfter: dur("ALERT_APP_SILENT_AFTER"),
 		MaxDynos:       int(num("ALERT_MAX_DYNOS", false)),
 		Window:         dur("LEAK_WINDOW"),
+		LeakAlertRest:  dur("LEAK_ALERT_REST"),
 		Analysis: analyze.BootOptions{
 			Trend:   analyze.Options{MinSlope: num("LEAK_MIN_SLOPE", false)},
 			RestRPM: num("LEAK_REST_RPM", false),
