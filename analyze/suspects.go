@@ -129,99 +129,26 @@ func Suspects(boots []Boot, counts []PathCount, o SuspectOptions) SuspectReport 
 		r.Reason = fmt.Sprintf("%d memory windows with router traffic (%d needed): runtime metrics and router lines of the same dynos are needed", len(ds.y), o.MinWindows)
 		return r
 	}
-	minT := criticalT(o.MinT, ds.clusterCount())
-	r.MinT = minT
+	r.MinT = criticalT(o.MinT, ds.clusterCount())
 	base, ok := ols(ds.columns(nil), ds.y, ds.clusters)
 	if !ok {
 		r.Verdict, r.Reason = "none", "requests and time move together: no fit"
 		return r
 	}
-	var selected []int
-	rejected := map[int]string{}
-	lastT := make([]float64, len(ds.paths))
-	for {
-		best, bestT := -1, 0.0
-		for c := range ds.paths {
-			if ds.paths[c] == OtherPaths || rejected[c] != "" || slices.Contains(selected, c) {
-				continue
-			}
-			if n := ds.windowsWith(c); n < minPathWindows {
-				rejected[c] = fmt.Sprintf("requested in %d windows (%d needed to tell its effect from noise)", n, minPathWindows)
-				continue
-			}
-			f, ok := ols(ds.columns(append(selected, c)), ds.y, ds.clusters)
-			if !ok {
-				rejected[c] = "its requests move with the others': its own effect cannot be told apart"
-				continue
-			}
-			t := f.tDiff(len(f.beta)-1, 1)
-			lastT[c] = t
-			if t > bestT {
-				best, bestT = c, t
-			}
-		}
-		if best < 0 || bestT < minT {
-			break
-		}
-		if why := ds.robust(selected, best, o); why != "" {
-			rejected[best] = why
-			continue
-		}
-		selected = append(selected, best)
-	}
-	final, _ := ols(ds.columns(selected), ds.y, ds.clusters)
-	if len(selected) == 0 {
-		final = base
+	sel := ds.selectPaths(r.MinT, o)
+	final := base
+	if len(sel.paths) > 0 {
+		final, _ = ols(ds.columns(sel.paths), ds.y, ds.clusters)
 	}
 	r.DriftMBPerH = final.beta[0]
 	r.PerRequestMBPer1k = base.beta[1] * 1000
-	r.R2 = rSquared(ds.columns(selected), ds.y, final.beta)
-	gate := ""
-	switch {
-	case r.R2 < o.MinR2:
-		gate = fmt.Sprintf("the fit explains %.0f%% of the memory changes (%.0f%% needed)", r.R2*100, o.MinR2*100)
-	case r.DriftMBPerH+2*math.Sqrt(final.cov[0][0]) < -o.MaxFallMBPerH:
-		// Clearly below, not merely uncertain: when traffic never
-		// stops, drift and the cost of an average request trade off.
-		gate = fmt.Sprintf("the fit needs memory to fall %.0f MB/h with no requests, which is not physical", -r.DriftMBPerH)
-	case ds.growth <= 0:
-		gate = "memory did not grow"
-	}
+	r.R2 = rSquared(ds.columns(sel.paths), ds.y, final.beta)
+	gate := ds.gate(r, final, o)
 	for c, path := range ds.paths {
 		if path == OtherPaths {
 			continue
 		}
-		s := Suspect{Path: path, Requests: int64(math.Round(ds.requests[c])), Dynos: ds.servedBy(c), T: lastT[c]}
-		if i := slices.Index(selected, c); i >= 0 {
-			perReq := final.beta[2+i]
-			s.T = final.tDiff(2+i, 1)
-			s.MBPer1k = perReq * 1000
-			s.GrowthMB = perReq * ds.requests[c]
-			switch {
-			case gate != "":
-				s.Why = gate
-			case s.MBPer1k < o.MinMBPer1k:
-				s.Why = fmt.Sprintf("%.2f MB per 1000 requests, under %.1f", s.MBPer1k, o.MinMBPer1k)
-			case s.GrowthMB < o.MinShare*ds.growth:
-				s.Why = fmt.Sprintf("explains %.0f%% of the growth, under %.0f%%", 100*s.GrowthMB/ds.growth, 100*o.MinShare)
-			default:
-				s.Named = true
-				s.Why = fmt.Sprintf("its requests cost %.1f standard errors more than the average, on every dyno and without any one of them", s.T)
-			}
-		} else {
-			// Its own estimate, as if it were added to the model.
-			if f, ok := ols(ds.columns(append(slices.Clone(selected), c)), ds.y, ds.clusters); ok {
-				k := len(f.beta) - 1
-				s.MBPer1k = f.beta[k] * 1000
-				s.GrowthMB = f.beta[k] * ds.requests[c]
-				s.T = f.tDiff(k, 1)
-			}
-			s.Why = rejected[c]
-			if s.Why == "" {
-				s.Why = fmt.Sprintf("costs no more than the average request (t=%.1f, %.1f needed)", s.T, minT)
-			}
-		}
-		if s.Named || s.MBPer1k > 0 {
+		if s := ds.suspect(c, sel, final, gate, r.MinT, o); s.Named || s.MBPer1k > 0 {
 			r.Suspects = append(r.Suspects, s)
 		}
 	}
@@ -243,6 +170,106 @@ func Suspects(boots []Boot, counts []PathCount, o SuspectOptions) SuspectReport 
 		r.Verdict, r.Reason = "none", "no path's requests go with memory growth confidently enough to name it"
 	}
 	return r
+}
+
+// selection is the outcome of the forward selection: the paths added to the
+// fit in order, why each path left out was (when it was tried and failed a
+// test), and each path's last t statistic.
+type selection struct {
+	paths    []int
+	rejected map[int]string
+	lastT    []float64
+}
+
+// selectPaths adds, one at a time, the path whose requests cost the most
+// standard errors more than the average request, while that is at least
+// minT and the effect holds without any one dyno (robust).
+func (ds *design) selectPaths(minT float64, o SuspectOptions) selection {
+	sel := selection{rejected: map[int]string{}, lastT: make([]float64, len(ds.paths))}
+	for {
+		best, bestT := -1, 0.0
+		for c := range ds.paths {
+			if ds.paths[c] == OtherPaths || sel.rejected[c] != "" || slices.Contains(sel.paths, c) {
+				continue
+			}
+			if n := ds.windowsWith(c); n < minPathWindows {
+				sel.rejected[c] = fmt.Sprintf("requested in %d windows (%d needed to tell its effect from noise)", n, minPathWindows)
+				continue
+			}
+			f, ok := ols(ds.columns(append(sel.paths, c)), ds.y, ds.clusters)
+			if !ok {
+				sel.rejected[c] = "its requests move with the others': its own effect cannot be told apart"
+				continue
+			}
+			t := f.tDiff(len(f.beta)-1, 1)
+			sel.lastT[c] = t
+			if t > bestT {
+				best, bestT = c, t
+			}
+		}
+		if best < 0 || bestT < minT {
+			return sel
+		}
+		if why := ds.robust(sel.paths, best, o); why != "" {
+			sel.rejected[best] = why
+			continue
+		}
+		sel.paths = append(sel.paths, best)
+	}
+}
+
+// gate is why the final fit names nothing whatever its paths' statistics
+// ("" when it may): it explains too little, needs memory to vanish at
+// rest, or memory did not grow.
+func (ds *design) gate(r SuspectReport, final fit, o SuspectOptions) string {
+	switch {
+	case r.R2 < o.MinR2:
+		return fmt.Sprintf("the fit explains %.0f%% of the memory changes (%.0f%% needed)", r.R2*100, o.MinR2*100)
+	case r.DriftMBPerH+2*math.Sqrt(final.cov[0][0]) < -o.MaxFallMBPerH:
+		// Clearly below, not merely uncertain: when traffic never
+		// stops, drift and the cost of an average request trade off.
+		return fmt.Sprintf("the fit needs memory to fall %.0f MB/h with no requests, which is not physical", -r.DriftMBPerH)
+	case ds.growth <= 0:
+		return "memory did not grow"
+	}
+	return ""
+}
+
+// suspect describes path c: a selected path with its estimate from the
+// final fit, named unless the gate or the size tests say otherwise; any
+// other with its own estimate, as if it were added to the fit, and why it
+// was left out.
+func (ds *design) suspect(c int, sel selection, final fit, gate string, minT float64, o SuspectOptions) Suspect {
+	s := Suspect{Path: ds.paths[c], Requests: int64(math.Round(ds.requests[c])), Dynos: ds.servedBy(c), T: sel.lastT[c]}
+	if i := slices.Index(sel.paths, c); i >= 0 {
+		perReq := final.beta[2+i]
+		s.T = final.tDiff(2+i, 1)
+		s.MBPer1k = perReq * 1000
+		s.GrowthMB = perReq * ds.requests[c]
+		switch {
+		case gate != "":
+			s.Why = gate
+		case s.MBPer1k < o.MinMBPer1k:
+			s.Why = fmt.Sprintf("%.2f MB per 1000 requests, under %.1f", s.MBPer1k, o.MinMBPer1k)
+		case s.GrowthMB < o.MinShare*ds.growth:
+			s.Why = fmt.Sprintf("explains %.0f%% of the growth, under %.0f%%", 100*s.GrowthMB/ds.growth, 100*o.MinShare)
+		default:
+			s.Named = true
+			s.Why = fmt.Sprintf("its requests cost %.1f standard errors more than the average, on every dyno and without any one of them", s.T)
+		}
+		return s
+	}
+	if f, ok := ols(ds.columns(append(slices.Clone(sel.paths), c)), ds.y, ds.clusters); ok {
+		k := len(f.beta) - 1
+		s.MBPer1k = f.beta[k] * 1000
+		s.GrowthMB = f.beta[k] * ds.requests[c]
+		s.T = f.tDiff(k, 1)
+	}
+	s.Why = sel.rejected[c]
+	if s.Why == "" {
+		s.Why = fmt.Sprintf("costs no more than the average request (t=%.1f, %.1f needed)", s.T, minT)
+	}
+	return s
 }
 
 // criticalT is the t statistic as improbable, with clusters clusters, as a
