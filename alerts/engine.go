@@ -88,10 +88,8 @@ type Config struct {
 	MaxBytes int64
 	// LeakAlertRest: a leak alert waits until the verdict rests on this
 	// much quiet time (the verdict itself needs Analysis.MinRest), so that
-	// the slope it quotes has seen more than one garbage-collection cycle
-	// at rest; but not for longer than leakHoldMax after the first leak
-	// verdict, and a leak that would reach its quota within the hour is
-	// told at once. Default 95m.
+	// the slope it quotes has seen more of the garbage collector's cycles
+	// at rest (leakSettled says how long at most). Default 95m.
 	LeakAlertRest time.Duration
 	Analysis      analyze.BootOptions
 }
@@ -164,8 +162,9 @@ type dynoState struct {
 	nearBelow   time.Time // back under the near line since
 	lastEval    time.Time
 	leakStreak  int
-	leakSince   time.Time // the first leak verdict of the streak
-	calmSince   time.Time // evaluations have said stable or bloat since; zero: not calm
+	leakSince   time.Time       // the first leak verdict since the boot began or was last calm
+	heldLeak    *analyze.Report // a leak verdict waiting to be told (leakSettled)
+	calmSince   time.Time       // evaluations have said stable or bloat since; zero: not calm
 	lastReport  *analyze.Report
 	accounted   int64 // this state's size as last counted in Engine.bytes
 }
@@ -185,6 +184,9 @@ func (d *dynoState) size(name string) int64 {
 		n += 16 + int64(len(b))
 	}
 	if d.lastReport != nil {
+		n += reportBytes
+	}
+	if d.heldLeak != nil {
 		n += reportBytes
 	}
 	return n
@@ -518,6 +520,15 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 	key := episodeKey{k.app, k.dyno, RuleLeak}
 	if r.Verdict != analyze.Leak {
 		d.leakStreak = 0
+		// A leak held for more quiet time whose quiet stretch ended (the
+		// dyno got busy) is told now: more quiet time is not coming soon.
+		// A calm verdict drops it.
+		if held := d.heldLeak; held != nil {
+			d.heldLeak = nil
+			if r.Verdict != analyze.Stable && r.Verdict != analyze.Bloat && e.open[key] == nil {
+				out = e.fireLeak(key, d, now, *held, out)
+			}
+		}
 	}
 	if r.Verdict != analyze.Stable && r.Verdict != analyze.Bloat {
 		d.calmSince = time.Time{}
@@ -525,28 +536,28 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 	switch r.Verdict {
 	case analyze.Leak:
 		d.leakStreak++
-		if d.leakStreak == 1 {
+		if d.leakSince.IsZero() {
 			d.leakSince = now
 		}
 		if a := e.open[key]; a != nil {
 			out = e.worse(a, d, now, out)
 			return out
 		}
-		if d.leakStreak < leakStreak || !e.leakSettled(r, now.Sub(d.leakSince)) {
+		if d.leakStreak < leakStreak {
 			return out
 		}
-		out = e.fire(key, d, now, out, func(a *Alert) {
-			a.Report = &r
-			a.Reason = r.Reason
-			a.Started = firstQuiet(r)
-			a.Summary = fmt.Sprintf("%s of %s is leaking memory: %+.1f MB/h %s", k.dyno, k.app, r.SlopeMBPerHour, restText(r))
-			if r.HoursToQuota != nil {
-				a.Summary += fmt.Sprintf("; reaches its %.0f MB quota in about %s", r.QuotaMB, fmtHours(*r.HoursToQuota))
-			}
-		})
+		if !e.leakSettled(r, now.Sub(d.leakSince)) {
+			d.heldLeak = &r
+			return out
+		}
+		d.heldLeak = nil
+		out = e.fireLeak(key, d, now, r, out)
 	case analyze.Stable, analyze.Bloat:
 		if d.calmSince.IsZero() {
 			d.calmSince = now
+		}
+		if now.Sub(d.calmSince) >= leakCalmFor {
+			d.leakSince = time.Time{} // a leak seen again waits anew
 		}
 		if e.open[key] != nil && now.Sub(d.calmSince) >= leakCalmFor {
 			out = e.resolve(key, now, "memory "+map[analyze.Verdict]string{analyze.Stable: "is stable", analyze.Bloat: "levelled off (bloat, not a leak)"}[r.Verdict], d, out)
@@ -555,14 +566,26 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 	return out
 }
 
-// leakSettled reports whether a leak verdict, said for the time held, is
-// ready to be told. With an hour of quiet time, a GC sawtooth whose cycle at
-// rest is longer than that adds its climb to the slope, so the alert waits
-// until the verdict rests on LeakAlertRest of quiet time, or has held for
-// leakHoldMax, or the quota is within the hour. In the scenario suite
-// (leaks at rest, a worker, a deploy, ten dynos; 40 seeds), the slope
-// quoted was off by more than 25 % in 27 of 209 alerts fired at the second
-// leak verdict, in 15 of 206 with this wait (and one more alert late).
+// fireLeak opens a leak episode told from the report r.
+func (e *Engine) fireLeak(key episodeKey, d *dynoState, now time.Time, r analyze.Report, out []Alert) []Alert {
+	return e.fire(key, d, now, out, func(a *Alert) {
+		a.Report = &r
+		a.Reason = r.Reason
+		a.Started = firstQuiet(r)
+		a.Summary = fmt.Sprintf("%s of %s is leaking memory: %+.1f MB/h %s", key.dyno, key.app, r.SlopeMBPerHour, restText(r))
+		if r.HoursToQuota != nil {
+			a.Summary += fmt.Sprintf("; reaches its %.0f MB quota in about %s", r.QuotaMB, fmtHours(*r.HoursToQuota))
+		}
+	})
+}
+
+// leakSettled reports whether a leak verdict is ready to be told: with
+// only an hour of quiet time, a GC sawtooth whose cycle at rest is longer
+// than that adds its climb to the slope, so the alert waits until the
+// verdict rests on LeakAlertRest of quiet time, or leakHoldMax has passed
+// since the boot was first judged leaking (busy spells in between do not
+// start the wait again; a calm spell does), or the quota is within the
+// hour.
 func (e *Engine) leakSettled(r analyze.Report, held time.Duration) bool {
 	if r.HoursToQuota != nil && *r.HoursToQuota < 1 {
 		return true
@@ -762,7 +785,7 @@ func (e *Engine) restart(k dynoKey, d *dynoState, t time.Time, why string, out [
 	}
 	d.points = d.points[:0]
 	d.nearSince, d.overBelow, d.nearBelow = time.Time{}, time.Time{}, time.Time{}
-	d.lastEval, d.leakStreak, d.lastReport, d.calmSince = t, 0, nil, time.Time{}
+	d.lastEval, d.leakStreak, d.lastReport, d.calmSince, d.leakSince, d.heldLeak = t, 0, nil, time.Time{}, time.Time{}, nil
 	return out
 }
 

@@ -371,31 +371,51 @@ func TestR14DuringShutdownIsTheOldBoots(t *testing.T) {
 // A leak verdict is told once it rests on LeakAlertRest of quiet time, or
 // has held leakHoldMax, or at once when the quota is within the hour.
 func TestLeakAlertWaitsForQuietTime(t *testing.T) {
-	firedAt := func(base float64, rest time.Duration) time.Duration {
-		t.Helper()
-		obs := merge(
-			memSeries("web.1", "b1", t0, 4*time.Hour, 3, func(h float64) float64 { return base + 20*h }),
-			traffic("web.1", t0, 15*time.Minute, 60),
-			traffic("web.1", t0.Add(15*time.Minute), 4*time.Hour-15*time.Minute, 1),
-		)
-		for _, a := range feed(Config{LeakAlertRest: rest}, obs) {
-			if a.Rule == RuleLeak && a.State == Firing {
-				return a.Time.Sub(t0)
-			}
-		}
-		t.Fatalf("base %.0f MB, LeakAlertRest %s: no leak alert", base, rest)
-		return 0
+	quietAfter15m := func() []Observation {
+		return merge(traffic("web.1", t0, 15*time.Minute, 60), traffic("web.1", t0.Add(15*time.Minute), 4*time.Hour-15*time.Minute, 1))
 	}
-	eager := firedAt(250, time.Minute) // at the second leak verdict
-	if got := firedAt(250, 0); got <= eager || got > eager+leakHoldMax {
+	eager := leakFiredAt(t, Config{LeakAlertRest: time.Minute}, 250, 4*time.Hour, quietAfter15m()) // at the second leak verdict
+	// By default, released by the quiet time (95 minutes past the warm-up)
+	// before the hold runs out.
+	if got := leakFiredAt(t, Config{}, 250, 4*time.Hour, quietAfter15m()); got <= eager || got >= eager+leakHoldMax-5*time.Minute {
 		t.Errorf("default: fired at %s, the second leak verdict at %s", got, eager)
 	}
-	if got := firedAt(250, 10*time.Hour); got != eager+leakHoldMax-5*time.Minute {
+	if got := leakFiredAt(t, Config{LeakAlertRest: 10 * time.Hour}, 250, 4*time.Hour, quietAfter15m()); got != eager+leakHoldMax-5*time.Minute {
 		t.Errorf("waiting for more quiet time than there is: fired at %s, want %s (%s after the first verdict)", got, eager+leakHoldMax-5*time.Minute, leakHoldMax)
 	}
 	// 20 MB/h from 460 MB at the start: the quota is within the hour when the
 	// leak is first seen.
-	if got, eager := firedAt(460, 10*time.Hour), firedAt(460, time.Minute); got != eager {
+	if got, eager := leakFiredAt(t, Config{LeakAlertRest: 10 * time.Hour}, 460, 4*time.Hour, quietAfter15m()), leakFiredAt(t, Config{LeakAlertRest: time.Minute}, 460, 4*time.Hour, quietAfter15m()); got != eager {
 		t.Errorf("urgent leak fired at %s, not at its second leak verdict %s", got, eager)
 	}
+}
+
+// A dyno busy 40 minutes out of every 85 never has 95 minutes of quiet time
+// in its window: a leak verdict held for more is told when its quiet
+// stretch ends, not hours later.
+func TestLeakHeldUntilItsQuietStretchEnds(t *testing.T) {
+	busy, quiet := 40*time.Minute, 45*time.Minute
+	obs := traffic("web.1", t0, 15*time.Minute, 60)
+	for s := 15 * time.Minute; s < 8*time.Hour; s += busy + quiet {
+		obs = append(obs, traffic("web.1", t0.Add(s), quiet, 1)...)
+		obs = append(obs, traffic("web.1", t0.Add(s+quiet), busy, 60)...)
+	}
+	eager := leakFiredAt(t, Config{LeakAlertRest: time.Minute}, 150, 8*time.Hour, obs)
+	if got := leakFiredAt(t, Config{}, 150, 8*time.Hour, obs); got < eager || got > eager+quiet {
+		t.Errorf("fired at %s; the second leak verdict was at %s", got, eager)
+	}
+}
+
+// leakFiredAt feeds a leak of 20 MB/h from base MB, with the requests
+// obs, and returns when its alert fired.
+func leakFiredAt(t *testing.T, cfg Config, base float64, d time.Duration, obs []Observation) time.Duration {
+	t.Helper()
+	all := merge(obs, memSeries("web.1", "b1", t0, d, 3, func(h float64) float64 { return base + 20*h }))
+	for _, a := range feed(cfg, all) {
+		if a.Rule == RuleLeak && a.State == Firing {
+			return a.Time.Sub(t0)
+		}
+	}
+	t.Fatalf("base %.0f MB, LeakAlertRest %s: no leak alert", base, cfg.LeakAlertRest)
+	return 0
 }

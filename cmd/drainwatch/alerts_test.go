@@ -322,3 +322,14 @@ func TestBadAlertSettings(t *testing.T) {
 }
 
 func storeFilter(app string) store.Filter { return store.Filter{App: app} }
+
+func TestLeakAlertRestMustFitTheWindow(t *testing.T) {
+	env := map[string]string{"DRAIN_PASSWORD": "x", "LEAK_WINDOW": "2h", "LEAK_ALERT_REST": "110m"}
+	code, _, errOut := run(t, env, "", "serve", "--db", filepath.Join(t.TempDir(), "x.db"))
+	if code != 1 || !strings.Contains(errOut, "LEAK_ALERT_REST=1h50m0s is more quiet time than a leak window holds") {
+		t.Errorf("%d %s", code, errOut)
+	}
+	if _, err := alertSettings(func(k string) string { return map[string]string{"LEAK_WINDOW": "2h", "LEAK_ALERT_REST": "100m"}[k] }); err != nil {
+		t.Errorf("100 minutes of a 2h window past a 20m warm-up: %v", err)
+	}
+}

@@ -25,7 +25,7 @@ var alertEnv = []setting{
 	{"LEAK_REST_RPM", "3", "a minute with fewer requests than this is at rest"},
 	{"LEAK_MIN_REST", "1h", "quiet time (past a boot's warm-up) a web dyno needs in the window for a leak verdict"},
 	{"LEAK_WARM_UP", "20m", "memory rising this soon after a boot is its warm-up, never a leak"},
-	{"LEAK_ALERT_REST", "95m", "quiet time a leak verdict rests on before it is alerted (at most 20m after the first verdict)"},
+	{"LEAK_ALERT_REST", "95m", "quiet time a leak verdict rests on before it is alerted (see docs/alerts.md for when it is told sooner)"},
 	{"ALERT_APP_SILENT_AFTER", "30m", "an app with no lines for this long (wall clock) has its alerts resolved"},
 	{"ALERT_MAX_DYNOS", "1000", "dynos followed per app by the alert engine; past it the quietest are forgotten"},
 }
@@ -115,6 +115,10 @@ func alertSettings(getenv func(string) string) (alerts.ServiceConfig, error) {
 		},
 	}
 	cfg.MaxAge = dur("ALERT_GIVE_UP_AFTER")
+	a := cfg.Rules.Analysis
+	if w := cfg.Rules.Window - a.WarmUp; len(e.errs) == 0 && cfg.Rules.LeakAlertRest > w {
+		e.errs = append(e.errs, fmt.Sprintf("LEAK_ALERT_REST=%s is more quiet time than a leak window holds past its warm-up (LEAK_WINDOW %s - LEAK_WARM_UP %s): no leak alert could wait for it", cfg.Rules.LeakAlertRest, cfg.Rules.Window, a.WarmUp))
+	}
 	if len(e.errs) > 0 {
 		return cfg, fmt.Errorf("bad alert settings: %s", strings.Join(e.errs, "; "))
 	}
