@@ -467,7 +467,17 @@ func (l *Local) eachDynos(ctx context.Context, f store.Filter, n int, fn func(st
 func (l *Local) topDynos(ctx context.Context, f store.Filter, n int) ([]store.DynoSummary, error) {
 	f.Limit = n
 	key := fmt.Sprintf("%q %q %d %d %d", f.App, f.Dyno, f.Since.UnixNano(), f.Until.UnixNano(), n)
-	v, err, _ := l.dynos.Do(key, func() (any, error) { return l.DB.Dynos(ctx, f) })
+	v, err, _ := l.dynos.Do(key, func() (any, error) {
+		// The query is every caller's: the first going away must not
+		// cancel it for the others, but its deadline still bounds it.
+		shared := context.WithoutCancel(ctx)
+		if d, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			shared, cancel = context.WithDeadline(shared, d)
+			defer cancel()
+		}
+		return l.DB.Dynos(shared, f)
+	})
 	if err != nil {
 		return nil, err
 	}
