@@ -35,7 +35,7 @@ func (db *DB) Load(ctx context.Context, f store.Filter) ([]store.LoadSample, err
 // Apps lists the apps with memory samples, by name.
 func (db *DB) Apps(ctx context.Context) ([]store.AppSummary, error) {
 	db.sync(ctx)
-	rows, err := db.query(ctx, `SELECT app, MAX(time) FROM memory GROUP BY app ORDER BY app`)
+	rows, err := db.query(ctx, `SELECT app, MAX(time) FROM memory GROUP BY app ORDER BY app COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("query apps: %w", err)
 	}
@@ -99,7 +99,7 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 	var out []store.DynoSummary
 	boots := func(where string, args []any) error {
 		rows, err := db.query(ctx, `SELECT app, dyno, boot, MIN(time), MAX(time), COUNT(*), MAX(total_mb) FROM memory`+where+
-			` GROUP BY app, dyno, boot ORDER BY app, dyno, MIN(time)`, args...)
+			` GROUP BY app, dyno, boot ORDER BY app COLLATE "C", dyno COLLATE "C", MIN(time)`, args...)
 		if err != nil {
 			return fmt.Errorf("query dynos: %w", err)
 		}
@@ -224,7 +224,7 @@ func (db *DB) dynosWithoutMemory(ctx context.Context, f store.Filter) ([]store.D
 	}
 	rows, err := db.query(ctx, `SELECT app, dyno, MIN(time), MAX(time), COUNT(*) FILTER (WHERE code IN ('R14', 'R15')), COUNT(*) FROM errors`+where+
 		` AND dyno <> '' AND NOT EXISTS (SELECT 1 FROM memory m WHERE m.app = errors.app AND m.dyno = errors.dyno`+during+`)
-		GROUP BY app, dyno ORDER BY 5 DESC, 6 DESC, app, dyno`+limit(f), args...)
+		GROUP BY app, dyno ORDER BY 5 DESC, 6 DESC, app COLLATE "C", dyno COLLATE "C"`+limit(f), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query dynos without memory samples: %w", err)
 	}
