@@ -522,10 +522,14 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 		d.leakStreak = 0
 		// A leak held for more quiet time whose quiet stretch ended (the
 		// dyno got busy) is told now: more quiet time is not coming soon.
-		// A calm verdict drops it.
-		if held := d.heldLeak; held != nil {
+		// A calm verdict drops it; any other keeps it waiting.
+		switch held := d.heldLeak; {
+		case held == nil:
+		case r.Verdict == analyze.Stable || r.Verdict == analyze.Bloat:
 			d.heldLeak = nil
-			if r.Verdict != analyze.Stable && r.Verdict != analyze.Bloat && e.open[key] == nil {
+		case r.AtRest != nil && r.AtRest.BusyNow:
+			d.heldLeak = nil
+			if e.open[key] == nil {
 				out = e.fireLeak(key, d, now, *held, out)
 			}
 		}

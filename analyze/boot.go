@@ -167,8 +167,11 @@ type RestReport struct {
 	// cycles). A leak's rise must be larger.
 	GCAllowanceMB float64 `json:"gc_allowance_mb"`
 	GCDropMB      float64 `json:"gc_drop_mb"` // the largest sharp drop of the boot (a GC), or the one assumed while none was seen
-	Leak          bool    `json:"leak"`
-	Why           string  `json:"why"`
+	// BusyNow (judging now, BootOptions.Now): the rise at rest would be a
+	// leak, but the dyno is busy now, its latest quiet stretch over.
+	BusyNow bool   `json:"busy_now,omitempty"`
+	Leak    bool   `json:"leak"`
+	Why     string `json:"why"`
 }
 
 // GetsRouterTraffic reports whether a dyno serves HTTP (web.N): only those
@@ -251,7 +254,7 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 			lastRise := floorRise(last)
 			switch {
 			case r.To.Sub(lastEnd) > o.Settle+5*time.Minute:
-				rest.Leak, rest.Why = false, "busy now: a leak at rest is judged while the dyno is at rest"
+				rest.Leak, rest.BusyNow, rest.Why = false, true, "busy now: a leak at rest is judged while the dyno is at rest"
 			case lastEnd.Sub(last[0].T) < 30*time.Minute:
 				rest.Leak, rest.Why = false, "at rest for under 30 minutes now"
 			case !(lastRise >= 0.5*rest.SlopeMBPerHour*lastEnd.Sub(last[0].T).Hours()/2):
