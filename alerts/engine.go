@@ -518,6 +518,10 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 	r := analyze.AnalyzeBoot(b, opts)
 	d.lastReport = &r
 	key := episodeKey{k.app, k.dyno, RuleLeak}
+	// A calm verdict (stable or bloat) speaks to a leak at rest only when
+	// the dyno is at rest now: one judged while busy says how memory goes
+	// with traffic, not that a leak stopped.
+	calm := (r.Verdict == analyze.Stable || r.Verdict == analyze.Bloat) && r.AtRestNow
 	if r.Verdict != analyze.Leak {
 		d.leakStreak = 0
 		// A leak held for more quiet time whose quiet stretch ended (the
@@ -525,16 +529,16 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 		// A calm verdict drops it; any other keeps it waiting.
 		switch held := d.heldLeak; {
 		case held == nil:
-		case r.Verdict == analyze.Stable || r.Verdict == analyze.Bloat:
-			d.heldLeak = nil
 		case r.AtRest != nil && r.AtRest.BusyNow:
 			d.heldLeak = nil
 			if e.open[key] == nil {
 				out = e.fireLeak(key, d, now, *held, out)
 			}
+		case calm:
+			d.heldLeak = nil
 		}
 	}
-	if r.Verdict != analyze.Stable && r.Verdict != analyze.Bloat {
+	if !calm {
 		d.calmSince = time.Time{}
 	}
 	switch r.Verdict {
@@ -557,6 +561,9 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 		d.heldLeak = nil
 		out = e.fireLeak(key, d, now, r, out)
 	case analyze.Stable, analyze.Bloat:
+		if !calm {
+			break
+		}
 		if d.calmSince.IsZero() {
 			d.calmSince = now
 		}

@@ -112,22 +112,25 @@ type Report struct {
 	Reason  string  `json:"reason"`
 	// SlopeMBPerHour is the rate the verdict is about: at rest for a leak,
 	// over the whole window otherwise.
-	SlopeMBPerHour float64       `json:"slope_mb_per_hour"`
-	EarlySlope     float64       `json:"early_slope_mb_per_hour"`
-	LateSlope      float64       `json:"late_slope_mb_per_hour"`
-	P              float64       `json:"p_value"`
-	Points         int           `json:"samples"`
-	From           time.Time     `json:"from"`
-	To             time.Time     `json:"to"`
-	WarmUpUntil    time.Time     `json:"warm_up_until"` // samples before this were the boot's warm-up
-	WholeWindow    bool          `json:"whole_window"`  // no router traffic by design (worker, clock…): judged on all of it
-	RestShare      float64       `json:"at_rest_share"` // share of minutes at rest; 1 for WholeWindow dynos
-	RestDuration   time.Duration `json:"-"`
-	RestMinutes    float64       `json:"at_rest_minutes"`
-	LastMB         float64       `json:"last_mb"`
-	PeakMB         float64       `json:"peak_mb"`
-	QuotaMB        float64       `json:"quota_mb,omitempty"`
-	PeakShare      float64       `json:"peak_share_of_quota,omitempty"`
+	SlopeMBPerHour float64   `json:"slope_mb_per_hour"`
+	EarlySlope     float64   `json:"early_slope_mb_per_hour"`
+	LateSlope      float64   `json:"late_slope_mb_per_hour"`
+	P              float64   `json:"p_value"`
+	Points         int       `json:"samples"`
+	From           time.Time `json:"from"`
+	To             time.Time `json:"to"`
+	WarmUpUntil    time.Time `json:"warm_up_until"` // samples before this were the boot's warm-up
+	WholeWindow    bool      `json:"whole_window"`  // no router traffic by design (worker, clock…): judged on all of it
+	// AtRestNow: the dyno is at rest at the end of the window (its latest
+	// sample in a quiet stretch), or has no router traffic by design.
+	AtRestNow    bool          `json:"at_rest_now"`
+	RestShare    float64       `json:"at_rest_share"` // share of minutes at rest; 1 for WholeWindow dynos
+	RestDuration time.Duration `json:"-"`
+	RestMinutes  float64       `json:"at_rest_minutes"`
+	LastMB       float64       `json:"last_mb"`
+	PeakMB       float64       `json:"peak_mb"`
+	QuotaMB      float64       `json:"quota_mb,omitempty"`
+	PeakShare    float64       `json:"peak_share_of_quota,omitempty"`
 	// HoursToQuota is how long until the quota at the current slope; absent
 	// when memory is not rising or the quota is unknown; 0 when over it.
 	HoursToQuota *float64 `json:"hours_to_quota,omitempty"`
@@ -232,6 +235,9 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 	}
 
 	stretches := quietStretches(b, r.WarmUpUntil, o)
+	if n := len(stretches); r.WholeWindow || n > 0 && r.To.Sub(stretches[n-1][len(stretches[n-1])-1].T) <= o.Settle+5*time.Minute {
+		r.AtRestNow = true
+	}
 	var quiet time.Duration
 	for _, s := range stretches {
 		quiet += s[len(s)-1].T.Sub(s[0].T)
@@ -253,7 +259,7 @@ func AnalyzeBoot(b Boot, o BootOptions) Report {
 			lastEnd := last[len(last)-1].T
 			lastRise := floorRise(last)
 			switch {
-			case r.To.Sub(lastEnd) > o.Settle+5*time.Minute:
+			case !r.AtRestNow:
 				rest.Leak, rest.BusyNow, rest.Why = false, true, "busy now: a leak at rest is judged while the dyno is at rest"
 			case lastEnd.Sub(last[0].T) < 30*time.Minute:
 				rest.Leak, rest.Why = false, "at rest for under 30 minutes now"
