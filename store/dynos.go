@@ -65,12 +65,17 @@ func FoldDynos(ds []DynoSummary, n int) []DynoSummary {
 		}
 		out = append(out, d)
 	}
-	// Each app's row after its dynos, then those of apps none of whose
-	// dynos are listed.
+	return WithOthers(out, others)
+}
+
+// WithOthers puts each app's OtherDynos row (others, by app) after that
+// app's dynos in ds (grouped by app), and the rows of apps none of whose
+// dynos are in ds at the end, by app. It empties others.
+func WithOthers(ds []DynoSummary, others map[string]DynoSummary) []DynoSummary {
 	var merged []DynoSummary
-	for i, d := range out {
+	for i, d := range ds {
 		merged = append(merged, d)
-		if i+1 == len(out) || out[i+1].App != d.App {
+		if i+1 == len(ds) || ds[i+1].App != d.App {
 			if o, ok := others[d.App]; ok {
 				merged = append(merged, o)
 				delete(others, d.App)
@@ -84,6 +89,7 @@ func FoldDynos(ds []DynoSummary, n int) []DynoSummary {
 	sort.Strings(apps)
 	for _, app := range apps {
 		merged = append(merged, others[app])
+		delete(others, app)
 	}
 	return merged
 }

@@ -176,27 +176,7 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 		if err := db.otherErrors(ctx, f, chosen, others); err != nil {
 			return nil, err
 		}
-		// Each app's row after its dynos.
-		var merged []store.DynoSummary
-		for i := 0; i < len(out); i++ {
-			merged = append(merged, out[i])
-			if i+1 == len(out) || out[i+1].App != out[i].App {
-				if o, ok := others[out[i].App]; ok {
-					merged = append(merged, o)
-					delete(others, out[i].App)
-				}
-			}
-		}
-		// Apps none of whose dynos made the list.
-		var apps []string
-		for app := range others {
-			apps = append(apps, app)
-		}
-		sort.Strings(apps)
-		for _, app := range apps {
-			merged = append(merged, others[app])
-		}
-		out = merged
+		out = store.WithOthers(out, others)
 	}
 	if out == nil {
 		out = []store.DynoSummary{}
@@ -213,15 +193,7 @@ func (db *DB) dynosWithoutMemory(ctx context.Context, f store.Filter) ([]store.D
 	if where == "" {
 		where = " WHERE TRUE"
 	}
-	during := ""
-	if !f.Since.IsZero() {
-		during += " AND m.time >= ?"
-		args = append(args, f.Since.UnixMicro())
-	}
-	if !f.Until.IsZero() {
-		during += " AND m.time < ?"
-		args = append(args, f.Until.UnixMicro())
-	}
+	during, args := memoryDuring(f, args)
 	rows, err := db.query(ctx, `SELECT app, dyno, MIN(time), MAX(time), COUNT(*) FILTER (WHERE code IN ('R14', 'R15')), COUNT(*) FROM errors`+where+
 		` AND dyno <> '' AND NOT EXISTS (SELECT 1 FROM memory m WHERE m.app = errors.app AND m.dyno = errors.dyno`+during+`)
 		GROUP BY app, dyno ORDER BY 5 DESC, 6 DESC, app COLLATE "C", dyno COLLATE "C"`+limit(f), args...)
@@ -305,15 +277,7 @@ func (db *DB) otherErrors(ctx context.Context, f store.Filter, chosen [][2]strin
 	if where == "" {
 		where = " WHERE TRUE"
 	}
-	during := ""
-	if !f.Since.IsZero() {
-		during += " AND m.time >= ?"
-		args = append(args, f.Since.UnixMicro())
-	}
-	if !f.Until.IsZero() {
-		during += " AND m.time < ?"
-		args = append(args, f.Until.UnixMicro())
-	}
+	during, args := memoryDuring(f, args)
 	rows, err := db.query(ctx, `SELECT app, dyno, COUNT(*) FROM errors`+where+` AND code IN ('R14', 'R15')
 		AND EXISTS (SELECT 1 FROM memory m WHERE m.app = errors.app AND m.dyno = errors.dyno`+during+`) GROUP BY app, dyno`, args...)
 	if err != nil {
@@ -357,4 +321,19 @@ func (db *DB) MemoryBuckets(ctx context.Context, f store.Filter, step time.Durat
 	// each bucket are about one a bucket.
 	where += fmt.Sprintf(" AND time %% %d < %d", step.Microseconds(), (20 * time.Second).Microseconds())
 	return db.memory(ctx, where, 0, args)
+}
+
+// memoryDuring is the condition on memory rows m within f's range, for a
+// subquery, with args extended by its values.
+func memoryDuring(f store.Filter, args []any) (string, []any) {
+	during := ""
+	if !f.Since.IsZero() {
+		during += " AND m.time >= ?"
+		args = append(args, f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		during += " AND m.time < ?"
+		args = append(args, f.Until.UnixMicro())
+	}
+	return during, args
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -124,73 +123,6 @@ func TestRequestsPerMinuteTopPaths(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) || len(top) != len(want) {
 		t.Errorf("got %v\nwant %v", got, want)
 	}
-}
-
-// TestDynosTopAndOther: with a limit, the dynos with the highest memory,
-// as without one, and per app one (other) row for the rest.
-func TestDynosTopAndOther(t *testing.T) {
-	db, w := openTest(t)
-	ctx := context.Background()
-	t0 := time.Now().Add(-time.Hour).UTC()
-	var body strings.Builder
-	line := func(app string, i, mb int, d time.Duration) {
-		ts := t0.Add(d).Format("2006-01-02T15:04:05.000000+00:00")
-		m := fmt.Sprintf("<45>1 %s host heroku run.%d - source=run.%d dyno=heroku.1.boot%d sample#memory_total=%d.00MB sample#memory_quota=512.00MB", ts, i, i, i, mb)
-		fmt.Fprintf(&body, "%d %s\n", len(m)+1, m)
-	}
-	for i := 0; i < 10; i++ {
-		line("d", i, 100+i*10, 0)
-		line("d", i, 90+i*10, time.Minute)
-	}
-	events, _ := parser.ParseBody([]byte(body.String()), 0, nil)
-	if _, err := w.Write(ctx, &store.Batch{App: "d", Events: events}); err != nil {
-		t.Fatal(err)
-	}
-	body.Reset()
-	line("e", 1, 50, 0)
-	line("e", 2, 60, 0)
-	r14 := fmt.Sprintf("<45>1 %s host heroku run.1 - Error R14 (Memory quota exceeded)", t0.Format(time.RFC3339))
-	fmt.Fprintf(&body, "%d %s\n", len(r14)+1, r14)
-	events, _ = parser.ParseBody([]byte(body.String()), 0, nil)
-	if _, err := w.Write(ctx, &store.Batch{App: "e", Events: events}); err != nil {
-		t.Fatal(err)
-	}
-	all, err := db.Dynos(ctx, store.Filter{})
-	if err != nil || len(all) != 12 {
-		t.Fatalf("%d dynos (%v), want 12", len(all), err)
-	}
-	top, err := db.Dynos(ctx, store.Filter{Limit: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, d := range top {
-		s := d.App + "/" + d.Dyno
-		if d.Dyno == store.OtherDynos {
-			s += fmt.Sprintf(":%d:%.0f:%d", d.Dynos, *d.PeakMB, d.Errors)
-		} else if a, b := jsonOf(d), jsonOf(find(all, d.App, d.Dyno)); a != b {
-			t.Errorf("%s is %s, without a limit %s", s, a, b)
-		}
-		got = append(got, s)
-	}
-	want := "d/run.7 d/run.8 d/run.9 d/(other):7:160:0 e/(other):2:60:1"
-	if strings.Join(got, " ") != want {
-		t.Errorf("got %s\nwant %s", strings.Join(got, " "), want)
-	}
-}
-
-func find(ds []store.DynoSummary, app, dyno string) store.DynoSummary {
-	for _, d := range ds {
-		if d.App == app && d.Dyno == dyno {
-			return d
-		}
-	}
-	return store.DynoSummary{}
-}
-
-func jsonOf(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // TestRequestStatsSampledSketches: past sketchRows rows, the counts stay

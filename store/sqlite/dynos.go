@@ -100,7 +100,7 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 		if err := db.otherErrors(ctx, f, chosen, others); err != nil {
 			return nil, err
 		}
-		out = withOthers(out, others)
+		out = store.WithOthers(out, others)
 	}
 	if out == nil {
 		out = []store.DynoSummary{}
@@ -200,30 +200,6 @@ func (db *DB) lastAndErrors(ctx context.Context, d *store.DynoSummary, f store.F
 		return fmt.Errorf("query dynos: %w", err)
 	}
 	return nil
-}
-
-// withOthers puts each app's (other) row after its dynos, and those of apps
-// none of whose dynos made the list at the end, by app.
-func withOthers(out []store.DynoSummary, others map[string]store.DynoSummary) []store.DynoSummary {
-	var merged []store.DynoSummary
-	for i := 0; i < len(out); i++ {
-		merged = append(merged, out[i])
-		if i+1 == len(out) || out[i+1].App != out[i].App {
-			if o, ok := others[out[i].App]; ok {
-				merged = append(merged, o)
-				delete(others, out[i].App)
-			}
-		}
-	}
-	var apps []string
-	for app := range others {
-		apps = append(apps, app)
-	}
-	sort.Strings(apps)
-	for _, app := range apps {
-		merged = append(merged, others[app])
-	}
-	return merged
 }
 
 // dynosWithoutMemory summarises the dynos matching f that have error lines
