@@ -42,37 +42,8 @@ func rollupWhere(f store.Filter, res int64, from, to time.Time, unfoldedOnly boo
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// rollupRanges splits [f.Since, f.Until) into whole hours — read from hour
-// rows, plus the minute rows of those hours not folded yet — and the minutes
-// at either edge, read from minute rows: a day is 24 rows a group, not 1440.
-func rollupRanges(f store.Filter) (hours bool, hourFrom, hourTo time.Time, minutes [][2]time.Time) {
-	since, until := f.Since, f.Until
-	hourFrom = since
-	if !since.IsZero() {
-		hourFrom = since.Truncate(time.Hour)
-		if hourFrom.Before(since) {
-			hourFrom = hourFrom.Add(time.Hour)
-		}
-	}
-	hourTo = until
-	if !until.IsZero() {
-		hourTo = until.Truncate(time.Hour)
-	}
-	if !hourFrom.IsZero() && !hourTo.IsZero() && !hourFrom.Before(hourTo) {
-		// Within one hour: minutes only.
-		return false, time.Time{}, time.Time{}, [][2]time.Time{{since, until}}
-	}
-	if !since.IsZero() && since.Before(hourFrom) {
-		minutes = append(minutes, [2]time.Time{since, hourFrom})
-	}
-	if !until.IsZero() && hourTo.Before(until) {
-		minutes = append(minutes, [2]time.Time{hourTo, until})
-	}
-	return true, hourFrom, hourTo, minutes
-}
-
 // rollupUnion is the WHERE clause of the rollup rows that cover f's range
-// (rollupRanges): hour rows and the minute rows not folded into them yet
+// (rollup.Ranges): hour rows and the minute rows not folded into them yet
 // for the whole hours, minute rows at the edges.
 func rollupUnion(f store.Filter) (string, []any) {
 	type part struct {
@@ -81,7 +52,7 @@ func rollupUnion(f store.Filter) (string, []any) {
 		unfolded bool
 	}
 	var parts []part
-	hours, hourFrom, hourTo, minutes := rollupRanges(f)
+	hours, hourFrom, hourTo, minutes := rollup.Ranges(f.Since, f.Until)
 	if hours {
 		parts = append(parts, part{rollup.Hour, hourFrom, hourTo, false}, part{rollup.Minute, hourFrom, hourTo, true})
 	}
@@ -255,8 +226,8 @@ func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top i
 			continue
 		}
 		g.ErrorRate = float64(g.Errors) / float64(g.Count)
-		g.ServiceP50, g.ServiceP95, g.ServiceP99 = quantiles(a.roll.Service)
-		g.ConnectP50, g.ConnectP95, g.ConnectP99 = quantiles(a.roll.Connect)
+		g.ServiceP50, g.ServiceP95, g.ServiceP99 = rollup.Quantiles(a.roll.Service)
+		g.ConnectP50, g.ConnectP95, g.ConnectP99 = rollup.Quantiles(a.roll.Connect)
 		out = append(out, g)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -280,19 +251,6 @@ func (db *DB) RequestStats(ctx context.Context, f store.Filter, by string, top i
 		out = append(out, other)
 	}
 	return out, nil
-}
-
-// quantiles returns p50, p95 and p99 of a sketch, rounded to 0.1 ms.
-func quantiles(s *ddsketch.DDSketch) (p50, p95, p99 float64) {
-	if s.IsEmpty() {
-		return 0, 0, 0
-	}
-	v, err := s.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99})
-	if err != nil {
-		return 0, 0, 0
-	}
-	r := func(x float64) float64 { return math.Round(x*10) / 10 }
-	return r(v[0]), r(v[1]), r(v[2])
 }
 
 // RequestSeries returns, per dyno, request counts and p95 service time in

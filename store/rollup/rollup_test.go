@@ -2,7 +2,9 @@ package rollup
 
 import (
 	"math"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/drainwatch/drainwatch/store/pending"
 )
@@ -57,5 +59,26 @@ func TestAccMergesAcrossEncodings(t *testing.T) {
 	}
 	if k := KeyOf("app", &pending.RouterLine{Unix: 1700000030, Dyno: "web.1", Path: "/", Status: 0}); k.Start != 1699999980*1e6 || k.Class != "-" || k.Res != Minute {
 		t.Errorf("key %+v", k)
+	}
+}
+
+// Ranges reads whole hours from hour rows and the edges from minute rows.
+func TestRanges(t *testing.T) {
+	at := func(h, m int) time.Time { return time.Date(2026, 12, 3, h, m, 0, 0, time.UTC) }
+	for _, c := range []struct {
+		since, until     time.Time
+		hours            bool
+		hourFrom, hourTo time.Time
+		minutes          [][2]time.Time
+	}{
+		{at(10, 5), at(10, 50), false, time.Time{}, time.Time{}, [][2]time.Time{{at(10, 5), at(10, 50)}}},
+		{at(10, 5), at(13, 20), true, at(11, 0), at(13, 0), [][2]time.Time{{at(10, 5), at(11, 0)}, {at(13, 0), at(13, 20)}}},
+		{at(10, 0), at(12, 0), true, at(10, 0), at(12, 0), nil},
+		{time.Time{}, at(12, 30), true, time.Time{}, at(12, 0), [][2]time.Time{{at(12, 0), at(12, 30)}}},
+	} {
+		hours, from, to, minutes := Ranges(c.since, c.until)
+		if hours != c.hours || !from.Equal(c.hourFrom) || !to.Equal(c.hourTo) || !reflect.DeepEqual(minutes, c.minutes) {
+			t.Errorf("Ranges(%s, %s) = %v %s %s %v", c.since, c.until, hours, from, to, minutes)
+		}
 	}
 }
