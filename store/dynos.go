@@ -68,6 +68,29 @@ func FoldDynos(ds []DynoSummary, n int) []DynoSummary {
 	return WithOthers(out, others)
 }
 
+// ListDynos is a backend's Dynos answer: the dynos with memory samples
+// (by app and dyno), those with only error lines among them, and each
+// app's OtherDynos row after its dynos (WithOthers); never nil.
+func ListDynos(listed, silent []DynoSummary, others map[string]DynoSummary) []DynoSummary {
+	out := listed
+	if len(silent) > 0 {
+		out = append(out, silent...)
+		sort.SliceStable(out, func(i, j int) bool {
+			if out[i].App != out[j].App {
+				return out[i].App < out[j].App
+			}
+			return out[i].Dyno < out[j].Dyno
+		})
+	}
+	if len(others) > 0 {
+		out = WithOthers(out, others)
+	}
+	if out == nil {
+		out = []DynoSummary{}
+	}
+	return out
+}
+
 // WithOthers puts each app's OtherDynos row (others, by app) after that
 // app's dynos in ds (grouped by app), and the rows of apps none of whose
 // dynos are in ds at the end, by app. It empties others.

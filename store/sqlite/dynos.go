@@ -87,25 +87,12 @@ func (db *DB) Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, e
 	if err != nil {
 		return nil, err
 	}
-	if len(silent) > 0 {
-		out = append(out, silent...)
-		sort.SliceStable(out, func(i, j int) bool {
-			if out[i].App != out[j].App {
-				return out[i].App < out[j].App
-			}
-			return out[i].Dyno < out[j].Dyno
-		})
-	}
 	if len(others) > 0 {
 		if err := db.otherErrors(ctx, f, chosen, others); err != nil {
 			return nil, err
 		}
-		out = store.WithOthers(out, others)
 	}
-	if out == nil {
-		out = []store.DynoSummary{}
-	}
-	return out, nil
+	return store.ListDynos(out, silent, others), nil
 }
 
 // topDynosQuery groups the memory samples of a WHERE clause by dyno once,
