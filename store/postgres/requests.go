@@ -3,12 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/DataDog/sketches-go/ddsketch"
 
 	"github.com/drainwatch/drainwatch/store"
 	"github.com/drainwatch/drainwatch/store/rollup"
@@ -262,15 +259,7 @@ func (db *DB) RequestSeries(ctx context.Context, f store.Filter, step time.Durat
 	if f.Since.IsZero() || f.Until.IsZero() || step <= 0 {
 		return nil, fmt.Errorf("request series: a range and a step are needed")
 	}
-	type key struct {
-		dyno string
-		b    int64
-	}
-	type acc struct {
-		count int64
-		s     *ddsketch.DDSketch
-	}
-	buckets := map[key]*acc{}
+	series := rollup.NewSeries(f.Since, step)
 	// Counts summed in SQL; the p95 from the sketches of every row, or of
 	// every Nth minute's past sketchRows rows.
 	read := func(res int64, unfoldedOnly bool) error {
@@ -287,13 +276,7 @@ func (db *DB) RequestSeries(ctx context.Context, f store.Filter, step time.Durat
 				rows.Close()
 				return fmt.Errorf("request series: %w", err)
 			}
-			k := key{dyno, time.UnixMicro(start).Sub(f.Since).Nanoseconds() / int64(step)}
-			a := buckets[k]
-			if a == nil {
-				a = &acc{s: rollup.NewSketch()}
-				buckets[k] = a
-			}
-			a.count += count
+			series.Add(dyno, start, count)
 			n += r
 		}
 		rows.Close()
@@ -315,18 +298,14 @@ func (db *DB) RequestSeries(ctx context.Context, f store.Filter, step time.Durat
 			if err := rows.Scan(&dyno, &start, &service); err != nil {
 				return fmt.Errorf("request series: %w", err)
 			}
-			a := buckets[key{dyno, time.UnixMicro(start).Sub(f.Since).Nanoseconds() / int64(step)}]
-			if a != nil && len(service) > 0 {
-				if err := a.s.DecodeAndMergeWith(service); err != nil {
-					return fmt.Errorf("request series: %w", err)
-				}
+			if err := series.MergeService(dyno, start, service); err != nil {
+				return fmt.Errorf("request series: %w", err)
 			}
 		}
 		return rows.Err()
 	}
-	// Minute rows live 2 days: use them when they reach back far enough.
 	var err error
-	if time.Since(f.Since) < 47*time.Hour || f.Until.Sub(f.Since) <= 2*time.Hour {
+	if rollup.SeriesFromMinutes(f.Since, f.Until) {
 		err = read(rollup.Minute, false)
 	} else {
 		if err = read(rollup.Hour, false); err == nil {
@@ -336,23 +315,7 @@ func (db *DB) RequestSeries(ctx context.Context, f store.Filter, step time.Durat
 	if err != nil {
 		return nil, err
 	}
-	out := make([]store.SeriesPoint, 0, len(buckets))
-	for k, a := range buckets {
-		p := store.SeriesPoint{Dyno: k.dyno, T: f.Since.Add(time.Duration(k.b) * step).UTC(), Count: a.count}
-		if !a.s.IsEmpty() {
-			if v, err := a.s.GetValueAtQuantile(0.95); err == nil {
-				p.ServiceP95 = math.Round(v*10) / 10
-			}
-		}
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Dyno != out[j].Dyno {
-			return out[i].Dyno < out[j].Dyno
-		}
-		return out[i].T.Before(out[j].T)
-	})
-	return out, nil
+	return series.Points(), nil
 }
 
 // sketchRows is how many rollup rows' sketches a query merges at most
