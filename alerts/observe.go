@@ -6,6 +6,7 @@ package alerts
 
 import (
 	"bytes"
+	"slices"
 	"time"
 
 	"github.com/drainwatch/drainwatch/parser"
@@ -111,12 +112,17 @@ func FromEvents(app string, events []parser.Event, out []Observation) []Observat
 	if len(counts) == 0 {
 		return out
 	}
-	// The request counts go first: the leak rule judges memory against the
-	// requests served around it, so they must be in before the samples.
+	// In time order, each minute's request counts at its start, before the
+	// samples of that minute: the leak rule judges memory against the
+	// requests served around it, and each app's clock advances with its
+	// observations. A batch of a saved log (import) spans an hour: counts
+	// put first would move the clock to its end before its first sample.
 	rest := append([]Observation(nil), out[start:]...)
 	out = out[:start]
 	for _, c := range counts {
 		out = append(out, Observation{Kind: ObsRequests, App: app, Dyno: string(c.dyno), Time: time.Unix(c.min, 0).UTC(), N: c.n})
 	}
-	return append(out, rest...)
+	out = append(out, rest...)
+	slices.SortStableFunc(out[start:], func(a, b Observation) int { return a.Time.Compare(b.Time) })
+	return out
 }

@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/alerts"
+	"github.com/drainwatch/drainwatch/internal/scenario"
+	"github.com/drainwatch/drainwatch/parser"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/sqlite"
 )
 
 // recordingSlack is a fake Slack webhook: it fails the first failN requests
@@ -331,5 +334,53 @@ func TestLeakAlertRestMustFitTheWindow(t *testing.T) {
 	}
 	if _, err := alertSettings(func(k string) string { return map[string]string{"LEAK_WINDOW": "2h", "LEAK_ALERT_REST": "100m"}[k] }); err != nil {
 		t.Errorf("100 minutes of a 2h window past a 20m warm-up: %v", err)
+	}
+}
+
+// `import --alerts` on saved logs gives the alerts the live daemon gives
+// the same lines: a history of the scenario suite, imported from one file
+// (in chunks of an hour of lines), against its bodies observed one by one
+// as the drain would.
+func TestImportAlertsMatchLive(t *testing.T) {
+	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	for _, h := range []scenario.History{scenario.LeakAtRest6h(3, start), scenario.WorkerLeak(5, start), scenario.OverQuota(2, start)} {
+		t.Run(h.Scenario, func(t *testing.T) {
+			settings, err := alertSettings(func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			engine := alerts.NewEngine(settings.Rules)
+			var all []byte
+			var live []string
+			for _, b := range h.Bodies {
+				all = append(all, b.Data...)
+				events, _ := parser.ParseBody(b.Data, 0, nil)
+				for _, o := range alerts.FromEvents("myapp", events, nil) {
+					for _, a := range engine.Observe(o) {
+						live = append(live, fmt.Sprintf("%s %s %s %s", a.Time.UTC().Format(time.DateTime), a.Dyno, a.Rule, a.State))
+					}
+				}
+			}
+			path := filepath.Join(t.TempDir(), "imp.db")
+			if code, out, errOut := run(t, map[string]string{"DRAINWATCH_DB": path}, string(all), "import", "--app", "myapp", "--alerts", "--quiet", "-"); code != 0 {
+				t.Fatalf("import: %d\n%s\n%s", code, out, errOut)
+			}
+			db, err := sqlite.Open(context.Background(), path, sqlite.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			stored, err := db.Alerts(context.Background(), store.Filter{App: "myapp"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var imported []string
+			for _, a := range stored {
+				imported = append(imported, fmt.Sprintf("%s %s %s %s", a.Time.UTC().Format(time.DateTime), a.Dyno, a.Rule, a.State))
+			}
+			if len(live) == 0 || strings.Join(imported, "\n") != strings.Join(live, "\n") {
+				t.Errorf("imported:\n%s\nlive:\n%s", strings.Join(imported, "\n"), strings.Join(live, "\n"))
+			}
+		})
 	}
 }
