@@ -446,7 +446,8 @@ func fmtMinutes(m float64) string {
 // dyno was at rest: fewer than RestRPM requests a minute on average over
 // the Settle before the sample (so a trickle of requests is rest, and
 // memory has had time to settle after a burst), with no gap in the samples
-// longer than Settle. Runs shorter than MinStretch are left out. A dyno
+// longer than Settle unless the dyno was at rest through it (up to
+// maxRestGap). Runs shorter than MinStretch are left out. A dyno
 // without router traffic is at rest all the time.
 func quietStretches(b Boot, warmEnd time.Time, o BootOptions) [][]Point {
 	perMinute := map[int64]int{}
@@ -472,11 +473,29 @@ func quietStretches(b Boot, warmEnd time.Time, o BootOptions) [][]Point {
 		}
 		cur = nil
 	}
+	// A gap between samples (some lost on the way, a late runtime-metrics
+	// tick) stays in the stretch when the dyno was at rest through it, up
+	// to maxRestGap: a longer one may be the drain's outage, router lines
+	// lost too.
+	restThrough := func(from, to time.Time) bool {
+		if to.Sub(from) <= o.Settle {
+			return true
+		}
+		if to.Sub(from) > maxRestGap {
+			return false
+		}
+		for t := from.Add(time.Minute); t.Before(to); t = t.Add(time.Minute) {
+			if !quiet(t) {
+				return false
+			}
+		}
+		return true
+	}
 	for _, p := range b.Points {
 		if p.T.Before(warmEnd) {
 			continue
 		}
-		if !quiet(p.T) || (len(cur) > 0 && p.T.Sub(cur[len(cur)-1].T) > o.Settle) {
+		if !quiet(p.T) || (len(cur) > 0 && !restThrough(cur[len(cur)-1].T, p.T)) {
 			flush()
 			if !quiet(p.T) {
 				continue
@@ -487,6 +506,9 @@ func quietStretches(b Boot, warmEnd time.Time, o BootOptions) [][]Point {
 	flush()
 	return out
 }
+
+// maxRestGap is the longest gap between two samples a quiet stretch spans.
+const maxRestGap = 15 * time.Minute
 
 // judgeRest decides whether memory rises at rest. Every statistic is taken
 // within stretches and pooled, so a level change between two quiet
@@ -582,6 +604,9 @@ func judgeRest(stretches [][]Point, all []Point, gcDrop float64, o BootOptions) 
 		r.Why = fmt.Sprintf("the floor rose %.0f MB where a leak would raise it %.0f MB: memory keeps falling back (GC)", r.FloorRiseMB, max(r.ExpectedRiseMB, o.MinRiseMB))
 	case r.RiseMB < r.GCAllowanceMB:
 		r.Why = fmt.Sprintf("a rise of %.0f MB at rest, no more than garbage-collection cycles of this dyno would climb (%.0f MB: its drops are about %.0f MB)", r.RiseMB, r.GCAllowanceMB, gcDrop)
+	case r.EarlySlope <= 0:
+		// A level that fell, then jumped: not memory that keeps rising.
+		r.Why = fmt.Sprintf("not rising at rest in its earlier half (%+.1f then %+.1f MB/h)", r.EarlySlope, r.LateSlope)
 	case r.LateSlope < to.LevelRatio*r.EarlySlope:
 		r.Why = fmt.Sprintf("levelling off at rest (%+.1f then %+.1f MB/h)", r.EarlySlope, r.LateSlope)
 	default:

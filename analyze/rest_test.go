@@ -170,3 +170,61 @@ func TestSlowSawtoothAcrossQuietStretches(t *testing.T) {
 		t.Fatalf("the case is not the one meant: %+v", r.AtRest)
 	}
 }
+
+// TestFallThenJumpsIsNoLeak: memory at rest that falls slowly, then jumps
+// up twice (a cache filled at once), rises between its first samples and
+// its last but does not keep rising: no leak, whatever the seed.
+func TestFallThenJumpsIsNoLeak(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 3))
+	for trial := 0; trial < 20; trial++ {
+		fall := 8 + rng.Float64()*4
+		j1, j2 := 1.5+rng.Float64(), 2.5+rng.Float64()
+		up1, up2 := 30+rng.Float64()*40, 30+rng.Float64()*60
+		pts := restSeries(rng, 3*time.Hour+30*time.Minute, 1+rng.Float64()*2, func(h float64) float64 {
+			v := 350 - fall*h
+			if h > j1 {
+				v += up1
+			}
+			if h > j2 {
+				v += up2
+			}
+			return v
+		})
+		for _, now := range []bool{false, true} {
+			r := AnalyzeBoot(Boot{Dyno: "web.1", Points: pts, QuotaMB: 512, Started: t0.Add(-time.Hour)}, BootOptions{Now: now})
+			if r.Verdict == Leak {
+				t.Errorf("falls %.0f MB/h, jumps %.0f MB at %.1f h and %.0f MB at %.1f h: judged a leak: %s", fall, up1, j1, up2, j2, r.Reason)
+			}
+		}
+	}
+}
+
+// TestGapsAtRestKeepTheStretch: samples lost on the way (gaps of up to 10
+// minutes) while the dyno's router lines say it was at rest do not cut its
+// quiet time into pieces; a gap while it was busy does.
+func TestGapsAtRestKeepTheStretch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	var pts []Point
+	for _, p := range restSeries(rng, 3*time.Hour, 2, func(h float64) float64 { return 250 + 30*h }) {
+		if m := p.T.Sub(t0).Minutes(); int(m)%20 >= 12 { // 8 minutes of every 20 lost
+			continue
+		}
+		pts = append(pts, p)
+	}
+	var reqs []Count
+	for m := 0; m < 180; m++ {
+		reqs = append(reqs, Count{T: t0.Add(time.Duration(m) * time.Minute), N: 1})
+	}
+	b := Boot{Dyno: "web.1", Points: pts, QuotaMB: 512, Started: t0.Add(-time.Hour), Requests: reqs}
+	st := quietStretches(b, t0, BootOptions{}.withDefaults())
+	if len(st) != 1 || st[0][len(st[0])-1].T.Sub(st[0][0].T) < 170*time.Minute {
+		t.Fatalf("at rest throughout, 8-minute gaps: %d stretches", len(st))
+	}
+	// Busy (30 requests a minute) during one gap: the stretch ends there.
+	for m := 72; m < 80; m++ {
+		reqs[m].N = 30
+	}
+	if st := quietStretches(b, t0, BootOptions{}.withDefaults()); len(st) != 2 {
+		t.Errorf("busy in one gap: %d stretches, want 2", len(st))
+	}
+}
