@@ -129,6 +129,7 @@ type Store interface {
 	Alerts(ctx context.Context, f store.Filter) ([]store.AlertRecord, error)
 	Dynos(ctx context.Context, f store.Filter) ([]store.DynoSummary, error)
 	RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.MinuteCount, error)
+	RequestSeries(ctx context.Context, f store.Filter, step time.Duration) ([]store.SeriesPoint, error)
 	RequestsPerMinuteTopPaths(ctx context.Context, f store.Filter, top int) ([]store.PathMinuteCount, int, error)
 	EachMemory(ctx context.Context, f store.Filter, fn func(*store.MemorySample) error) error
 }
@@ -388,7 +389,7 @@ func (l *Local) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) 
 		if err != nil {
 			return err
 		}
-		c, err := l.DB.RequestsPerMinute(ctx, f)
+		c, err := l.requestsPerMinute(ctx, f, b)
 		boots, counts = append(boots, b...), append(counts, c...)
 		return err
 	})
@@ -416,6 +417,55 @@ func (l *Local) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) 
 		reports = append(reports, analyze.AnalyzeBoot(b, l.Analysis))
 	}
 	return reports, nil
+}
+
+// requestsPerMinute is each dyno's requests per minute over f's range.
+// Minute counts are kept a while (store.Retention.Minutes), hour counts
+// much longer: an hour whose minutes are gone has its count spread evenly
+// over them, so that an older range is not taken to be all at rest (an
+// hour's average says busy more often than its minutes would).
+func (l *Local) requestsPerMinute(ctx context.Context, f store.Filter, boots []analyze.Boot) ([]store.MinuteCount, error) {
+	minutes, err := l.DB.RequestsPerMinute(ctx, f)
+	if err != nil || f.Since.IsZero() || f.Until.IsZero() {
+		return minutes, err
+	}
+	type dynoHour struct {
+		app, dyno string
+		hour      int64
+	}
+	seen := map[dynoHour]int{}
+	for _, m := range minutes {
+		seen[dynoHour{m.App, m.Dyno, m.T.Truncate(time.Hour).Unix()}] += m.N
+	}
+	apps := map[string]bool{}
+	for _, b := range boots {
+		apps[b.App] = true
+	}
+	for app := range apps {
+		hf := f
+		hf.App, hf.Since = app, f.Since.Truncate(time.Hour)
+		hours, err := l.DB.RequestSeries(ctx, hf, time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hours {
+			if seen[dynoHour{app, h.Dyno, h.T.Unix()}] > 0 || h.Count <= 0 {
+				continue
+			}
+			per, extra := h.Count/60, h.Count%60
+			for i := range int64(60) {
+				n := per
+				if i < extra {
+					n++
+				}
+				if t := h.T.Add(time.Duration(i) * time.Minute); n > 0 && !t.Before(f.Since) && t.Before(f.Until) {
+					minutes = append(minutes, store.MinuteCount{App: app, Dyno: h.Dyno, T: t, N: int(n)})
+				}
+			}
+		}
+	}
+	sort.SliceStable(minutes, func(i, j int) bool { return minutes[i].T.Before(minutes[j].T) })
+	return minutes, nil
 }
 
 // sameApp returns the boots of boots[i]'s app (sorted by app, they are

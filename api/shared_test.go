@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/store"
 )
 
@@ -45,5 +46,53 @@ func TestSharedDynosNotCancelledByOneCaller(t *testing.T) {
 	}
 	if db.err != nil || !db.deadline {
 		t.Errorf("the shared query's context: err %v, deadline kept %v", db.err, db.deadline)
+	}
+}
+
+// hoursOnly is a Store whose minute counts are gone (older than their
+// retention) while its hour counts remain.
+type hoursOnly struct {
+	Store
+	hours []store.SeriesPoint
+}
+
+func (hoursOnly) RequestsPerMinute(context.Context, store.Filter) ([]store.MinuteCount, error) {
+	return nil, nil
+}
+
+func (h hoursOnly) RequestSeries(_ context.Context, f store.Filter, step time.Duration) ([]store.SeriesPoint, error) {
+	if step != time.Hour || f.App != "app" || !f.Since.Equal(f.Since.Truncate(time.Hour)) {
+		return nil, nil
+	}
+	return h.hours, nil
+}
+
+// An hour whose minute counts are gone has its count spread over its
+// minutes, so that an old range is not taken to be all at rest.
+func TestRequestsPerMinuteFromHours(t *testing.T) {
+	h0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	l := &Local{DB: hoursOnly{hours: []store.SeriesPoint{
+		{Dyno: "web.1", T: h0, Count: 600}, // busy: 10 a minute
+		{Dyno: "web.1", T: h0.Add(time.Hour), Count: 30},
+	}}}
+	f := store.Filter{Since: h0.Add(30 * time.Minute), Until: h0.Add(2 * time.Hour)}
+	got, err := l.requestsPerMinute(context.Background(), f, []analyze.Boot{{App: "app", Dyno: "web.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := 0, 0
+	for _, m := range got {
+		if m.App != "app" || m.Dyno != "web.1" || m.T.Before(f.Since) || !m.T.Before(f.Until) {
+			t.Fatalf("minute %+v outside the range or the dyno", m)
+		}
+		if m.T.Before(h0.Add(time.Hour)) {
+			first += m.N
+		} else {
+			second += m.N
+		}
+	}
+	// The range holds the second half of the first hour, all of the second.
+	if first != 300 || second != 30 {
+		t.Errorf("spread %d and %d requests, want 300 and 30", first, second)
 	}
 }
