@@ -423,7 +423,7 @@ func (l *Local) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) 
 // Minute counts are kept a while (store.Retention.Minutes), hour counts
 // much longer: an hour whose minutes are gone has its count spread evenly
 // over them, so that an older range is not taken to be all at rest (an
-// hour's average says busy more often than its minutes would).
+// hour whose requests came in one burst is then judged on its average).
 func (l *Local) requestsPerMinute(ctx context.Context, f store.Filter, boots []analyze.Boot) ([]store.MinuteCount, error) {
 	minutes, err := l.DB.RequestsPerMinute(ctx, f)
 	if err != nil || f.Since.IsZero() || f.Until.IsZero() {
