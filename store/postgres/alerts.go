@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/drainwatch/drainwatch/store"
 )
 
@@ -44,63 +46,30 @@ func scanAlert(sc interface{ Scan(...any) error }, extra ...any) (store.AlertRec
 // Alerts returns stored alerts matching f (by log time), oldest first.
 func (db *DB) Alerts(ctx context.Context, f store.Filter) ([]store.AlertRecord, error) {
 	where, args := whereClause(f)
-	rows, err := db.query(ctx, newestByID(`SELECT `+alertColumns+` FROM alerts a`, "alerts a", "a.id", where, "a.time, a.id", f.Limit), args...)
-	if err != nil {
-		return nil, fmt.Errorf("query alerts: %w", err)
-	}
-	defer rows.Close()
-	out := []store.AlertRecord{}
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("query alerts: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collect(ctx, db, "query alerts", newestByID(`SELECT `+alertColumns+` FROM alerts a`, "alerts a", "a.id", where, "a.time, a.id", f.Limit), args, scanAlertRow)
 }
+
+func scanAlertRow(r pgx.CollectableRow) (store.AlertRecord, error) { return scanAlert(r) }
 
 // OpenAlerts returns, for every (app, dyno, rule), its latest alert if that
 // one is firing: the episodes open when the daemon stopped.
 func (db *DB) OpenAlerts(ctx context.Context) ([]store.AlertRecord, error) {
-	rows, err := db.query(ctx, `SELECT `+alertColumns+` FROM alerts a
-		WHERE a.id IN (SELECT MAX(id) FROM alerts GROUP BY app, dyno, rule) AND a.state = 'firing' ORDER BY a.id`)
-	if err != nil {
-		return nil, fmt.Errorf("query open alerts: %w", err)
-	}
-	defer rows.Close()
-	var out []store.AlertRecord
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("query open alerts: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collect(ctx, db, "query open alerts", `SELECT `+alertColumns+` FROM alerts a
+		WHERE a.id IN (SELECT MAX(id) FROM alerts GROUP BY app, dyno, rule) AND a.state = 'firing' ORDER BY a.id`, nil, scanAlertRow)
 }
 
 // PendingDeliveries returns up to limit deliveries still to be made, oldest
 // alert first.
 func (db *DB) PendingDeliveries(ctx context.Context, limit int) ([]store.Delivery, error) {
-	rows, err := db.query(ctx, `SELECT `+alertColumns+`, d.attempts, d.next_attempt, d.last_error
-		FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.status = 'pending' ORDER BY d.alert_id LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("query deliveries: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Delivery
-	for rows.Next() {
-		var d store.Delivery
-		var next int64
-		a, err := scanAlert(rows, &d.Attempts, &next, &d.LastError)
-		if err != nil {
-			return nil, fmt.Errorf("query deliveries: %w", err)
-		}
-		d.Alert, d.NextAttempt = a, time.UnixMicro(next).UTC()
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return collect(ctx, db, "query deliveries", `SELECT `+alertColumns+`, d.attempts, d.next_attempt, d.last_error
+		FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.status = 'pending' ORDER BY d.alert_id LIMIT ?`, []any{limit},
+		func(r pgx.CollectableRow) (store.Delivery, error) {
+			var d store.Delivery
+			var next int64
+			a, err := scanAlert(r, &d.Attempts, &next, &d.LastError)
+			d.Alert, d.NextAttempt = a, time.UnixMicro(next).UTC()
+			return d, err
+		})
 }
 
 // UpdateDelivery records an attempt: status sent, failed (given up), or

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/drainwatch/drainwatch/store"
 	"github.com/drainwatch/drainwatch/store/rollup"
 )
@@ -79,25 +81,13 @@ const memoryColumns = `SELECT time, app, dyno, boot, total_mb, rss_mb, cache_mb,
 // memory reads memory samples with a WHERE clause, oldest first (with
 // limit > 0, the newest limit).
 func (db *DB) memory(ctx context.Context, where string, limit int, args []any) ([]store.MemorySample, error) {
-	rows, err := db.query(ctx, newest(memoryColumns, where, "time, app, dyno", limit), args...)
-	if err != nil {
-		return nil, fmt.Errorf("query memory: %w", err)
-	}
-	defer rows.Close()
-	out := []store.MemorySample{}
-	for rows.Next() {
+	return collect(ctx, db, "query memory", newest(memoryColumns, where, "time, app, dyno", limit), args, func(r pgx.CollectableRow) (store.MemorySample, error) {
 		var s store.MemorySample
 		var t int64
-		if err := rows.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.TotalMB, &s.RSSMB, &s.CacheMB, &s.SwapMB, &s.PgpgIn, &s.PgpgOut, &s.QuotaMB); err != nil {
-			return nil, fmt.Errorf("query memory: %w", err)
-		}
+		err := r.Scan(&t, &s.App, &s.Dyno, &s.Boot, &s.TotalMB, &s.RSSMB, &s.CacheMB, &s.SwapMB, &s.PgpgIn, &s.PgpgOut, &s.QuotaMB)
 		s.Time = time.UnixMicro(t).UTC()
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query memory: %w", err)
-	}
-	return out, nil
+		return s, err
+	})
 }
 
 // Errors returns error events matching f, oldest first. codes, when given,
@@ -117,26 +107,14 @@ func (db *DB) Errors(ctx context.Context, f store.Filter, codes ...string) ([]st
 			args = append(args, c)
 		}
 	}
-	rows, err := db.query(ctx, newestByID(`SELECT time, app, dyno, code, message, mem_mb, percent, dropped
-		FROM errors`, "errors", "id", where, "time, id", f.Limit), args...)
-	if err != nil {
-		return nil, fmt.Errorf("query errors: %w", err)
-	}
-	defer rows.Close()
-	out := []store.ErrorEvent{}
-	for rows.Next() {
+	return collect(ctx, db, "query errors", newestByID(`SELECT time, app, dyno, code, message, mem_mb, percent, dropped
+		FROM errors`, "errors", "id", where, "time, id", f.Limit), args, func(r pgx.CollectableRow) (store.ErrorEvent, error) {
 		var e store.ErrorEvent
 		var t int64
-		if err := rows.Scan(&t, &e.App, &e.Dyno, &e.Code, &e.Message, &e.MemMB, &e.Percent, &e.Dropped); err != nil {
-			return nil, fmt.Errorf("query errors: %w", err)
-		}
+		err := r.Scan(&t, &e.App, &e.Dyno, &e.Code, &e.Message, &e.MemMB, &e.Percent, &e.Dropped)
 		e.Time = time.UnixMicro(t).UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query errors: %w", err)
-	}
-	return out, nil
+		return e, err
+	})
 }
 
 // Counts returns how many rows each table holds, how many router lines the
@@ -170,23 +148,14 @@ func (db *DB) Counts(ctx context.Context) (map[string]int64, error) {
 func (db *DB) RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.MinuteCount, error) {
 	db.sync(ctx)
 	where, args := rollupWhere(f, rollup.Minute, f.Since, f.Until, false)
-	rows, err := db.query(ctx, `SELECT app, dyno, start, SUM(count)::bigint FROM request_rollups`+where+
-		` GROUP BY app, dyno, start ORDER BY start, app, dyno`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query requests per minute: %w", err)
-	}
-	defer rows.Close()
-	var out []store.MinuteCount
-	for rows.Next() {
+	return collect(ctx, db, "query requests per minute", `SELECT app, dyno, start, SUM(count)::bigint FROM request_rollups`+where+
+		` GROUP BY app, dyno, start ORDER BY start, app, dyno`, args, func(r pgx.CollectableRow) (store.MinuteCount, error) {
 		var c store.MinuteCount
 		var start int64
-		if err := rows.Scan(&c.App, &c.Dyno, &start, &c.N); err != nil {
-			return nil, fmt.Errorf("query requests per minute: %w", err)
-		}
+		err := r.Scan(&c.App, &c.Dyno, &start, &c.N)
 		c.T = time.UnixMicro(start).UTC()
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, err
+	})
 }
 
 // RequestsPerMinuteByPath counts router requests per (app, dyno, path
@@ -194,23 +163,16 @@ func (db *DB) RequestsPerMinute(ctx context.Context, f store.Filter) ([]store.Mi
 func (db *DB) RequestsPerMinuteByPath(ctx context.Context, f store.Filter) ([]store.PathMinuteCount, error) {
 	db.sync(ctx)
 	where, args := rollupWhere(f, rollup.Minute, f.Since, f.Until, false)
-	rows, err := db.query(ctx, `SELECT app, dyno, path, start, SUM(count)::bigint FROM request_rollups`+where+
-		` GROUP BY app, dyno, path, start ORDER BY start`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query requests per path: %w", err)
-	}
-	defer rows.Close()
-	var out []store.PathMinuteCount
-	for rows.Next() {
-		var c store.PathMinuteCount
-		var start int64
-		if err := rows.Scan(&c.App, &c.Dyno, &c.Path, &start, &c.N); err != nil {
-			return nil, fmt.Errorf("query requests per path: %w", err)
-		}
-		c.T = time.UnixMicro(start).UTC()
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(ctx, db, "query requests per path", `SELECT app, dyno, path, start, SUM(count)::bigint FROM request_rollups`+where+
+		` GROUP BY app, dyno, path, start ORDER BY start`, args, scanPathMinute)
+}
+
+func scanPathMinute(r pgx.CollectableRow) (store.PathMinuteCount, error) {
+	var c store.PathMinuteCount
+	var start int64
+	err := r.Scan(&c.App, &c.Dyno, &c.Path, &start, &c.N)
+	c.T = time.UnixMicro(start).UTC()
+	return c, err
 }
 
 // RequestsPerMinuteTopPaths is RequestsPerMinuteByPath for the top paths
@@ -228,20 +190,20 @@ func (db *DB) RequestsPerMinuteTopPaths(ctx context.Context, f store.Filter, top
 		SELECT app, dyno, CASE WHEN path IN (SELECT path FROM top) THEN path ELSE ?::text END AS p, start, SUM(count)::bigint
 		FROM request_rollups` + where + ` GROUP BY app, dyno, p, start ORDER BY start`
 	all := append(append(append([]any{}, args...), top, store.OtherGroups), args...)
-	rows, err := db.query(ctx, q, all...)
+	out, err := collect(ctx, db, "query requests per path", q, all, scanPathMinute)
+	return out, paths, err
+}
+
+// collect runs q and returns a T a row, each made by scan; an empty slice,
+// not nil, when there is none (JSON answers [], as from the SQLite backend).
+func collect[T any](ctx context.Context, db *DB, what, q string, args []any, scan pgx.RowToFunc[T]) ([]T, error) {
+	rows, err := db.query(ctx, q, args...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("query requests per path: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	defer rows.Close()
-	var out []store.PathMinuteCount
-	for rows.Next() {
-		var c store.PathMinuteCount
-		var start int64
-		if err := rows.Scan(&c.App, &c.Dyno, &c.Path, &start, &c.N); err != nil {
-			return nil, 0, fmt.Errorf("query requests per path: %w", err)
-		}
-		c.T = time.UnixMicro(start).UTC()
-		out = append(out, c)
+	out, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return out, paths, rows.Err()
+	return out, nil
 }
