@@ -933,7 +933,12 @@ func parseTokens(v string) (map[string]string, error) {
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	st := &s.drain.Stats
 	status, code := "ok", http.StatusOK
-	if s.pg != nil {
+	if s.pg == nil {
+		if fi, err := os.Stat(s.cfg.DBPath); err != nil || !os.SameFile(fi, s.dbFile) {
+			status, code = "storing failing: database file missing ("+s.cfg.DBPath+" was deleted or replaced; restart drainwatch)", http.StatusServiceUnavailable
+		}
+	}
+	if code == http.StatusOK {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		err := s.writer.Flush(ctx)
 		cancel()
@@ -942,20 +947,10 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			status, code = "storing failing: "+storageReason(err), http.StatusServiceUnavailable
-		} else if warn := s.pg.sizeWarning(); warn != "" {
-			status = warn
-		}
-	} else if fi, err := os.Stat(s.cfg.DBPath); err != nil || !os.SameFile(fi, s.dbFile) {
-		status, code = "storing failing: database file missing ("+s.cfg.DBPath+" was deleted or replaced; restart drainwatch)", http.StatusServiceUnavailable
-	} else {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		err := s.writer.Flush(ctx)
-		cancel()
-		if err == nil {
-			err = st.StoreFailure()
-		}
-		if err != nil {
-			status, code = "storing failing: "+storageReason(err), http.StatusServiceUnavailable
+		} else if s.pg != nil {
+			if warn := s.pg.sizeWarning(); warn != "" {
+				status = warn
+			}
 		}
 	}
 	m := map[string]any{
