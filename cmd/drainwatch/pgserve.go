@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/drainwatch/drainwatch/alerts"
-	slacknotify "github.com/drainwatch/drainwatch/alerts/slack"
 	"github.com/drainwatch/drainwatch/drain"
 	"github.com/drainwatch/drainwatch/store/pending"
 	"github.com/drainwatch/drainwatch/store/postgres"
@@ -59,20 +58,9 @@ func (s *server) openPostgresStore(ctx context.Context) (err error) {
 	if err != nil {
 		return fail(err)
 	}
-	var notifier alerts.Notifier
-	if s.cfg.Slack != nil {
-		n, err := slacknotify.New(*s.cfg.Slack)
-		if err != nil {
-			return fail(err)
-		}
-		notifier = n
-	}
-	acfg := s.cfg.Alerts
-	if acfg.Logger == nil {
-		acfg.Logger = s.log
-	}
-	if acfg.Suspects == nil {
-		acfg.Suspects = suspectsFor(db)
+	acfg, notifier, err := s.alertParts(db)
+	if err != nil {
+		return fail(err)
 	}
 	// Every process ingests; the alert engine sees every process's batches
 	// through the database (postgres.DB.Feed), in the leader only.

@@ -625,20 +625,9 @@ func (s *server) openStore(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	var notifier alerts.Notifier
-	if s.cfg.Slack != nil {
-		n, err := slacknotify.New(*s.cfg.Slack)
-		if err != nil {
-			return err
-		}
-		notifier = n
-	}
-	acfg := s.cfg.Alerts
-	if acfg.Logger == nil {
-		acfg.Logger = s.log
-	}
-	if acfg.Suspects == nil {
-		acfg.Suspects = suspectsFor(db)
+	acfg, notifier, err := s.alertParts(db)
+	if err != nil {
+		return err
 	}
 	if svc, err = alerts.NewService(ctx, acfg, db, notifier); err != nil {
 		return err
@@ -879,6 +868,24 @@ func storageReason(err error) string {
 }
 
 // suspectsFor fits the last 6 hours of an app's history, for alerts.
+// alertParts is the alert service's configuration over db (the daemon's
+// logger, suspects read from db unless set) and the Slack notifier, nil
+// when Slack is not configured.
+func (s *server) alertParts(db api.Store) (alerts.ServiceConfig, alerts.Notifier, error) {
+	acfg := s.cfg.Alerts
+	if acfg.Logger == nil {
+		acfg.Logger = s.log
+	}
+	if acfg.Suspects == nil {
+		acfg.Suspects = suspectsFor(db)
+	}
+	if s.cfg.Slack == nil {
+		return acfg, nil, nil
+	}
+	n, err := slacknotify.New(*s.cfg.Slack)
+	return acfg, n, err
+}
+
 func suspectsFor(db api.Store) func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
 	local := &api.Local{DB: db}
 	return func(ctx context.Context, app string, at time.Time) ([]analyze.Suspect, error) {
