@@ -3,7 +3,6 @@ package analyze
 import (
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -625,17 +624,13 @@ const unseenGCDrop = 40.0
 // gapsWithDrops counts the gaps between consecutive stretches in which all
 // (the boot's samples, busy ones too) fell sharply, as typicalDrop says.
 func gapsWithDrops(stretches [][]Point, all []Point) int {
-	steps := make([]float64, 0, len(all))
-	for i := 1; i < len(all); i++ {
-		steps = append(steps, math.Abs(all[i].MB-all[i-1].MB))
-	}
-	typical := median(steps)
+	typical := typicalStep(all)
 	n := 0
 	for k := 1; k < len(stretches); k++ {
 		from, to := stretches[k-1][len(stretches[k-1])-1].T, stretches[k][0].T
 		i := sort.Search(len(all), func(i int) bool { return !all[i].T.Before(from) })
 		for ; i+1 < len(all) && !all[i+1].T.After(to); i++ {
-			if d := all[i].MB - all[i+1].MB; d > 5 && d > 4*typical {
+			if sharpDrop(all[i].MB-all[i+1].MB, typical) {
 				n++
 				break
 			}
@@ -644,22 +639,34 @@ func gapsWithDrops(stretches [][]Point, all []Point) int {
 	return n
 }
 
+// typicalStep is the median size of the steps between consecutive samples
+// within each group.
+func typicalStep(groups ...[]Point) float64 {
+	var steps []float64
+	for _, g := range groups {
+		for i := 1; i < len(g); i++ {
+			steps = append(steps, math.Abs(g[i].MB-g[i-1].MB))
+		}
+	}
+	return median(steps)
+}
+
+// sharpDrop reports whether a fall of d MB between samples is a sharp drop
+// (a garbage collection): more than 5 MB and four typical steps.
+func sharpDrop(d, typical float64) bool { return d > 5 && d > 4*typical }
+
 // typicalDrop is the size of this boot's largest sharp drop (more than
 // four times the typical step between samples, and 5 MB, over one or two
 // samples), or 0 when there is none.
 func typicalDrop(pts []Point) float64 {
-	steps := make([]float64, 0, len(pts))
-	for i := 1; i < len(pts); i++ {
-		steps = append(steps, math.Abs(pts[i].MB-pts[i-1].MB))
-	}
-	typical := median(steps)
+	typical := typicalStep(pts)
 	largest := 0.0
 	for i := 1; i < len(pts); i++ {
 		d := pts[i-1].MB - pts[i].MB
 		if i >= 2 {
 			d = max(d, pts[i-2].MB-pts[i].MB) // a drop split over two samples
 		}
-		if d > 5 && d > 4*typical {
+		if sharpDrop(d, typical) {
 			largest = max(largest, d)
 		}
 	}
@@ -671,19 +678,13 @@ func typicalDrop(pts []Point) float64 {
 // four times the typical step, and 5 MB), within 15 minutes to an hour; and
 // how many drops there were.
 func segmentLength(stretches [][]Point) (time.Duration, int) {
-	var steps []float64
-	for _, s := range stretches {
-		for i := 1; i < len(s); i++ {
-			steps = append(steps, math.Abs(s[i].MB-s[i-1].MB))
-		}
-	}
-	typical := median(slices.Clone(steps))
+	typical := typicalStep(stretches...)
 	var total time.Duration
 	drops := 0
 	for _, s := range stretches {
 		total += s[len(s)-1].T.Sub(s[0].T)
 		for i := 1; i < len(s); i++ {
-			if d := s[i-1].MB - s[i].MB; d > 5 && d > 4*typical {
+			if sharpDrop(s[i-1].MB-s[i].MB, typical) {
 				drops++
 			}
 		}
