@@ -20,6 +20,7 @@ import (
 	"github.com/drainwatch/drainwatch/alerts"
 	"github.com/drainwatch/drainwatch/analyze"
 	"github.com/drainwatch/drainwatch/store"
+	"github.com/drainwatch/drainwatch/store/rollup"
 )
 
 // Query is the filter every query takes. Times are absolute: callers resolve
@@ -426,7 +427,9 @@ func (l *Local) Analyze(ctx context.Context, q Query) ([]analyze.Report, error) 
 // hour whose requests came in one burst is then judged on its average).
 func (l *Local) requestsPerMinute(ctx context.Context, f store.Filter, boots []analyze.Boot) ([]store.MinuteCount, error) {
 	minutes, err := l.DB.RequestsPerMinute(ctx, f)
-	if err != nil || f.Since.IsZero() || f.Until.IsZero() {
+	// A series over a range the minute rows cover is read from them: it
+	// would find no hour they miss.
+	if err != nil || f.Since.IsZero() || f.Until.IsZero() || rollup.SeriesFromMinutes(f.Since, f.Until) {
 		return minutes, err
 	}
 	type dynoHour struct {

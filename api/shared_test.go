@@ -74,25 +74,30 @@ func TestRequestsPerMinuteFromHours(t *testing.T) {
 	l := &Local{DB: hoursOnly{hours: []store.SeriesPoint{
 		{Dyno: "web.1", T: h0, Count: 600}, // busy: 10 a minute
 		{Dyno: "web.1", T: h0.Add(time.Hour), Count: 30},
+		{Dyno: "web.1", T: h0.Add(2 * time.Hour), Count: 120},
 	}}}
-	f := store.Filter{Since: h0.Add(30 * time.Minute), Until: h0.Add(2 * time.Hour)}
+	// Over 2 hours, days ago: a range the minute rows do not cover.
+	f := store.Filter{Since: h0.Add(30 * time.Minute), Until: h0.Add(3 * time.Hour)}
 	got, err := l.requestsPerMinute(context.Background(), f, []analyze.Boot{{App: "app", Dyno: "web.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, second := 0, 0
+	first, second, third := 0, 0, 0
 	for _, m := range got {
 		if m.App != "app" || m.Dyno != "web.1" || m.T.Before(f.Since) || !m.T.Before(f.Until) {
 			t.Fatalf("minute %+v outside the range or the dyno", m)
 		}
-		if m.T.Before(h0.Add(time.Hour)) {
+		switch {
+		case m.T.Before(h0.Add(time.Hour)):
 			first += m.N
-		} else {
+		case m.T.Before(h0.Add(2 * time.Hour)):
 			second += m.N
+		default:
+			third += m.N
 		}
 	}
-	// The range holds the second half of the first hour, all of the second.
-	if first != 300 || second != 30 {
-		t.Errorf("spread %d and %d requests, want 300 and 30", first, second)
+	// The range holds the second half of the first hour, all of the others.
+	if first != 300 || second != 30 || third != 120 {
+		t.Errorf("spread %d, %d and %d requests, want 300, 30 and 120", first, second, third)
 	}
 }
