@@ -89,7 +89,7 @@ type Config struct {
 	// LeakAlertRest: a leak alert waits until the verdict rests on this
 	// much quiet time (the verdict itself needs Analysis.MinRest), so that
 	// the slope it quotes has seen more of the garbage collector's cycles
-	// at rest (leakSettled says how long at most). Default 95m.
+	// at rest (leakWaitOver says how long at most). Default 100m.
 	LeakAlertRest time.Duration
 	Analysis      analyze.BootOptions
 }
@@ -111,7 +111,7 @@ func (c Config) withDefaults() Config {
 	def(&c.StaleAfter, 30*time.Minute)
 	def(&c.AppSilentAfter, 30*time.Minute)
 	def(&c.EvalLag, 2*time.Minute)
-	def(&c.LeakAlertRest, 95*time.Minute)
+	def(&c.LeakAlertRest, 100*time.Minute)
 	if c.MaxDynos <= 0 {
 		c.MaxDynos = 1000
 	}
@@ -554,7 +554,7 @@ func (e *Engine) evaluateLeak(k dynoKey, d *dynoState, now time.Time, out []Aler
 		if d.leakStreak < leakStreak {
 			return out
 		}
-		if !e.leakSettled(r, now.Sub(d.leakSince)) {
+		if !e.leakSettled(r, now.Sub(d.leakSince), now) {
 			d.heldLeak = &r
 			return out
 		}
@@ -593,19 +593,33 @@ func (e *Engine) fireLeak(key episodeKey, d *dynoState, now time.Time, r analyze
 // leakSettled reports whether a leak verdict is ready to be told: with
 // only an hour of quiet time, a GC sawtooth whose cycle at rest is longer
 // than that adds its climb to the slope, so the alert waits until the
-// verdict rests on LeakAlertRest of quiet time, or leakHoldMax has passed
-// since the boot was first judged leaking (busy spells in between do not
-// start the wait again; a calm spell does), or the quota is within the
-// hour.
-func (e *Engine) leakSettled(r analyze.Report, held time.Duration) bool {
+// verdict rests on LeakAlertRest of quiet time, unless its wait is over
+// (leakWaitOver) or the quota is within the hour.
+func (e *Engine) leakSettled(r analyze.Report, held time.Duration, now time.Time) bool {
 	if r.HoursToQuota != nil && *r.HoursToQuota < 1 {
 		return true
 	}
-	return held >= leakHoldMax || r.AtRest != nil && r.AtRest.Minutes >= e.cfg.LeakAlertRest.Minutes()
+	return leakWaitOver(r, held, now) || r.AtRest != nil && r.AtRest.Minutes >= e.cfg.LeakAlertRest.Minutes()
 }
 
-// leakHoldMax bounds how long a leak verdict waits for LeakAlertRest.
-const leakHoldMax = 20 * time.Minute
+// leakWaitOver reports whether a leak verdict has waited long enough for
+// more quiet time: leakDueBy has passed since the quiet growth it rests on
+// began, or leakHoldMax since the boot was first judged leaking (busy
+// spells in between do not start the wait again; a calm spell does).
+func leakWaitOver(r analyze.Report, held time.Duration, now time.Time) bool {
+	return now.Sub(firstQuiet(r)) >= leakDueBy || held >= leakHoldMax
+}
+
+// leakDueBy is the longest a leak alert waits after the first at-rest
+// sample of the quiet growth it reports (which comes analyze's Settle or
+// more after the traffic stopped). A leak is promised within an hour of one
+// hour of quiet growth; the rest of the two hours is for the evaluations,
+// every five minutes.
+const leakDueBy = 105 * time.Minute
+
+// leakHoldMax bounds how long a leak verdict waits, whatever its quiet
+// time: a dyno whose quiet spells are short is told within it.
+const leakHoldMax = 45 * time.Minute
 
 // peers returns the current boots of the app's other dynos of k's process
 // type, for analyze.PeerFloor.

@@ -369,28 +369,32 @@ func TestR14DuringShutdownIsTheOldBoots(t *testing.T) {
 }
 
 // A leak verdict is told once it rests on LeakAlertRest of quiet time, or
-// has held leakHoldMax, or at once when the quota is within the hour.
+// leakDueBy after its quiet growth began, or at once when the quota is
+// within the hour.
 func TestLeakAlertWaitsForQuietTime(t *testing.T) {
 	quietAfter15m := func() []Observation {
 		return merge(traffic("web.1", t0, 15*time.Minute, 60), traffic("web.1", t0.Add(15*time.Minute), 4*time.Hour-15*time.Minute, 1))
 	}
-	eager := leakFiredAt(t, Config{LeakAlertRest: time.Minute}, 250, 4*time.Hour, quietAfter15m()) // at the second leak verdict
-	// By default, released by the quiet time (95 minutes past the warm-up)
-	// before the hold runs out.
-	if got := leakFiredAt(t, Config{}, 250, 4*time.Hour, quietAfter15m()); got <= eager || got >= eager+leakHoldMax-5*time.Minute {
+	eager := leakFiredAt(t, Config{LeakAlertRest: time.Minute}, 250, 4*time.Hour, quietAfter15m()).Time.Sub(t0) // at the second leak verdict
+	// By default, released by the quiet time (100 minutes past the
+	// warm-up) before the wait is over.
+	if got := leakFiredAt(t, Config{}, 250, 4*time.Hour, quietAfter15m()).Time.Sub(t0); got <= eager || got >= eager+leakHoldMax-5*time.Minute {
 		t.Errorf("default: fired at %s, the second leak verdict at %s", got, eager)
 	}
-	if got := leakFiredAt(t, Config{LeakAlertRest: 10 * time.Hour}, 250, 4*time.Hour, quietAfter15m()); got != eager+leakHoldMax-5*time.Minute {
-		t.Errorf("waiting for more quiet time than there is: fired at %s, want %s (%s after the first verdict)", got, eager+leakHoldMax-5*time.Minute, leakHoldMax)
+	// Waiting for more quiet time than there is: told at the first
+	// evaluation leakDueBy after the quiet growth began.
+	a := leakFiredAt(t, Config{LeakAlertRest: 10 * time.Hour}, 250, 4*time.Hour, quietAfter15m())
+	if waited := a.Time.Sub(a.Started); waited < leakDueBy || waited >= leakDueBy+5*time.Minute || a.Time.Sub(t0) <= eager {
+		t.Errorf("waiting for more quiet time than there is: fired %s after the quiet growth began (at %s), want %s", waited, a.Started.Sub(t0), leakDueBy)
 	}
 	// 20 MB/h from 460 MB at the start: the quota is within the hour when the
 	// leak is first seen.
-	if got, eager := leakFiredAt(t, Config{LeakAlertRest: 10 * time.Hour}, 460, 4*time.Hour, quietAfter15m()), leakFiredAt(t, Config{LeakAlertRest: time.Minute}, 460, 4*time.Hour, quietAfter15m()); got != eager {
-		t.Errorf("urgent leak fired at %s, not at its second leak verdict %s", got, eager)
+	if got, eager := leakFiredAt(t, Config{LeakAlertRest: 10 * time.Hour}, 460, 4*time.Hour, quietAfter15m()), leakFiredAt(t, Config{LeakAlertRest: time.Minute}, 460, 4*time.Hour, quietAfter15m()); !got.Time.Equal(eager.Time) {
+		t.Errorf("urgent leak fired at %s, not at its second leak verdict %s", got.Time.Sub(t0), eager.Time.Sub(t0))
 	}
 }
 
-// A dyno busy 40 minutes out of every 85 never has 95 minutes of quiet time
+// A dyno busy 40 minutes out of every 85 never has 100 minutes of quiet time
 // in its window: a leak verdict held for more is told when its quiet
 // stretch ends, not hours later.
 func TestLeakHeldUntilItsQuietStretchEnds(t *testing.T) {
@@ -400,22 +404,22 @@ func TestLeakHeldUntilItsQuietStretchEnds(t *testing.T) {
 		obs = append(obs, traffic("web.1", t0.Add(s), quiet, 1)...)
 		obs = append(obs, traffic("web.1", t0.Add(s+quiet), busy, 60)...)
 	}
-	eager := leakFiredAt(t, Config{LeakAlertRest: time.Minute}, 150, 8*time.Hour, obs)
-	if got := leakFiredAt(t, Config{}, 150, 8*time.Hour, obs); got < eager || got > eager+quiet {
+	eager := leakFiredAt(t, Config{LeakAlertRest: time.Minute}, 150, 8*time.Hour, obs).Time.Sub(t0)
+	if got := leakFiredAt(t, Config{}, 150, 8*time.Hour, obs).Time.Sub(t0); got < eager || got > eager+quiet {
 		t.Errorf("fired at %s; the second leak verdict was at %s", got, eager)
 	}
 }
 
 // leakFiredAt feeds a leak of 20 MB/h from base MB, with the requests
-// obs, and returns when its alert fired.
-func leakFiredAt(t *testing.T, cfg Config, base float64, d time.Duration, obs []Observation) time.Duration {
+// obs, and returns its alert.
+func leakFiredAt(t *testing.T, cfg Config, base float64, d time.Duration, obs []Observation) Alert {
 	t.Helper()
 	all := merge(obs, memSeries("web.1", "b1", t0, d, 3, func(h float64) float64 { return base + 20*h }))
 	for _, a := range feed(cfg, all) {
 		if a.Rule == RuleLeak && a.State == Firing {
-			return a.Time.Sub(t0)
+			return a
 		}
 	}
 	t.Fatalf("base %.0f MB, LeakAlertRest %s: no leak alert", base, cfg.LeakAlertRest)
-	return 0
+	return Alert{}
 }

@@ -25,7 +25,7 @@ var alertEnv = []setting{
 	{"LEAK_REST_RPM", "3", "a minute with fewer requests than this is at rest"},
 	{"LEAK_MIN_REST", "1h", "quiet time (past a boot's warm-up) a web dyno needs in the window for a leak verdict"},
 	{"LEAK_WARM_UP", "20m", "memory rising this soon after a boot is its warm-up, never a leak"},
-	{"LEAK_ALERT_REST", "95m", "quiet time a leak verdict rests on before it is alerted (see docs/alerts.md for when it is told sooner)"},
+	{"LEAK_ALERT_REST", "100m", "quiet time a leak verdict rests on before it is alerted (see docs/alerts.md for when it is told sooner)"},
 	{"ALERT_APP_SILENT_AFTER", "30m", "an app with no lines for this long (wall clock) has its alerts resolved"},
 	{"ALERT_MAX_DYNOS", "1000", "dynos followed per app by the alert engine; past it the quietest are forgotten"},
 }
