@@ -617,8 +617,10 @@ func leakWaitOver(r analyze.Report, held time.Duration, now time.Time) bool {
 // every five minutes.
 const leakDueBy = 105 * time.Minute
 
-// leakHoldMax bounds how long a leak verdict waits, whatever its quiet
-// time: a dyno whose quiet spells are short is told within it.
+// leakHoldMax bounds how long a leak verdict waits whatever its quiet time.
+// With the default MinRest (an hour of quiet time before any leak verdict)
+// leakDueBy ends the wait first; this is the bound when the window has slid
+// past the quiet growth's start, or MinRest is set shorter.
 const leakHoldMax = 45 * time.Minute
 
 // peers returns the current boots of the app's other dynos of k's process
